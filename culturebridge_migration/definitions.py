@@ -1,0 +1,16 @@
+"""The CultureBridge migration as one Dagster code location."""
+
+import dagster as dg
+
+from culturebridge_migration.defs.exports import EXPORT_ASSETS
+from culturebridge_migration.defs.jobs import JOBS, SENSORS
+from culturebridge_migration.defs.phase2 import TABLE_ASSETS
+from culturebridge_migration.defs.reports import REPORT_ASSETS
+from culturebridge_migration.defs.resources import resources_from_env
+
+defs = dg.Definitions(
+    assets=[*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS],
+    jobs=JOBS,
+    sensors=SENSORS,
+    resources=resources_from_env(),
+)

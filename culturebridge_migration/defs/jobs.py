@@ -1,0 +1,71 @@
+"""The jobs operators run (`dagster job execute -m culturebridge_migration -j NAME`) and the sensor that
+writes the reports of a run that a blocking check stopped."""
+
+import dagster as dg
+
+from culturebridge_migration.defs.phase2 import TABLE_ASSETS
+from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY
+from culturebridge_migration.defs.resources import PostgresResource
+from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
+
+full_migration = dg.define_asset_job(
+    "full_migration",
+    selection=dg.AssetSelection.all(),
+    description="Export every Bubble type, load every Phase 2 table, validate, and write the reports.",
+)
+
+validate_migration = dg.define_asset_job(
+    "validate_migration",
+    selection=dg.AssetSelection.checks_for_assets(*TABLE_ASSETS),
+    description="Only the checks, against what is in Phase 2 now: nothing is exported or loaded.",
+)
+
+migration_reports = dg.define_asset_job(
+    "migration_reports",
+    selection=dg.AssetSelection.groups(REPORTS_GROUP),
+    description=f"The reports of the run named by the `{FOR_RUN_TAG}` tag (default: this run).",
+)
+
+
+class RollbackConfig(dg.Config):
+    run_id: str | None = None  # the Dagster run id to undo; default: the last one not rolled back
+
+
+@dg.op(description="Undo one migration run in one transaction; rows not from the migration are never touched.")
+def rollback_run_op(context: dg.OpExecutionContext, config: RollbackConfig, postgres: PostgresResource) -> None:
+    with postgres.connection() as conn:
+        run_id = config.run_id or last_run(conn, postgres.schemas)
+        if run_id is None:
+            raise dg.Failure("There is no migration run to roll back.")
+        try:
+            counts = rollback_run(conn, postgres.schemas, run_id)
+        except RollbackBlocked as exc:
+            raise dg.Failure(str(exc)) from None
+    context.log.info(f"Rolled back run {run_id}: {counts['restored']} rows restored, {counts['deleted']} deleted")
+
+
+@dg.job(description="Undo one migration run (the last one unless run_id is configured).")
+def rollback_migration() -> None:
+    rollback_run_op()
+
+
+@dg.run_failure_sensor(
+    request_job=migration_reports,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When a migration run fails before its reports (a blocking check stopped it), write them anyway.",
+)
+def reports_after_failed_run(context: dg.RunFailureSensorContext) -> dg.RunRequest | dg.SkipReason:
+    run = context.dagster_run
+    selection = run.asset_selection or set()
+    if not any(key.path[0] in ("bubble", "phase2") for key in selection):
+        return dg.SkipReason(f"run {run.run_id} did not migrate anything")
+    materialized = context.instance.get_records_for_run(
+        run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
+    ).records
+    if any(r.event_log_entry.dagster_event.asset_key == SUMMARY for r in materialized):
+        return dg.SkipReason(f"run {run.run_id} wrote its reports")
+    return dg.RunRequest(run_key=run.run_id, tags={FOR_RUN_TAG: run.run_id})
+
+
+JOBS = [full_migration, validate_migration, migration_reports, rollback_migration]
+SENSORS = [reports_after_failed_run]

@@ -1,0 +1,162 @@
+"""Dagster resources: the only place that knows which environment the migration runs in."""
+
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import dagster as dg
+import psycopg
+from pydantic import Field as ConfigField
+
+from culturebridge_migration.loading.database import connect, embedded_server_url, ensure_schema, redact
+from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
+from culturebridge_migration.sources.bubble_api import BubbleClient
+from culturebridge_migration.sources.source import SAMPLE_API_KEY, ApiSource, CsvSource, RecordSource, sample_api
+
+
+@cache
+def _prepared(url: str, app: str, mig: str) -> bool:
+    """Create the schemas once per process and database."""
+    with connect(url) as conn:
+        ensure_schema(conn, app, mig)
+    return True
+
+
+class PostgresResource(dg.ConfigurableResource):
+    """Phase 2 PostgreSQL: `database_url`, or else an embedded server kept in `embedded_dir`."""
+
+    database_url: str | None = ConfigField(default=None, description="postgresql:// URL; unset: embedded server")
+    embedded_dir: str = ConfigField(default=".culturebridge/pgdata", description="Data folder of the embedded server")
+    app_schema: str = "public"
+    migration_schema: str = "migration"
+
+    @property
+    def schemas(self) -> Schemas:
+        return Schemas(self.app_schema, self.migration_schema)
+
+    def url(self) -> str:
+        return self.database_url or embedded_server_url(self.embedded_dir)
+
+    def describe(self) -> str:
+        return redact(self.database_url) if self.database_url else f"embedded PostgreSQL in {self.embedded_dir}"
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection]:
+        url = self.url()
+        _prepared(url, self.app_schema, self.migration_schema)
+        with connect(url) as conn:
+            yield conn
+
+
+class BubbleResource(dg.ConfigurableResource):
+    """Phase 1 records: the Data API when `api_url` is set, else CSV files in `csv_dir`, else the bundled sample."""
+
+    api_url: str | None = ConfigField(default=None, description="like https://APP.bubbleapps.io/api/1.1")
+    api_key: str | None = ConfigField(default=None, description="an admin API token (Settings > API)")
+    csv_dir: str | None = ConfigField(default=None, description="folder of Bubble editor CSV exports")
+    csv_timezone: str = ConfigField(default="UTC", description="time zone of the person who exported the CSVs")
+    sample_users: int = ConfigField(default=300, description="size of the bundled sample")
+    page_size: int = ConfigField(default=100, description="records per page (Bubble allows 1..100)")
+    timeout_seconds: float = 30.0
+    max_retries: int = 6
+    requests_per_minute: int | None = ConfigField(default=None, description="request budget; Bubble plans: 1000+")
+
+    def describe(self) -> str:
+        if self.api_url:
+            return f"Bubble Data API at {self.api_url}"
+        if self.csv_dir:
+            return f"Bubble CSV export files in {self.csv_dir} (times read as {self.csv_timezone})"
+        return f"bundled sample ({self.sample_users} users) served by the local Bubble server"
+
+    @contextmanager
+    def open(self) -> Iterator[RecordSource]:
+        if self.api_url:
+            if not self.api_key:
+                raise dg.Failure(
+                    "BUBBLE_API_URL is set but BUBBLE_API_KEY is not: set it to an admin API token (Settings > API)"
+                )
+            with self._api(self.api_url, self.api_key) as source:
+                yield source
+        elif self.csv_dir:
+            folder = Path(self.csv_dir)
+            if not folder.is_dir():
+                raise dg.Failure(f"BUBBLE_CSV_DIR {folder} is not a folder: point it at the Bubble CSV exports")
+            yield CsvSource(folder, self.csv_timezone, self.describe())
+        else:
+            with sample_api(self.sample_users) as url, self._api(url, SAMPLE_API_KEY) as source:
+                yield source
+
+    @contextmanager
+    def _api(self, url: str, key: str) -> Iterator[ApiSource]:
+        client = BubbleClient(
+            url,
+            key,
+            page_size=self.page_size,
+            timeout=self.timeout_seconds,
+            max_retries=self.max_retries,
+            requests_per_minute=self.requests_per_minute,
+        )
+        try:
+            yield ApiSource(client, self.describe())
+        finally:
+            client.close()
+
+
+class MigrationSettings(dg.ConfigurableResource):
+    """Where files go and how Bubble's field names map to Phase 2 columns."""
+
+    export_dir: str = ConfigField(default="migration_data", description="exports and id mappings")
+    report_dir: str = ConfigField(default="migration_reports", description="reports, one set per run")
+    field_map: str | None = ConfigField(
+        default=None, description='JSON file of Bubble key overrides: {"users": {"first_name": "first_name_text"}}'
+    )
+    hash_workers: int | None = ConfigField(default=None, description="bcrypt threads; default: one per core")
+    sample_size: int = ConfigField(default=25, description="rows per table compared field by field with the export")
+    sample_seed: int | None = ConfigField(default=None, description="seed for the sample check; unset: random")
+
+    def entities(self) -> dict[str, Entity]:
+        if not self.field_map:
+            return dict(ENTITIES)
+        path = Path(self.field_map)
+        try:
+            overrides = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise dg.Failure(f"Cannot read the field map {path}: {exc}") from None
+        try:
+            return apply_field_overrides(ENTITIES, overrides)
+        except ValueError as exc:
+            raise dg.Failure(f"Field map {path}: {exc}") from None
+
+
+def _env(name: str) -> dg.EnvVar | None:
+    """An EnvVar when the variable is set (the UI shows its name, never its value), else None."""
+    return dg.EnvVar(name) if os.environ.get(name) else None
+
+
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+    """The resources for this environment: environment variables when set, embedded defaults otherwise."""
+    optional = {
+        "api_url": _env("BUBBLE_API_URL"),
+        "api_key": _env("BUBBLE_API_KEY"),
+        "csv_dir": _env("BUBBLE_CSV_DIR"),
+    }
+    settings = {
+        "export_dir": _env("MIGRATION_EXPORT_DIR"),
+        "report_dir": _env("MIGRATION_REPORT_DIR"),
+        "field_map": _env("MIGRATION_FIELD_MAP"),
+    }
+    bubble = {k: v for k, v in optional.items() if v is not None}
+    if os.environ.get("BUBBLE_CSV_TIMEZONE"):
+        bubble["csv_timezone"] = dg.EnvVar("BUBBLE_CSV_TIMEZONE")
+    if os.environ.get("MIGRATION_BATCH_SIZE"):
+        bubble["page_size"] = dg.EnvVar.int("MIGRATION_BATCH_SIZE")
+    return {
+        "postgres": PostgresResource(**({"database_url": _env("DATABASE_URL")} if _env("DATABASE_URL") else {})),
+        "bubble": BubbleResource(**bubble),
+        "settings": MigrationSettings(**{k: v for k, v in settings.items() if v is not None}),
+    }

@@ -1,0 +1,207 @@
+"""Mapped rows -> a Phase 2 table: COPY into a staging table, then one upsert by bubble_id.
+
+Everything for one entity happens in one transaction: a run killed mid-load leaves the table as
+it was. Before the upsert, the previous version of every row it will change is saved in
+`row_changes`, so a rollback can restore exactly what this run touched. Rows whose values did
+not change are not written at all, so a re-run on unchanged data writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from culturebridge_migration.mapping.entities import Entity
+from culturebridge_migration.mapping.mapper import RefLookup, row_columns
+from culturebridge_migration.mapping.rejects import Reject
+
+
+@dataclass(frozen=True)
+class Schemas:
+    app: str = "public"
+    migration: str = "migration"
+
+    def table(self, entity: Entity) -> sql.Composed:
+        return sql.Identifier(self.app, entity.table)
+
+    def bookkeeping(self, name: str) -> sql.Composed:
+        return sql.Identifier(self.migration, name)
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    staged: int
+    inserted: int
+    updated: int
+
+    @property
+    def unchanged(self) -> int:
+        return self.staged - self.inserted - self.updated
+
+
+def register_run(conn: psycopg.Connection, schemas: Schemas, run_id: str, job_name: str) -> None:
+    conn.execute(
+        sql.SQL("INSERT INTO {} (run_id, job_name) VALUES (%s, %s) ON CONFLICT (run_id) DO NOTHING").format(
+            schemas.bookkeeping("runs")
+        ),
+        (run_id, job_name),
+    )
+
+
+def reference_lookups(
+    conn: psycopg.Connection, schemas: Schemas, entities: Mapping[str, Entity], entity: Entity
+) -> dict[str, RefLookup]:
+    """For each entity `entity` references: Phase 2 ids by bubble_id, and the latest rejects."""
+    lookups = {}
+    for name in entity.upstream:
+        ids = dict(conn.execute(sql.SQL("SELECT bubble_id, id FROM {}").format(schemas.table(entities[name]))))
+        rejected = dict(
+            conn.execute(
+                sql.SQL(
+                    "SELECT bubble_id, reason FROM {rejects} WHERE entity = %(e)s AND run_id = "
+                    "(SELECT run_id FROM {entity_runs} WHERE entity = %(e)s ORDER BY finished_at DESC LIMIT 1)"
+                ).format(rejects=schemas.bookkeeping("rejects"), entity_runs=schemas.bookkeeping("entity_runs")),
+                {"e": name},
+            )
+        )
+        lookups[name] = RefLookup(ids, rejected)
+    return lookups
+
+
+def taken_emails(conn: psycopg.Connection, schemas: Schemas, entity: Entity) -> dict[str, str]:
+    """Emails already in Phase 2 and the Bubble id owning each (users only)."""
+    if not any(f.column == "email" for f in entity.fields):
+        return {}
+    return dict(conn.execute(sql.SQL("SELECT lower(email), bubble_id FROM {}").format(schemas.table(entity))))
+
+
+def load_rows(
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, rows: Sequence[Mapping[str, object]], run_id: str
+) -> LoadResult:
+    """Upsert `rows` into the entity's table; must run inside the caller's transaction."""
+    columns = row_columns(entity)
+    table = schemas.table(entity)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
+    conn.execute(
+        sql.SQL("CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA").format(
+            cols=cols, table=table
+        )
+    )
+    _copy_rows(conn, columns, rows)
+    changed = sql.SQL("({t}) IS DISTINCT FROM ({s})").format(
+        t=sql.SQL(", ").join(sql.Identifier("t", c) for c in columns),
+        s=sql.SQL(", ").join(sql.Identifier("s", c) for c in columns),
+    )
+    inserted, updated = conn.execute(
+        sql.SQL(
+            "WITH saved AS ("
+            " INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row)"
+            " SELECT %(run)s, %(table)s, s.bubble_id,"
+            "        CASE WHEN t.id IS NULL THEN 'insert' ELSE 'update' END,"
+            "        CASE WHEN t.id IS NULL THEN NULL ELSE to_jsonb(t) END"
+            " FROM stage s LEFT JOIN {table} t USING (bubble_id)"
+            " WHERE t.id IS NULL OR {changed}"
+            " RETURNING action)"
+            " SELECT count(*) FILTER (WHERE action = 'insert'), count(*) FILTER (WHERE action = 'update') FROM saved"
+        ).format(changes=schemas.bookkeeping("row_changes"), table=table, changed=changed),
+        {"run": run_id, "table": entity.table},
+    ).fetchone()
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM stage"
+            " ON CONFLICT (bubble_id) DO UPDATE SET {assign}"
+            " WHERE ({tcols}) IS DISTINCT FROM ({ecols})"
+        ).format(
+            table=table,
+            cols=cols,
+            assign=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns),
+            tcols=sql.SQL(", ").join(sql.Identifier("t", c) for c in columns),
+            ecols=sql.SQL(", ").join(sql.Identifier("excluded", c) for c in columns),
+        )
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {id_map} (entity, bubble_id, phase2_id, run_id)"
+            " SELECT %(entity)s, t.bubble_id, t.id, %(run)s FROM stage s JOIN {table} t USING (bubble_id)"
+            " ON CONFLICT (entity, bubble_id) DO UPDATE SET phase2_id = EXCLUDED.phase2_id, run_id = EXCLUDED.run_id"
+        ).format(id_map=schemas.bookkeeping("id_map"), table=table),
+        {"entity": entity.name, "run": run_id},
+    )
+    conn.execute("DROP TABLE stage")
+    return LoadResult(len(rows), inserted, updated)
+
+
+def _copy_rows(conn: psycopg.Connection, columns: list[str], rows: Iterable[Mapping[str, object]]) -> None:
+    type_oids = [
+        oid
+        for (oid,) in conn.execute(
+            "SELECT atttypid FROM pg_attribute WHERE attrelid = 'stage'::regclass AND attnum > 0 ORDER BY attnum"
+        )
+    ]
+    json_columns = {i for i, oid in enumerate(type_oids) if oid in (114, 3802)}  # json, jsonb
+    with conn.cursor().copy(
+        sql.SQL("COPY stage ({}) FROM STDIN (FORMAT BINARY)").format(sql.SQL(", ").join(map(sql.Identifier, columns)))
+    ) as copy:
+        copy.set_types(type_oids)
+        for row in rows:
+            values = [row[c] for c in columns]
+            for i in json_columns:
+                if values[i] is not None:
+                    values[i] = Jsonb(values[i])
+            copy.write_row(values)
+
+
+def save_rejects(conn: psycopg.Connection, schemas: Schemas, run_id: str, rejects: Iterable[Reject]) -> None:
+    with conn.cursor().copy(
+        sql.SQL(
+            "COPY {} (run_id, entity, bubble_id, column_name, field, value, reason, message) FROM STDIN"
+        ).format(schemas.bookkeeping("rejects"))
+    ) as copy:
+        for r in rejects:
+            copy.write_row((run_id, r.entity, r.bubble_id, r.column, r.field, r.value, r.reason, r.message))
+
+
+def clear_rejects(conn: psycopg.Connection, schemas: Schemas, run_id: str, entity: Entity) -> None:
+    """A step retried within the same run replaces, not adds to, its rejects."""
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE run_id = %s AND entity = %s").format(schemas.bookkeeping("rejects")),
+        (run_id, entity.name),
+    )
+
+
+def save_entity_run(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    run_id: str,
+    entity: Entity,
+    *,
+    exported: int,
+    result: LoadResult,
+    rejected: int,
+    started_at: datetime,
+) -> None:
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} (run_id, entity, exported, loaded, inserted, updated, unchanged, rejected, started_at)"
+            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            " ON CONFLICT (run_id, entity) DO UPDATE SET exported = EXCLUDED.exported, loaded = EXCLUDED.loaded,"
+            " inserted = EXCLUDED.inserted, updated = EXCLUDED.updated, unchanged = EXCLUDED.unchanged,"
+            " rejected = EXCLUDED.rejected, started_at = EXCLUDED.started_at, finished_at = clock_timestamp()"
+        ).format(schemas.bookkeeping("entity_runs")),
+        (
+            run_id,
+            entity.name,
+            exported,
+            result.staged,
+            result.inserted,
+            result.updated,
+            result.unchanged,
+            rejected,
+            started_at,
+        ),
+    )

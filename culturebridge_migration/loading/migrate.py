@@ -1,0 +1,69 @@
+"""One entity's load: export records -> mapped rows and rejects -> Phase 2, in one transaction."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+import psycopg
+
+from culturebridge_migration.loading import loader
+from culturebridge_migration.loading.loader import LoadResult, Schemas
+from culturebridge_migration.mapping.entities import Entity
+from culturebridge_migration.mapping.mapper import map_records
+from culturebridge_migration.mapping.rejects import Reject
+
+
+@dataclass
+class EntityOutcome:
+    entity: str
+    exported: int
+    result: LoadResult
+    rejects: list[Reject]
+    seconds: float
+    rejects_by_reason: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def loaded(self) -> int:
+        return self.result.staged
+
+
+def migrate_entity(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    entities: Mapping[str, Entity],
+    entity: Entity,
+    records: list[dict],
+    *,
+    run_id: str,
+    job_name: str,
+) -> EntityOutcome:
+    started, clock = datetime.now(UTC), time.monotonic()
+    with conn.transaction():
+        loader.register_run(conn, schemas, run_id, job_name)
+        refs = loader.reference_lookups(conn, schemas, entities, entity)
+        batch = map_records(entity, records, refs, taken_emails=loader.taken_emails(conn, schemas, entity))
+        result = loader.load_rows(conn, schemas, entity, batch.rows, run_id)
+        loader.clear_rejects(conn, schemas, run_id, entity)
+        loader.save_rejects(conn, schemas, run_id, batch.rejects)
+        loader.save_entity_run(
+            conn,
+            schemas,
+            run_id,
+            entity,
+            exported=len(records),
+            result=result,
+            rejected=len(batch.rejects),
+            started_at=started,
+        )
+    return EntityOutcome(
+        entity.name,
+        len(records),
+        result,
+        batch.rejects,
+        time.monotonic() - clock,
+        dict(Counter(r.reason for r in batch.rejects)),
+    )

@@ -1,0 +1,130 @@
+"""Undo one migration run exactly, from the rollback data its loads saved in `row_changes`.
+
+One SQL script serves both ways of running it: the `rollback_migration` job executes it, and the
+reports write it to a file for `psql "$DATABASE_URL" -f rollback.sql`. In one transaction:
+1. rows the run changed get their previous values back (before any delete, so no restored row
+   points at a row about to go);
+2. rows the run inserted are deleted, children before parents;
+3. the id map and the run's bookkeeping follow.
+A row that did not come from the migration is never touched. If one references a row the run
+inserted, the delete fails on its foreign key, the transaction rolls back and nothing changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import psycopg
+from psycopg import sql
+
+from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.mapping.entities import ENTITIES, Entity
+from culturebridge_migration.mapping.mapper import row_columns
+
+
+class RollbackBlocked(RuntimeError):
+    """Rollback would break rows that did not come from the migration; nothing was changed."""
+
+
+def rollback_statements(
+    conn: psycopg.Connection, schemas: Schemas, run_id: str, entities: Mapping[str, Entity] = ENTITIES
+) -> list[str]:
+    """The statements that undo `run_id`, as plain SQL text (the run id is a literal)."""
+    run = sql.Literal(run_id)
+    changes = schemas.bookkeeping("row_changes")
+    statements: list[sql.Composable] = []
+    for entity in entities.values():
+        columns = row_columns(entity)
+        statements.append(
+            sql.SQL(
+                "UPDATE {table} AS t SET ({cols}) = (SELECT {old_cols} FROM jsonb_populate_record(NULL::{table}, c.old_row) o)"
+                " FROM (SELECT DISTINCT ON (bubble_id) bubble_id, old_row FROM {changes}"
+                " WHERE run_id = {run} AND table_name = {name} AND action = 'update' ORDER BY bubble_id, seq) c"
+                " WHERE t.bubble_id = c.bubble_id"
+            ).format(
+                table=schemas.table(entity),
+                cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+                old_cols=sql.SQL(", ").join(sql.Identifier("o", c) for c in columns),
+                changes=changes,
+                run=run,
+                name=sql.Literal(entity.table),
+            )
+        )
+    for entity in reversed(list(entities.values())):
+        statements.append(
+            sql.SQL(
+                "DELETE FROM {table} t USING {changes} c"
+                " WHERE c.run_id = {run} AND c.table_name = {name} AND c.action = 'insert' AND t.bubble_id = c.bubble_id"
+            ).format(table=schemas.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
+        )
+    for entity in entities.values():
+        statements.append(
+            sql.SQL(
+                "DELETE FROM {id_map} m WHERE m.entity = {name}"
+                " AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.bubble_id = m.bubble_id)"
+            ).format(id_map=schemas.bookkeeping("id_map"), name=sql.Literal(entity.name), table=schemas.table(entity))
+        )
+    statements.append(
+        sql.SQL("UPDATE {runs} SET rolled_back_at = now() WHERE run_id = {run}").format(
+            runs=schemas.bookkeeping("runs"), run=run
+        )
+    )
+    return [s.as_string(conn) for s in statements]
+
+
+def rollback_script(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> str:
+    """A psql script that undoes `run_id`: all or nothing."""
+    body = ";\n".join(rollback_statements(conn, schemas, run_id))
+    return (
+        f"-- Undo CultureBridge migration run {run_id}.\n"
+        '-- Run: psql "$DATABASE_URL" -f this_file.sql\n'
+        "-- One transaction: if any statement fails (e.g. a row created after the migration references a\n"
+        "-- row this run inserted), nothing is changed.\n"
+        "\\set ON_ERROR_STOP on\n"
+        "BEGIN;\n"
+        f"{body};\n"
+        "COMMIT;\n"
+    )
+
+
+def last_run(conn: psycopg.Connection, schemas: Schemas) -> str | None:
+    """The latest run that changed Phase 2 and was not rolled back."""
+    row = conn.execute(
+        sql.SQL(
+            "SELECT r.run_id FROM {runs} r WHERE r.rolled_back_at IS NULL"
+            " AND EXISTS (SELECT 1 FROM {changes} c WHERE c.run_id = r.run_id)"
+            " ORDER BY r.started_at DESC LIMIT 1"
+        ).format(runs=schemas.bookkeeping("runs"), changes=schemas.bookkeeping("row_changes"))
+    ).fetchone()
+    return row[0] if row else None
+
+
+def rollback_run(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> dict[str, int]:
+    """Undo `run_id` in one transaction. Returns rows restored and deleted per table."""
+    known = conn.execute(
+        sql.SQL("SELECT rolled_back_at FROM {} WHERE run_id = %s").format(schemas.bookkeeping("runs")), (run_id,)
+    ).fetchone()
+    if known is None:
+        raise RollbackBlocked(f"No migration run {run_id} in {schemas.migration}.runs: nothing to roll back")
+    if known[0] is not None:
+        raise RollbackBlocked(f"Run {run_id} was already rolled back at {known[0]:%Y-%m-%d %H:%M:%S %Z}")
+    counts = dict(
+        conn.execute(
+            sql.SQL(
+                "SELECT action, count(DISTINCT (table_name, bubble_id)) FROM {} WHERE run_id = %s GROUP BY action"
+            ).format(schemas.bookkeeping("row_changes")),
+            (run_id,),
+        )
+    )
+    try:
+        with conn.transaction():
+            for statement in rollback_statements(conn, schemas, run_id):
+                conn.execute(statement.encode())
+    except psycopg.errors.ForeignKeyViolation as exc:
+        detail = exc.diag.message_detail or str(exc)
+        raise RollbackBlocked(
+            f"Rollback of run {run_id} stopped and changed nothing: rows that did not come from the migration "
+            f"reference rows this run inserted ({exc.diag.table_name}: {detail}). "
+            "Delete or re-point those rows first, or keep the migrated data."
+        ) from None
+    return {"restored": counts.get("update", 0), "deleted": counts.get("insert", 0)}

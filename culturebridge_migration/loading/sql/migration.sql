@@ -1,0 +1,69 @@
+-- Migration bookkeeping, kept apart from the application tables. Idempotent.
+-- {mig} is the bookkeeping schema (default migration).
+
+CREATE SCHEMA IF NOT EXISTS {mig};
+
+-- One row per Dagster run that wrote to Phase 2.
+CREATE TABLE IF NOT EXISTS {mig}.runs (
+    run_id     text PRIMARY KEY,
+    job_name   text NOT NULL,
+    started_at timestamptz NOT NULL DEFAULT now(),
+    rolled_back_at timestamptz
+);
+
+-- What each run did to each entity: the counts the row-count checks and reports use.
+CREATE TABLE IF NOT EXISTS {mig}.entity_runs (
+    run_id      text NOT NULL REFERENCES {mig}.runs (run_id),
+    entity      text NOT NULL,
+    exported    integer NOT NULL,
+    loaded      integer NOT NULL,
+    inserted    integer NOT NULL,
+    updated     integer NOT NULL,
+    unchanged   integer NOT NULL,
+    rejected    integer NOT NULL,
+    started_at  timestamptz NOT NULL,
+    finished_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (run_id, entity)
+);
+
+-- Every source record that was not loaded, and why. Values of password fields are masked.
+CREATE TABLE IF NOT EXISTS {mig}.rejects (
+    run_id    text NOT NULL REFERENCES {mig}.runs (run_id),
+    entity    text NOT NULL,
+    bubble_id text NOT NULL,
+    column_name text NOT NULL,
+    field     text NOT NULL,
+    value     text,
+    reason    text NOT NULL,
+    message   text NOT NULL,
+    PRIMARY KEY (run_id, entity, bubble_id)
+);
+
+-- Bubble id -> Phase 2 id, with the last run that loaded the record.
+CREATE TABLE IF NOT EXISTS {mig}.id_map (
+    entity     text NOT NULL,
+    bubble_id  text NOT NULL,
+    phase2_id  bigint NOT NULL,
+    run_id     text NOT NULL,
+    PRIMARY KEY (entity, bubble_id)
+);
+CREATE INDEX IF NOT EXISTS id_map_run_idx ON {mig}.id_map (run_id, entity);
+
+-- Rollback data: for every row a run inserted or changed, the row as it was before.
+CREATE TABLE IF NOT EXISTS {mig}.row_changes (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id     text NOT NULL REFERENCES {mig}.runs (run_id),
+    table_name text NOT NULL,
+    bubble_id  text NOT NULL,
+    action     text NOT NULL CHECK (action IN ('insert', 'update')),
+    old_row    jsonb
+);
+CREATE INDEX IF NOT EXISTS row_changes_run_idx ON {mig}.row_changes (run_id, table_name);
+
+-- Incremental sync: the Modified Date up to which each type is known to be migrated.
+CREATE TABLE IF NOT EXISTS {mig}.watermarks (
+    entity         text PRIMARY KEY,
+    modified_until timestamptz NOT NULL,
+    run_id         text NOT NULL,
+    updated_at     timestamptz NOT NULL DEFAULT now()
+);

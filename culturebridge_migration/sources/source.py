@@ -1,0 +1,80 @@
+"""Where Phase 1 records come from: Bubble's Data API, Bubble's CSV export files, or the bundled sample.
+
+All three yield API-shaped records through one interface, so everything downstream is the same.
+The bundled sample is served by the local Bubble server over HTTP, so even the default run
+goes through the real API client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity
+from culturebridge_migration.mapping.values import parse_datetime
+from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult, ProgressCallback
+
+SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
+
+
+class RecordSource(Protocol):
+    description: str
+
+    def export(
+        self, entity: Entity, *, modified_after: datetime | None = None, on_progress: ProgressCallback | None = None
+    ) -> ExportResult: ...
+
+
+@dataclass
+class ApiSource:
+    client: BubbleClient
+    description: str
+
+    def export(
+        self, entity: Entity, *, modified_after: datetime | None = None, on_progress: ProgressCallback | None = None
+    ) -> ExportResult:
+        return self.client.export(entity.bubble_type, modified_after=modified_after, on_progress=on_progress)
+
+
+@dataclass
+class CsvSource:
+    folder: Path
+    timezone: str
+    description: str
+
+    def export(
+        self, entity: Entity, *, modified_after: datetime | None = None, on_progress: ProgressCallback | None = None
+    ) -> ExportResult:
+        from culturebridge_migration.sources.bubble_csv import read_csv_export
+
+        records = read_csv_export(self.folder, entity, tz=self.timezone)
+        if modified_after is not None:
+            records = [r for r in records if _modified_after(r, modified_after)]
+        if on_progress:
+            on_progress(len(records), len(records))
+        # A file announces no total of its own: its rows are the whole export.
+        return ExportResult(records, len(records), pages=1)
+
+
+def _modified_after(record: dict, moment: datetime) -> bool:
+    try:
+        return parse_datetime(record.get(MODIFIED_KEY)) > moment
+    except ValueError:
+        return True  # unreadable dates go through, so the mapper rejects them with a reason
+
+
+@contextmanager
+def sample_api(users: int) -> Iterator[str]:
+    """Serve the bundled sample on loopback; yields the API base URL."""
+    from culturebridge_migration.fake_bubble import FakeBubble
+    from culturebridge_migration.mapping.entities import ENTITIES
+    from culturebridge_migration.sources.sample_data import generate_sample
+
+    sample = generate_sample(users)
+    data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+    with FakeBubble(data, api_key=SAMPLE_API_KEY) as server:
+        yield server.url

@@ -1,0 +1,230 @@
+"""Every mapping rule and reject kind, without Dagster or a database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import bcrypt
+import pytest
+
+from culturebridge_migration.mapping.entities import ENTITIES, apply_field_overrides
+from culturebridge_migration.mapping.mapper import RefLookup, map_records
+from culturebridge_migration.mapping.passwords import protect_record_passwords, secure_password
+from culturebridge_migration.mapping.values import parse_datetime
+
+T0 = "2025-11-05T14:03:22.120Z"
+
+
+def user(bubble_id: str = "1x1", email: str = "ana@example.com", created: str = T0, **fields: object) -> dict:
+    return {
+        "_id": bubble_id,
+        "Created Date": created,
+        "Modified Date": created,
+        "authentication": {"email": {"email": email, "email_confirmed": True}},
+        "Role": "Client",
+        **fields,
+    }
+
+
+def booking(**fields: object) -> dict:
+    record = {
+        "_id": "2x1",
+        "Created Date": T0,
+        "Modified Date": T0,
+        "Client": "1x1",
+        "Coach": "1x2",
+        "Session Start": "2025-12-01T10:00:00.000Z",
+        "Duration Minutes": 60,
+        "Status": "Accepted",
+    }
+    record.update(fields)
+    return {k: v for k, v in record.items() if v is not None}
+
+
+USERS = RefLookup({"1x1": 11, "1x2": 12}, {"1x9": "invalid_email"})
+
+
+def only_reject(entity: str, record: dict, refs: dict | None = None):
+    batch = map_records(ENTITIES[entity], [record], refs)
+    assert batch.rows == []
+    assert len(batch.rejects) == 1
+    return batch.rejects[0]
+
+
+@pytest.mark.parametrize(
+    ("bubble", "stored"), [("Client", "client"), ("Coach", "coach"), ("Admin", "admin"), (" coach ", "coach")]
+)
+def test_role_maps_to_lower_case_value(bubble: str, stored: str) -> None:
+    assert map_records(ENTITIES["users"], [user(Role=bubble)]).rows[0]["role"] == stored
+
+
+@pytest.mark.parametrize(
+    ("bubble", "stored"),
+    [("Active", "active"), ("Inactive", "inactive"), ("Suspended", "suspended"), ("Pending Verification", "pending")],
+)
+def test_account_status_maps(bubble: str, stored: str) -> None:
+    assert map_records(ENTITIES["users"], [user(**{"Account Status": bubble})]).rows[0]["status"] == stored
+
+
+@pytest.mark.parametrize(
+    ("bubble", "stored"),
+    [
+        ("Pending", "pending"),
+        ("Requested", "pending"),
+        ("Confirmed", "confirmed"),
+        ("Accepted", "confirmed"),
+        ("Completed", "completed"),
+        ("Done", "completed"),
+        ("Cancelled", "cancelled"),
+        ("Canceled", "cancelled"),
+        ("Declined", "cancelled"),
+    ],
+)
+def test_booking_status_maps(bubble: str, stored: str) -> None:
+    row = map_records(ENTITIES["bookings"], [booking(Status=bubble)], {"users": USERS}).rows[0]
+    assert row["status"] == stored
+    assert (row["client_id"], row["coach_id"]) == (11, 12)
+
+
+@pytest.mark.parametrize(
+    ("bubble", "stored"),
+    [("Pending", "pending"), ("Paid", "succeeded"), ("Succeeded", "succeeded"), ("Failed", "failed"), ("Refunded", "refunded")],
+)
+def test_payment_status_maps(bubble: str, stored: str) -> None:
+    record = {"_id": "3x1", "Created Date": T0, "Booking": "2x1", "Amount": 80, "Status": bubble}
+    row = map_records(ENTITIES["payments"], [record], {"bookings": RefLookup({"2x1": 5})}).rows[0]
+    assert (row["status"], row["amount"], row["currency"], row["booking_id"]) == (stored, Decimal(80), "USD", 5)
+
+
+def test_email_is_trimmed_and_lower_cased() -> None:
+    assert map_records(ENTITIES["users"], [user(email="  Ana.Lima@Example.COM ")]).rows[0]["email"] == "ana.lima@example.com"
+
+
+def test_duplicate_email_keeps_the_earlier_user_and_rejects_the_later() -> None:
+    later = user("1x2", "ANA@example.com ", created="2025-11-06T00:00:00.000Z")
+    earlier = user("1x1", "ana@example.com", created="2025-11-01T00:00:00.000Z")
+    batch = map_records(ENTITIES["users"], [later, earlier])
+    assert [r["bubble_id"] for r in batch.rows] == ["1x1"]
+    (reject,) = batch.rejects
+    assert (reject.bubble_id, reject.reason, reject.column) == ("1x2", "duplicate_email", "email")
+    assert "1x1" in reject.message
+
+
+def test_email_taken_in_phase2_by_another_record_is_rejected() -> None:
+    batch = map_records(ENTITIES["users"], [user("1x5")], taken_emails={"ana@example.com": "1x1"})
+    assert batch.rejects[0].reason == "duplicate_email"
+
+
+def test_dates_are_stored_as_utc_from_iso_and_csv_formats() -> None:
+    row = map_records(ENTITIES["bookings"], [booking(**{"Session Start": "2025-12-01T11:00:00+01:00"})], {"users": USERS}).rows[0]
+    assert row["session_start"] == datetime(2025, 12, 1, 10, 0, tzinfo=UTC)
+    assert parse_datetime("Nov 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 11, 5, 19, 3, tzinfo=UTC)
+    assert parse_datetime("Jul 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 7, 5, 18, 3, tzinfo=UTC)
+
+
+def test_lists_json_and_protocol_relative_urls_map() -> None:
+    profile = {
+        "_id": "4x1",
+        "Created Date": T0,
+        "User": "1x1",
+        "Quiz Answers": '{"q1": "yes", "score": 3}',
+        "Goals": ["Find work", "Learn German"],
+        "Preferred Languages": "English , German",
+    }
+    row = map_records(ENTITIES["client_profiles"], [profile], {"users": USERS}).rows[0]
+    assert row["quiz_answers"] == {"q1": "yes", "score": 3}
+    assert row["goals"] == ["Find work", "Learn German"]
+    assert row["preferred_languages"] == ["English", "German"]
+    assert row["onboarding_complete"] is False
+    photo = map_records(ENTITIES["users"], [user(**{"Profile Photo": "//s3.amazonaws.com/a.jpg"})]).rows[0]
+    assert photo["profile_photo_url"] == "https://s3.amazonaws.com/a.jpg"
+
+
+@pytest.mark.parametrize(
+    ("entity", "record", "reason", "column"),
+    [
+        ("users", user(email=""), "missing_required", "email"),
+        ("users", user(email="not-an-email"), "invalid_email", "email"),
+        ("users", user(Role="Mentor"), "unknown_enum", "role"),
+        ("bookings", booking(**{"Session Start": None}), "missing_required", "session_start"),
+        ("bookings", booking(**{"Session Start": "next tuesday"}), "unparseable_date", "session_start"),
+        ("bookings", booking(**{"Duration Minutes": 0}), "out_of_range", "duration_minutes"),
+        ("bookings", booking(**{"Duration Minutes": "sixty"}), "unparseable_number", "duration_minutes"),
+        ("bookings", booking(Status="Rescheduled"), "unknown_enum", "status"),
+        ("bookings", booking(Client="1x404"), "missing_reference", "client_id"),
+        ("bookings", booking(Client="1x9"), "rejected_reference", "client_id"),
+        ("users", user(**{"Created Date": "yesterday-ish"}), "unparseable_date", "created_at"),
+    ],
+)
+def test_bad_records_become_rejects_with_reason(entity: str, record: dict, reason: str, column: str) -> None:
+    reject = only_reject(entity, record, {"users": USERS})
+    assert (reject.reason, reject.column, reject.entity) == (reason, column, entity)
+    assert reject.message
+
+
+def test_out_of_range_numbers_and_bad_json_are_rejected() -> None:
+    coach = {"_id": "5x1", "Created Date": T0, "User": "1x2", "Hourly Rate": 900}
+    assert only_reject("coach_profiles", coach, {"users": USERS}).reason == "out_of_range"
+    coach["Hourly Rate"] = "fifty"
+    assert only_reject("coach_profiles", coach, {"users": USERS}).reason == "unparseable_number"
+    profile = {"_id": "4x1", "Created Date": T0, "User": "1x1", "Quiz Answers": "{not json"}
+    assert only_reject("client_profiles", profile, {"users": USERS}).reason == "invalid_json"
+    payment = {"_id": "3x1", "Created Date": T0, "Booking": "2x1", "Amount": -5, "Status": "Paid"}
+    assert only_reject("payments", payment, {"bookings": RefLookup({"2x1": 1})}).reason == "out_of_range"
+
+
+def test_rejected_reference_names_the_upstream_reason() -> None:
+    reject = only_reject("bookings", booking(Coach="1x9"), {"users": USERS})
+    assert "rejected (invalid_email)" in reject.message
+
+
+def test_optional_reference_may_be_empty_but_not_dangling() -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Visa guide", "Resource Type": "Guide"}
+    assert map_records(ENTITIES["resources"], [resource], {"users": USERS}).rows[0]["uploaded_by"] is None
+    resource["Uploaded By"] = "1x404"
+    assert only_reject("resources", resource, {"users": USERS}).reason == "missing_reference"
+
+
+def test_plain_password_is_hashed_with_cost_12_and_verifies() -> None:
+    hashed = secure_password("correct horse")
+    assert hashed.startswith("$2b$12$") and bcrypt.checkpw(b"correct horse", hashed.encode())
+
+
+def test_strong_hash_is_kept_and_weak_hash_is_dropped() -> None:
+    strong = bcrypt.hashpw(b"pw", bcrypt.gensalt(12)).decode()
+    weak = bcrypt.hashpw(b"pw", bcrypt.gensalt(4)).decode()
+    assert secure_password(strong) == strong
+    assert secure_password(weak) is None
+
+
+def test_export_replaces_plain_passwords_and_user_without_one_must_reset() -> None:
+    records = [user("1x1", **{"Legacy Password": "hunter2"}), user("1x2", "b@example.com")]
+    assert protect_record_passwords(records, ["Legacy Password"], workers=2) == 1
+    assert "hunter2" not in str(records)
+    rows = map_records(ENTITIES["users"], records).rows
+    assert bcrypt.checkpw(b"hunter2", rows[0]["password_hash"].encode())
+    assert rows[0]["password_reset_required"] is False
+    assert (rows[1]["password_hash"], rows[1]["password_reset_required"]) == (None, True)
+
+
+def test_plain_text_reaching_the_mapper_is_rejected_and_masked() -> None:
+    reject = only_reject("users", user(**{"Legacy Password": "hunter2"}))
+    assert reject.value == "***" and "hunter2" not in reject.message
+
+
+def test_field_overrides_rename_bubble_keys_and_refuse_typos() -> None:
+    entities = apply_field_overrides(ENTITIES, {"users": {"first_name": "first_name_text", "_type": "person"}})
+    assert entities["users"].field("first_name").source == "first_name_text"
+    assert entities["users"].bubble_type == "person"
+    row = map_records(entities["users"], [user(first_name_text="Ana")]).rows[0]
+    assert row["first_name"] == "Ana"
+    with pytest.raises(ValueError, match="unknown columns"):
+        apply_field_overrides(ENTITIES, {"users": {"frist_name": "x"}})
+
+
+def test_every_record_is_a_row_or_a_reject() -> None:
+    records = [user("1x1"), user("1x2", "bad"), user("1x3", "c@example.com", Role="Mentor"), user("1x4", "d@example.com")]
+    batch = map_records(ENTITIES["users"], records)
+    assert len(batch.rows) + len(batch.rejects) == len(records)
+    assert {r["bubble_id"] for r in batch.rows} | {r.bubble_id for r in batch.rejects} == {"1x1", "1x2", "1x3", "1x4"}
