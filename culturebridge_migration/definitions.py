@@ -3,7 +3,7 @@
 import dagster as dg
 
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
-from culturebridge_migration.defs.jobs import JOBS, SENSORS
+from culturebridge_migration.defs.jobs import JOBS, SCHEDULES, SENSORS
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import resources_from_env
@@ -11,6 +11,7 @@ from culturebridge_migration.defs.resources import resources_from_env
 defs = dg.Definitions(
     assets=[*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS],
     jobs=JOBS,
+    schedules=SCHEDULES,
     sensors=SENSORS,
     resources=resources_from_env(),
 )

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import uuid
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import psycopg
 import pytest
@@ -28,13 +28,25 @@ def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def database_url(pg_server_url: str) -> Iterator[str]:
-    """A new, empty database on the server, dropped after the test."""
-    name = f"cb_test_{uuid.uuid4().hex[:12]}"
+def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
+    """A factory of new, empty databases on the server; all are dropped after the test."""
+    names: list[str] = []
+
+    def create() -> str:
+        name = f"cb_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        names.append(name)
+        params = conninfo_to_dict(pg_server_url)
+        params["dbname"] = name
+        return make_conninfo(**params)
+
+    yield create
     with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(pg_server_url)
-    params["dbname"] = name
-    yield make_conninfo(**params)
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        for name in names:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def database_url(new_database: Callable[[], str]) -> str:
+    return new_database()

@@ -158,6 +158,9 @@ def test_rollback_script_is_the_same_undo(conn: psycopg.Connection, database_url
 
 
 def test_unreachable_database_names_what_to_fix() -> None:
-    with pytest.raises(DatabaseUnavailable, match="Check DATABASE_URL") as err, connect("postgresql://u:secret@127.0.0.1:1/db"):
+    with (
+        pytest.raises(DatabaseUnavailable, match="Check DATABASE_URL") as err,
+        connect("postgresql://u:secret@127.0.0.1:1/db"),
+    ):
         pass
     assert "secret" not in str(err.value)

@@ -89,7 +89,13 @@ def test_booking_status_maps(bubble: str, stored: str) -> None:
 
 @pytest.mark.parametrize(
     ("bubble", "stored"),
-    [("Pending", "pending"), ("Paid", "succeeded"), ("Succeeded", "succeeded"), ("Failed", "failed"), ("Refunded", "refunded")],
+    [
+        ("Pending", "pending"),
+        ("Paid", "succeeded"),
+        ("Succeeded", "succeeded"),
+        ("Failed", "failed"),
+        ("Refunded", "refunded"),
+    ],
 )
 def test_payment_status_maps(bubble: str, stored: str) -> None:
     record = {"_id": "3x1", "Created Date": T0, "Booking": "2x1", "Amount": 80, "Status": bubble}
@@ -98,7 +104,10 @@ def test_payment_status_maps(bubble: str, stored: str) -> None:
 
 
 def test_email_is_trimmed_and_lower_cased() -> None:
-    assert map_records(ENTITIES["users"], [user(email="  Ana.Lima@Example.COM ")]).rows[0]["email"] == "ana.lima@example.com"
+    assert (
+        map_records(ENTITIES["users"], [user(email="  Ana.Lima@Example.COM ")]).rows[0]["email"]
+        == "ana.lima@example.com"
+    )
 
 
 def test_duplicate_email_keeps_the_earlier_user_and_rejects_the_later() -> None:
@@ -117,7 +126,9 @@ def test_email_taken_in_phase2_by_another_record_is_rejected() -> None:
 
 
 def test_dates_are_stored_as_utc_from_iso_and_csv_formats() -> None:
-    row = map_records(ENTITIES["bookings"], [booking(**{"Session Start": "2025-12-01T11:00:00+01:00"})], {"users": USERS}).rows[0]
+    row = map_records(
+        ENTITIES["bookings"], [booking(**{"Session Start": "2025-12-01T11:00:00+01:00"})], {"users": USERS}
+    ).rows[0]
     assert row["session_start"] == datetime(2025, 12, 1, 10, 0, tzinfo=UTC)
     assert parse_datetime("Nov 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 11, 5, 19, 3, tzinfo=UTC)
     assert parse_datetime("Jul 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 7, 5, 18, 3, tzinfo=UTC)
@@ -224,7 +235,12 @@ def test_field_overrides_rename_bubble_keys_and_refuse_typos() -> None:
 
 
 def test_every_record_is_a_row_or_a_reject() -> None:
-    records = [user("1x1"), user("1x2", "bad"), user("1x3", "c@example.com", Role="Mentor"), user("1x4", "d@example.com")]
+    records = [
+        user("1x1"),
+        user("1x2", "bad"),
+        user("1x3", "c@example.com", Role="Mentor"),
+        user("1x4", "d@example.com"),
+    ]
     batch = map_records(ENTITIES["users"], records)
     assert len(batch.rows) + len(batch.rejects) == len(records)
     assert {r["bubble_id"] for r in batch.rows} | {r.bubble_id for r in batch.rejects} == {"1x1", "1x2", "1x3", "1x4"}

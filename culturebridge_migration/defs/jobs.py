@@ -7,11 +7,26 @@ from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY
 from culturebridge_migration.defs.resources import PostgresResource
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
+from culturebridge_migration.mapping.entities import ENTITIES
 
 full_migration = dg.define_asset_job(
     "full_migration",
     selection=dg.AssetSelection.all(),
     description="Export every Bubble type, load every Phase 2 table, validate, and write the reports.",
+)
+
+incremental_sync = dg.define_asset_job(
+    "incremental_sync",
+    selection=dg.AssetSelection.all(),
+    config={"ops": {f"bubble__{name}": {"config": {"incremental": True}} for name in ENTITIES}},
+    description="Only what changed in Bubble since the last successful load of each type (by Modified Date).",
+)
+
+incremental_sync_schedule = dg.ScheduleDefinition(
+    job=incremental_sync,
+    cron_schedule="*/30 * * * *",
+    default_status=dg.DefaultScheduleStatus.STOPPED,  # turned on deliberately between first migration and cutover
+    description="Keeps Phase 2 within half an hour of Bubble until cutover.",
 )
 
 validate_migration = dg.define_asset_job(
@@ -67,5 +82,6 @@ def reports_after_failed_run(context: dg.RunFailureSensorContext) -> dg.RunReque
     return dg.RunRequest(run_key=run.run_id, tags={FOR_RUN_TAG: run.run_id})
 
 
-JOBS = [full_migration, validate_migration, migration_reports, rollback_migration]
+JOBS = [full_migration, incremental_sync, validate_migration, migration_reports, rollback_migration]
 SENSORS = [reports_after_failed_run]
+SCHEDULES = [incremental_sync_schedule]

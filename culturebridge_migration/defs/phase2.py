@@ -8,8 +8,8 @@ check, and the `cutover_readiness` gate turns every failed ERROR check into a fa
 the reports were written.
 """
 
-
 from collections.abc import Iterator
+from datetime import datetime
 
 import dagster as dg
 
@@ -59,7 +59,9 @@ def column_schema(entity: Entity) -> dg.TableSchema:
         columns.append(
             dg.TableColumn(
                 name,
-                types.get(name, "timestamptz" if name.endswith("_at") else "text" if name == "bubble_id" else "boolean"),
+                types.get(
+                    name, "timestamptz" if name.endswith("_at") else "text" if name == "bubble_id" else "boolean"
+                ),
                 description=descriptions.get(name, "Bubble _id" if name == "bubble_id" else ""),
                 constraints=dg.TableColumnConstraints(
                     nullable=not (name == "bubble_id" or (name in descriptions and entity.field(name).required)),
@@ -102,7 +104,14 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
                         "announced records): export it again before loading"
                     )
                 outcome = migrate_entity(
-                    conn, postgres.schemas, entities, current, records, run_id=context.run_id, job_name=context.job_name
+                    conn,
+                    postgres.schemas,
+                    entities,
+                    current,
+                    records,
+                    run_id=context.run_id,
+                    job_name=context.job_name,
+                    watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
                 )
                 _log_outcome(context, outcome)
                 yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))

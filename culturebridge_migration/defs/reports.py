@@ -7,6 +7,7 @@ they matter. When a blocking check (an incomplete export) stops the graph before
 """
 
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -79,17 +80,18 @@ def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
         if entry.is_dagster_event and entry.dagster_event.event_type_value not in ("STEP_FAILURE", "RUN_FAILURE"):
             continue
         stamp = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"{stamp} {entry.level if isinstance(entry.level, str) else entry.level:>2} {entry.step_key or '-'}: {entry.message}")
+        lines.append(f"{stamp} {logging.getLevelName(entry.level):<7} {entry.step_key or '-'}: {entry.message}")
     return "\n".join(lines) + "\n"
 
 
 @dg.multi_asset(
     name="migration_reports",
-    specs=[dg.AssetSpec(k, group_name=REPORTS_GROUP, deps=_TABLE_KEYS, kinds={"file"}, description=d) for k, d in _DESCRIPTIONS.items()],
+    specs=[
+        dg.AssetSpec(k, group_name=REPORTS_GROUP, deps=_TABLE_KEYS, kinds={"file"}, description=d)
+        for k, d in _DESCRIPTIONS.items()
+    ],
 )
-def migration_reports(
-    context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
-):
+def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings):
     run_id = reported_run(context)
     stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
     folder = Path(settings.report_dir)
@@ -106,8 +108,8 @@ def migration_reports(
         ROLLBACK: (folder / f"rollback_{stamp}.sql", rollback),
         RUN_LOG: (folder / f"run_log_{stamp}.log", _run_log(context.instance, run_id)),
     }
-    for path, text in files.values():
-        path.write_text(text, encoding="utf-8")
+    for path, content in files.values():
+        path.write_text(content, encoding="utf-8")
     export_dir = Path(settings.export_dir)
     export_dir.mkdir(parents=True, exist_ok=True)
     for name, file_name in ID_MAPPINGS.items():
@@ -120,7 +122,7 @@ def migration_reports(
         ROLLBACK: dg.MetadataValue.md(f"```sql\n{_head(rollback, 12)}\n```"),
         RUN_LOG: dg.MetadataValue.md(f"```\n{_head(files[RUN_LOG][1], 20)}\n```"),
     }
-    for key, (path, text) in files.items():
+    for key, (path, _) in files.items():
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={

@@ -1,6 +1,5 @@
 """Dagster resources: the only place that knows which environment the migration runs in."""
 
-
 import json
 import os
 from collections.abc import Iterator

@@ -60,13 +60,15 @@ def reference_lookups(
     lookups = {}
     for name in entity.upstream:
         ids = dict(conn.execute(sql.SQL("SELECT bubble_id, id FROM {}").format(schemas.table(entities[name]))))
+        # The latest reject of each record not loaded, from any run that was not rolled back.
         rejected = dict(
             conn.execute(
                 sql.SQL(
-                    "SELECT bubble_id, reason FROM {rejects} WHERE entity = %(e)s AND run_id = "
-                    "(SELECT run_id FROM {entity_runs} WHERE entity = %(e)s ORDER BY finished_at DESC LIMIT 1)"
-                ).format(rejects=schemas.bookkeeping("rejects"), entity_runs=schemas.bookkeeping("entity_runs")),
-                {"e": name},
+                    "SELECT DISTINCT ON (x.bubble_id) x.bubble_id, x.reason FROM {rejects} x"
+                    " JOIN {runs} r USING (run_id) WHERE x.entity = %s AND r.rolled_back_at IS NULL"
+                    " ORDER BY x.bubble_id, r.started_at DESC"
+                ).format(rejects=schemas.bookkeeping("rejects"), runs=schemas.bookkeeping("runs")),
+                (name,),
             )
         )
         lookups[name] = RefLookup(ids, rejected)
@@ -158,9 +160,9 @@ def _copy_rows(conn: psycopg.Connection, columns: list[str], rows: Iterable[Mapp
 
 def save_rejects(conn: psycopg.Connection, schemas: Schemas, run_id: str, rejects: Iterable[Reject]) -> None:
     with conn.cursor().copy(
-        sql.SQL(
-            "COPY {} (run_id, entity, bubble_id, column_name, field, value, reason, message) FROM STDIN"
-        ).format(schemas.bookkeeping("rejects"))
+        sql.SQL("COPY {} (run_id, entity, bubble_id, column_name, field, value, reason, message) FROM STDIN").format(
+            schemas.bookkeeping("rejects")
+        )
     ) as copy:
         for r in rejects:
             copy.write_row((run_id, r.entity, r.bubble_id, r.column, r.field, r.value, r.reason, r.message))
@@ -204,4 +206,26 @@ def save_entity_run(
             rejected,
             started_at,
         ),
+    )
+
+
+def read_watermark(conn: psycopg.Connection, schemas: Schemas, entity: Entity) -> datetime | None:
+    row = conn.execute(
+        sql.SQL("SELECT modified_until FROM {} WHERE entity = %s").format(schemas.bookkeeping("watermarks")),
+        (entity.name,),
+    ).fetchone()
+    return row[0] if row else None
+
+
+def advance_watermark(
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, modified_until: datetime, run_id: str
+) -> None:
+    """Called in the load's transaction: the watermark moves only if the load commits."""
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {} AS w (entity, modified_until, run_id) VALUES (%s, %s, %s)"
+            " ON CONFLICT (entity) DO UPDATE SET modified_until = greatest(w.modified_until, EXCLUDED.modified_until),"
+            " run_id = EXCLUDED.run_id, updated_at = now()"
+        ).format(schemas.bookkeeping("watermarks")),
+        (entity.name, modified_until, run_id),
     )

@@ -40,7 +40,9 @@ def migrate_entity(
     *,
     run_id: str,
     job_name: str,
+    watermark: datetime | None = None,
 ) -> EntityOutcome:
+    """Load one entity's export. `watermark`: the newest Modified Date it holds, saved with the load."""
     started, clock = datetime.now(UTC), time.monotonic()
     with conn.transaction():
         loader.register_run(conn, schemas, run_id, job_name)
@@ -59,6 +61,8 @@ def migrate_entity(
             rejected=len(batch.rejects),
             started_at=started,
         )
+        if watermark is not None:
+            loader.advance_watermark(conn, schemas, entity, watermark, run_id)
     return EntityOutcome(
         entity.name,
         len(records),

@@ -60,7 +60,11 @@ def secure_passwords(
 
 
 def protect_record_passwords(
-    records: list[dict], keys: Iterable[str], *, workers: int | None = None, on_done: Callable[[int], None] | None = None
+    records: list[dict],
+    keys: Iterable[str],
+    *,
+    workers: int | None = None,
+    on_done: Callable[[int], None] | None = None,
 ) -> int:
     """Replace every password value under `keys` by what Phase 2 may keep, in place. Returns how many were hashed.
 

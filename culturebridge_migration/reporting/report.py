@@ -28,7 +28,17 @@ from culturebridge_migration.loading.loader import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES
 
 REPORT_VERSION = 1
-REPORT_JSON_KEYS = ("version", "run_id", "generated_at", "status", "status_reasons", "entities", "checks", "rejects", "totals")
+REPORT_JSON_KEYS = (
+    "version",
+    "run_id",
+    "generated_at",
+    "status",
+    "status_reasons",
+    "entities",
+    "checks",
+    "rejects",
+    "totals",
+)
 ERRORS_CSV_COLUMNS = ("entity", "bubble_id", "field", "column", "value", "reason", "message")
 
 
@@ -174,7 +184,5 @@ def render_json(report: MigrationReport) -> str:
 def id_mapping(conn: psycopg.Connection, schemas: Schemas, entity: str) -> dict[str, int]:
     """Bubble id -> Phase 2 id for every row of an entity now in Phase 2."""
     return dict(
-        conn.execute(
-            sql.SQL("SELECT bubble_id, id FROM {} ORDER BY id").format(schemas.table(ENTITIES[entity]))
-        )
+        conn.execute(sql.SQL("SELECT bubble_id, id FROM {} ORDER BY id").format(schemas.table(ENTITIES[entity])))
     )

@@ -188,7 +188,9 @@ class BubbleClient:
             page = Page(int(body["cursor"]), list(body["results"]), int(body["count"]), int(body["remaining"]))
         except (ValueError, KeyError, TypeError) as exc:
             preview = response.text[:80].replace("\n", " ")
-            raise BubbleError(f"Bubble sent an unreadable body for {where} ({type(exc).__name__}: {preview!r})") from None
+            raise BubbleError(
+                f"Bubble sent an unreadable body for {where} ({type(exc).__name__}: {preview!r})"
+            ) from None
         if page.count != len(page.results):
             raise BubbleError(f"Bubble's page for {where} holds {len(page.results)} results but announces {page.count}")
         if page.cursor != cursor:

@@ -25,6 +25,8 @@ class ExportManifest:
     run_id: str
     passwords_hashed: int = 0
     notes: list[str] = field(default_factory=list)
+    modified_after: str | None = None  # incremental exports: only records changed after this
+    max_modified: str | None = None  # the newest Modified Date exported: the next watermark
 
     @property
     def complete(self) -> bool:

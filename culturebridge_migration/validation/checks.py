@@ -161,9 +161,7 @@ ROW_COUNTS_DESCRIPTION = (
     "Nothing was lost: every exported record was either loaded or rejected with a reason, "
     "and every loaded record is in the Phase 2 table."
 )
-SAMPLE_DESCRIPTION = (
-    "A random sample of loaded rows equals, field by field, what the Bubble export says after mapping."
-)
+SAMPLE_DESCRIPTION = "A random sample of loaded rows equals, field by field, what the Bubble export says after mapping."
 
 
 def run_rule(conn: psycopg.Connection, schemas: Schemas, rule: Rule) -> Outcome:

@@ -1,0 +1,133 @@
+"""The Data API client against the local Bubble server: paging, caps, faults, clear errors."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.mapping.values import format_bubble_datetime
+from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
+
+KEY = "test-key"
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def things(n: int, *, same_created: bool = False) -> list[dict]:
+    return [
+        {
+            "_id": f"{1700000000000 + i}x{i:018d}",
+            "Created Date": format_bubble_datetime(BASE if same_created else BASE + timedelta(minutes=i)),
+            "Modified Date": format_bubble_datetime(BASE + timedelta(days=1, minutes=i)),
+            "Title": f"thing {i}",
+        }
+        for i in range(n)
+    ]
+
+
+@pytest.fixture
+def server():
+    with FakeBubble({"post": things(250)}, api_key=KEY) as fake:
+        yield fake
+
+
+def client(server: FakeBubble, **kwargs) -> BubbleClient:
+    kwargs.setdefault("backoff", 0)
+    kwargs.setdefault("timeout", 2)
+    return BubbleClient(server.url, KEY, **kwargs)
+
+
+def pages_asked(server: FakeBubble) -> list[int]:
+    return [r.cursor for r in server.requests if r.bubble_type == "post"]
+
+
+def test_export_pages_through_every_record_in_created_order(server: FakeBubble) -> None:
+    result = client(server).export("post")
+    assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(250)]
+    assert (result.announced_total, result.pages) == (250, 3)
+    assert pages_asked(server) == [0, 100, 200]
+
+
+def test_page_size_is_capped_at_bubbles_100(server: FakeBubble) -> None:
+    assert client(server, page_size=500).page_size == 100
+    assert client(server, page_size=40).export("post").pages == 7
+
+
+def test_search_cap_is_never_taken_as_complete() -> None:
+    with FakeBubble({"post": things(620)}, api_key=KEY, search_cap=250) as fake:
+        result = client(fake, search_cap=250).export("post")
+    assert len(result.records) == 620
+    assert len({r["_id"] for r in result.records}) == 620
+    assert result.announced_total == 620
+
+
+def test_modified_after_asks_bubble_only_for_changes(server: FakeBubble) -> None:
+    since = BASE + timedelta(days=1, minutes=199)
+    result = client(server).export("post", modified_after=since)
+    assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(200, 250)]
+
+
+@pytest.mark.parametrize("retry_after", [1, None])
+def test_rate_limit_is_retried_with_and_without_retry_after(server: FakeBubble, retry_after: int | None) -> None:
+    server.add_fault("429", times=2, retry_after=retry_after)
+    assert len(client(server).export("post").records) == 250
+
+
+def test_server_errors_and_timeouts_are_retried(server: FakeBubble) -> None:
+    server.add_fault("500", times=2, status=503)
+    server.add_fault("slow", times=1, seconds=3)
+    assert len(client(server, timeout=1).export("post").records) == 250
+
+
+def test_truncated_and_short_pages_are_asked_again(server: FakeBubble) -> None:
+    server.add_fault("truncate", cursor=100)
+    server.add_fault("short_page", cursor=200)
+    server.add_fault("non_json", cursor=0)
+    result = client(server).export("post")
+    assert len(result.records) == 250
+    assert pages_asked(server).count(100) == 2
+
+
+def test_a_page_that_stays_broken_stops_with_the_type_and_page() -> None:
+    with FakeBubble({"post": things(250)}, api_key=KEY) as fake:
+        fake.add_fault("truncate", times=10, cursor=100)
+        with pytest.raises(BubbleError, match=r"type 'post', page at cursor 100"):
+            client(fake).export("post")
+
+
+def test_wrong_api_key_names_the_fix(server: FakeBubble) -> None:
+    with pytest.raises(BubbleError, match="BUBBLE_API_KEY"):
+        BubbleClient(server.url, "wrong", backoff=0).export("post")
+
+
+def test_unknown_type_names_the_fix(server: FakeBubble) -> None:
+    with pytest.raises(BubbleError, match="Settings > API"):
+        client(server).export("nosuchtype")
+
+
+def test_unreachable_server_names_the_url() -> None:
+    with pytest.raises(BubbleError, match=r"Cannot reach Bubble at http://127\.0\.0\.1:9"):
+        BubbleClient("http://127.0.0.1:9/api/1.1", KEY, max_retries=1, backoff=0).export("post")
+
+
+def test_record_deleted_between_pages_skips_no_other_record(server: FakeBubble) -> None:
+    doomed = server.records("post")[5]["_id"]
+    pages: list[int] = []
+
+    def delete_after_first_page(done: int, total: int) -> None:
+        if not pages:
+            server.delete("post", doomed)
+        pages.append(done)
+
+    result = client(server).export("post", on_progress=delete_after_first_page)
+    ids = {r["_id"] for r in result.records}
+    assert {r["_id"] for r in server.records("post")} <= ids  # the shifted offsets skipped nobody
+    assert doomed in ids and len(ids) == 250
+    assert any("deleted" in note for note in result.notes)
+
+
+def test_too_many_rate_limits_stop_with_advice(server: FakeBubble) -> None:
+    server.add_fault("429", times=20, retry_after=None)
+    with pytest.raises(BubbleError, match=r"429|rate"):
+        client(server, max_retries=2).export("post")

@@ -1,0 +1,87 @@
+"""The ways operators run it: the dagster CLI in a subprocess, as a new user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg.conninfo import conninfo_to_dict
+
+REPO = Path(__file__).resolve().parents[1]
+DAGSTER = Path(sys.executable).with_name("dagster")
+
+
+def dagster(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
+    clean.pop("DATABASE_URL", None)
+    return subprocess.run(
+        [str(DAGSTER), *args], cwd=cwd, env=clean | (env or {}), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def test_materialize_everything_on_embedded_defaults_exits_zero(tmp_path: Path) -> None:
+    done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert (tmp_path / ".culturebridge" / "pgdata" / "PG_VERSION").exists()
+    (report,) = (tmp_path / "migration_reports").glob("report_*.json")
+    assert json.loads(report.read_text())["status"] == "SUCCESS"
+    assert (tmp_path / "migration_data" / "user_id_mapping.json").exists()
+    assert "export users" in done.stderr  # progress lines reach the run's log
+    # Only the tables, from the exports on disk, into the same embedded server: nothing changes.
+    again = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "group:phase2", cwd=tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "inserted 0, updated 0" in again.stderr
+
+
+def test_graph_runs_on_a_postgresql_backed_dagster_instance(tmp_path: Path, new_database, database_url: str) -> None:
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "dagster.yaml").read_text())
+    dagster_db = new_database()
+    params = conninfo_to_dict(dagster_db)
+    host = params.get("host", "127.0.0.1")
+    at = (
+        f"@/{params['dbname']}?host={host}"
+        if host.startswith("/")
+        else f"@{host}:{params.get('port', 5432)}/{params['dbname']}"
+    )
+    credentials = params.get("user", "postgres") + (f":{params['password']}" if params.get("password") else "")
+    env = {
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_URL": f"postgresql+psycopg2://{credentials}{at}",
+        "DATABASE_URL": database_url,
+    }
+    done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM users").fetchone()[0] > 0
+    with psycopg.connect(dagster_db) as conn:
+        runs = conn.execute("SELECT count(*) FROM runs").fetchone()[0]
+        checks = conn.execute("SELECT count(*) FROM asset_check_executions").fetchone()[0]
+    assert runs == 1 and checks > 0
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        (
+            {"BUBBLE_API_URL": "http://127.0.0.1:9/api/1.1", "BUBBLE_API_KEY": "k"},
+            "Cannot reach Bubble at http://127.0.0.1:9",
+        ),
+        ({"DATABASE_URL": "postgresql://u:pw@127.0.0.1:9/db"}, "Cannot connect to PostgreSQL"),
+        ({"BUBBLE_CSV_DIR": "/nonexistent/csv"}, "is not a folder"),
+    ],
+)
+def test_bad_configuration_stops_with_one_clear_message(tmp_path: Path, env: dict, message: str) -> None:
+    done = dagster(
+        "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/users+", cwd=tmp_path, env=env
+    )
+    assert done.returncode != 0
+    assert message in done.stderr
