@@ -7,7 +7,7 @@ import dagster as dg
 
 from culturebridge_migration.defs.progress import ProgressLog
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
-from culturebridge_migration.loading.loader import read_watermark
+from culturebridge_migration.loading.loader import known_password_hashes, read_watermark
 from culturebridge_migration.mapping.entities import CREATED_KEY, ENTITIES, ID_KEY, MODIFIED_KEY, Entity, Kind
 from culturebridge_migration.mapping.mapper import get_value
 from culturebridge_migration.mapping.passwords import protect_record_passwords
@@ -74,7 +74,7 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
             raise dg.Failure(str(exc)) from None
         for note in result.notes:
             context.log.warning(f"{entity.name}: {note}")
-        hashed = _protect_passwords(context, entity, result.records, settings.hash_workers)
+        hashed = _protect_passwords(context, postgres, entity, result.records, settings.hash_workers)
         manifest = ExportManifest(
             entity=entity.name,
             bubble_type=entity.bubble_type,
@@ -84,7 +84,7 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
             unique_ids=len({r.get(ID_KEY) for r in result.records}),
             pages=result.pages,
             exported_at=datetime.now(UTC).isoformat(),
-            run_id=context.run_id,
+            run_id=context.run.run_id,
             passwords_hashed=hashed,
             notes=result.notes,
             modified_after=modified_after.isoformat() if modified_after else None,
@@ -116,14 +116,22 @@ def _max_modified(records: list[dict]) -> str | None:
 
 
 def _protect_passwords(
-    context: dg.AssetExecutionContext, entity: Entity, records: list[dict], workers: int | None
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    entity: Entity,
+    records: list[dict],
+    workers: int | None,
 ) -> int:
     keys = [f.source for f in entity.fields if f.kind is Kind.PASSWORD]
     if not keys:
         return 0
+    with postgres.connection() as conn:
+        known = known_password_hashes(conn, postgres.schemas, entity)
     total = sum(1 for r in records for k in keys if r.get(k))
     progress = ProgressLog(context.log, f"hash {entity.name} passwords", unit="passwords")
-    hashed = protect_record_passwords(records, keys, workers=workers, on_done=lambda n: progress(n, total))
+    hashed = protect_record_passwords(
+        records, keys, known_hashes=known, workers=workers, on_done=lambda n: progress(n, total)
+    )
     context.log.info(f"{entity.name}: {hashed} plain-text legacy passwords bcrypt-hashed before writing")
     return hashed
 

@@ -109,8 +109,8 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
                     entities,
                     current,
                     records,
-                    run_id=context.run_id,
-                    job_name=context.job_name,
+                    run_id=context.run.run_id,
+                    job_name=context.run.job_name,
                     watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
                 )
                 _log_outcome(context, outcome)

@@ -43,7 +43,7 @@ _DESCRIPTIONS = {
 
 def reported_run(context: dg.AssetExecutionContext) -> str:
     """The run a report is about: this one, or the failed run the sensor asked about."""
-    return context.run.tags.get(FOR_RUN_TAG, context.run_id)
+    return context.run.tags.get(FOR_RUN_TAG, context.run.run_id)
 
 
 def check_records(instance: dg.DagsterInstance, run_id: str) -> list[rep.CheckRecord]:

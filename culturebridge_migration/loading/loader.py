@@ -19,6 +19,7 @@ from psycopg.types.json import Jsonb
 from culturebridge_migration.mapping.entities import Entity
 from culturebridge_migration.mapping.mapper import RefLookup, row_columns
 from culturebridge_migration.mapping.rejects import Reject
+from culturebridge_migration.mapping.values import format_bubble_datetime
 
 
 @dataclass(frozen=True)
@@ -229,3 +230,15 @@ def advance_watermark(
         ).format(schemas.bookkeeping("watermarks")),
         (entity.name, modified_until, run_id),
     )
+
+
+def known_password_hashes(conn: psycopg.Connection, schemas: Schemas, entity: Entity) -> dict[tuple[str, str], str]:
+    """(bubble_id, Modified Date as Bubble writes it) -> the password hash Phase 2 holds for that version."""
+    if not any(f.column == "password_hash" for f in entity.fields):
+        return {}
+    rows = conn.execute(
+        sql.SQL("SELECT bubble_id, updated_at, password_hash FROM {} WHERE password_hash IS NOT NULL").format(
+            schemas.table(entity)
+        )
+    )
+    return {(bubble_id, format_bubble_datetime(updated)): hashed for bubble_id, updated, hashed in rows}

@@ -25,6 +25,7 @@ class Kind(StrEnum):
     ENUM = "enum"  # option set display text -> lower-case value
     REF = "ref"  # another thing's _id -> foreign key
     URL = "url"  # image/file: may start with //
+    CURRENCY = "currency"  # ISO 4217 code
     PASSWORD = "password"  # Legacy Password -> bcrypt hash, never plain text
 
 
@@ -214,7 +215,7 @@ ENTITIES: dict[str, Entity] = {
                     max=99_999_999.99,
                     sql_type="numeric(10,2)",
                 ),
-                Field("currency", "Currency", default="USD", sql_type="char(3)"),
+                Field("currency", "Currency", Kind.CURRENCY, default="USD"),
                 Field("status", "Status", Kind.ENUM, required=True, values=PAYMENT_STATUS),
                 Field("stripe_charge_id", "Stripe Charge ID"),
                 Field("paid_at", "Paid At", Kind.DATE, sql_type="timestamptz"),

@@ -152,7 +152,9 @@ def _map_field(entity: Entity, spec: Field, raw: object, refs: Mapping[str, RefL
 def _convert(spec: Field, raw: object) -> object:
     match spec.kind:
         case Kind.TEXT:
-            return str(raw).strip() if spec.column == "currency" else str(raw)
+            return str(raw)
+        case Kind.CURRENCY:
+            return v.parse_currency(raw)
         case Kind.EMAIL:
             return v.parse_email(raw)
         case Kind.BOOL:

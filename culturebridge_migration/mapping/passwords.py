@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
 import bcrypt
@@ -63,15 +63,28 @@ def protect_record_passwords(
     records: list[dict],
     keys: Iterable[str],
     *,
+    known_hashes: Mapping[tuple[str, str], str] | None = None,
     workers: int | None = None,
     on_done: Callable[[int], None] | None = None,
 ) -> int:
     """Replace every password value under `keys` by what Phase 2 may keep, in place. Returns how many were hashed.
 
     Runs before an export touches disk, so no file ever holds a plain-text password.
+    `known_hashes` maps (Bubble _id, Modified Date) to the hash Phase 2 already holds: a record
+    Bubble has not modified since keeps its hash, so a re-run costs no bcrypt work for it.
     """
-    targets = [(record, key) for record in records for key in keys if record.get(key)]
-    plain = sum(1 for record, key in targets if bcrypt_cost(str(record[key])) is None)
+    known_hashes = known_hashes or {}
+    targets, plain = [], 0
+    for record in records:
+        for key in keys:
+            if not record.get(key):
+                continue
+            known = known_hashes.get((record.get("_id"), record.get("Modified Date")))
+            if known is not None:
+                record[key] = known
+            else:
+                targets.append((record, key))
+                plain += bcrypt_cost(str(record[key])) is None
     secured = secure_passwords((str(record[key]) for record, key in targets), workers=workers, on_done=on_done)
     for (record, key), value in zip(targets, secured, strict=True):
         if value is None:

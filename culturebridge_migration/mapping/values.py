@@ -67,7 +67,7 @@ def _parse_date_text(text: str) -> datetime:
 
 def format_bubble_datetime(value: datetime) -> str:
     """The Data API's form: 2025-11-05T14:03:22.120Z."""
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="milliseconds") + "Z"
 
 
 def parse_bool(value: object) -> bool:
@@ -137,6 +137,13 @@ def parse_enum(value: object, values: dict[str, str]) -> str:
     if text.lower() in by_lower:
         return by_lower[text.lower()]
     raise ValueError(f"{value!r} is not one of {', '.join(values)}")
+
+
+def parse_currency(value: object) -> str:
+    code = str(value).strip().upper()
+    if not re.fullmatch(r"[A-Z]{3}", code):
+        raise ValueError(f"{value!r} is not an ISO 4217 currency code like USD")
+    return code
 
 
 def normalize_url(value: object) -> str:

@@ -256,6 +256,8 @@ def check_sample(
 
 
 def _same(expected: object, stored: object) -> bool:
+    if isinstance(expected, bool) or isinstance(stored, bool):
+        return expected is stored
     if isinstance(expected, Decimal | float | int) and isinstance(stored, Decimal | float | int):
         return Decimal(str(expected)).quantize(Decimal("0.01")) == Decimal(str(stored)).quantize(Decimal("0.01"))
     if isinstance(stored, str) and isinstance(expected, str):

@@ -79,7 +79,7 @@ CREATE TABLE IF NOT EXISTS {app}.payments (
     bubble_id        text NOT NULL UNIQUE,
     booking_id       bigint NOT NULL REFERENCES {app}.bookings (id),
     amount           numeric(10,2) NOT NULL CHECK (amount > 0),
-    currency         char(3) NOT NULL DEFAULT 'USD',
+    currency         text NOT NULL DEFAULT 'USD' CHECK (currency ~ '^[A-Z]{3}$'),
     status           text NOT NULL CHECK (status IN ('pending', 'succeeded', 'failed', 'refunded')),
     stripe_charge_id text,
     paid_at          timestamptz,
