@@ -244,3 +244,20 @@ def test_every_record_is_a_row_or_a_reject() -> None:
     batch = map_records(ENTITIES["users"], records)
     assert len(batch.rows) + len(batch.rejects) == len(records)
     assert {r["bubble_id"] for r in batch.rows} | {r.bubble_id for r in batch.rejects} == {"1x1", "1x2", "1x3", "1x4"}
+
+
+@pytest.mark.parametrize(
+    ("text", "number"), [("12.5", Decimal("12.5")), ("$1,234.50", Decimal("1234.50")), (80, Decimal(80))]
+)
+def test_numbers_accept_dollars_and_thousands_separators(text: object, number: Decimal) -> None:
+    from culturebridge_migration.mapping.values import parse_decimal
+
+    assert parse_decimal(text) == number
+
+
+@pytest.mark.parametrize("text", ["12,50", "12,50 EUR", "fifty", "NaN", True])
+def test_numbers_refuse_decimal_commas_words_and_booleans(text: object) -> None:
+    from culturebridge_migration.mapping.values import parse_decimal
+
+    with pytest.raises(ValueError):
+        parse_decimal(text)

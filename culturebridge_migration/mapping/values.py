@@ -34,6 +34,7 @@ _DATE_FORMATS = (
 # Deliberately simple: one @, no spaces, a dot in the domain. Matches the SQL check in validation.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _EMAIL = re.compile(EMAIL_PATTERN)
+_THOUSANDS = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
 
 
 def parse_datetime(value: object, tz: str = "UTC") -> datetime:
@@ -82,10 +83,14 @@ def parse_bool(value: object) -> bool:
 
 
 def parse_decimal(value: object) -> Decimal:
+    """A number; text may carry a $ and thousands separators (1,234.50), never a decimal comma (12,50)."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
-    text = str(value).strip().replace(",", "") if isinstance(value, str) else repr(value)
-    text = text.removeprefix("$")
+    text = str(value).strip().removeprefix("$") if isinstance(value, str) else repr(value)
+    if "," in text:
+        if not _THOUSANDS.fullmatch(text):
+            raise ValueError(f"{value!r} is not a number (use a dot for decimals)")
+        text = text.replace(",", "")
     try:
         number = Decimal(text)
     except InvalidOperation:
