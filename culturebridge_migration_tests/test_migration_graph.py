@@ -13,7 +13,6 @@ import bcrypt
 import dagster as dg
 import psycopg
 import pytest
-from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.jobs import rollback_migration, validate_migration
@@ -24,6 +23,7 @@ from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.loading.database import connect, ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.reporting.report import ERRORS_CSV_COLUMNS, REPORT_JSON_KEYS
+from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
 KEY = "graph-test-key"
 ALL_ASSETS = [*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS]
@@ -252,3 +252,42 @@ def test_csv_exports_give_the_same_tables_as_the_api(
         csv_rows = comparable(other_db, entity.table)
         assert len(api_rows) == len(csv_rows), entity.table
         assert api_rows == csv_rows, entity.table
+
+
+def test_failed_error_check_still_writes_reports_then_fails_the_run(
+    database_url: str, tmp_path: Path, bubble_server: FakeBubble
+) -> None:
+    with connect(database_url) as conn:
+        ensure_schema(conn, "public", "migration")
+        # A Phase 2 schema that lost a constraint, holding an orphan: the check must catch it.
+        conn.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_coach_id_fkey")
+        conn.execute(
+            "INSERT INTO users (bubble_id, email, role, created_at, updated_at) VALUES ('native', 'n@x.io', 'client', now(), now())"
+        )
+        conn.execute(
+            "INSERT INTO bookings (bubble_id, client_id, coach_id, session_start, duration_minutes, status, created_at, updated_at)"
+            " SELECT 'orphan-booking', id, -7, now(), 30, 'pending', now(), now() FROM users WHERE bubble_id = 'native'"
+        )
+    result = run(resources(database_url, tmp_path, api(bubble_server)), dg.DagsterInstance.ephemeral())
+    assert not result.success
+    orphans = next(e for e in result.get_asset_check_evaluations() if e.check_name == "no_orphaned_bookings")
+    assert (orphans.passed, orphans.metadata["sample_bubble_ids"].value) == (False, ["orphan-booking"])
+    (summary,) = (tmp_path / "reports").glob("summary_*.txt")
+    assert "STATUS: FAILED" in summary.read_text()
+    assert "no_orphaned_bookings" in summary.read_text()
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failures] == ["reports__cutover_readiness"]
+
+
+def test_incomplete_export_blocks_the_tables(database_url: str, tmp_path: Path, bubble_server: FakeBubble) -> None:
+    # Every page of bookings comes back short: the client retries, then gives up with an error.
+    bubble_server.add_fault("short_page", times=100, bubble_type="booking")
+    result = run(resources(database_url, tmp_path, api(bubble_server)), dg.DagsterInstance.ephemeral())
+    assert not result.success
+    failed_steps = {e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
+    assert failed_steps == {"bubble__bookings"}
+    materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
+    assert "phase2/users" in materialized
+    assert "phase2/bookings" not in materialized and "phase2/payments" not in materialized
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "type 'booking', page at cursor 0" in str(failure.event_specific_data.error)

@@ -12,17 +12,19 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import dagster as dg
+import psycopg
 
 from culturebridge_migration.defs.exports import export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, Kind
 from culturebridge_migration.mapping.mapper import row_columns
-from culturebridge_migration.sources.export_store import read_export
+from culturebridge_migration.sources.export_store import ExportManifest, read_export
 from culturebridge_migration.validation import checks
 
 ROW_COUNTS = "row_counts"
 SAMPLE = "sample_matches_export"
+DELETED = "deleted_in_bubble"
 
 _SQL_TYPES = {
     Kind.TEXT: "text",
@@ -42,6 +44,7 @@ def check_specs(entity: Entity) -> list[dg.AssetCheckSpec]:
     specs = [
         dg.AssetCheckSpec(ROW_COUNTS, asset=key, description=checks.ROW_COUNTS_DESCRIPTION),
         dg.AssetCheckSpec(SAMPLE, asset=key, description=checks.SAMPLE_DESCRIPTION),
+        dg.AssetCheckSpec(DELETED, asset=key, description=checks.DELETED_DESCRIPTION),
     ]
     specs += [
         dg.AssetCheckSpec(rule.name, asset=key, description=f"{rule.description} ({rule.severity})")
@@ -115,12 +118,21 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
                 )
                 _log_outcome(context, outcome)
                 yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
-            yield from _run_checks(context, conn, postgres, settings, entities, current, records)
+            yield from _run_checks(context, conn, postgres, settings, entities, current, records, manifest)
 
     return _table
 
 
-def _run_checks(context, conn, postgres, settings, entities, entity, records) -> Iterator[dg.AssetCheckResult]:
+def _run_checks(
+    context: dg.AssetExecutionContext,
+    conn: psycopg.Connection,
+    postgres: PostgresResource,
+    settings: MigrationSettings,
+    entities: dict[str, Entity],
+    entity: Entity,
+    records: list[dict],
+    manifest: ExportManifest,
+) -> Iterator[dg.AssetCheckResult]:
     key = table_key(entity.name)
     selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
     schemas = postgres.schemas
@@ -131,6 +143,12 @@ def _run_checks(context, conn, postgres, settings, entities, entity, records) ->
             conn, schemas, entities, entity, records, size=settings.sample_size, seed=settings.sample_seed
         )
         yield _result(SAMPLE, "ERROR", outcome)
+    if DELETED in selected:
+        if manifest.modified_after is None:
+            outcome = checks.check_deleted_in_bubble(conn, schemas, entity, [r.get("_id") for r in records])
+        else:  # an incremental export lists only changes: absence proves nothing
+            outcome = checks.Outcome(True, 0, details={"skipped": "incremental export; the next full export sweeps"})
+        yield _result(DELETED, "WARN", outcome)
     for rule in checks.RULES:
         if rule.entity == entity.name and rule.name in selected:
             yield _result(rule.name, rule.severity, checks.run_rule(conn, schemas, rule))

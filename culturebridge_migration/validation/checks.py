@@ -221,6 +221,35 @@ def check_row_counts(conn: psycopg.Connection, schemas: Schemas, entity: Entity,
     return Outcome(unaccounted == 0, unaccounted, missing[:SAMPLE_IDS], details)
 
 
+DELETED_DESCRIPTION = (
+    "Records migrated earlier that are gone from Bubble now (Bubble keeps no tombstones). "
+    "Reported only: they stay in Phase 2 until a person decides (WARN)."
+)
+
+
+def check_deleted_in_bubble(
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, exported_ids: list[str]
+) -> Outcome:
+    """Phase 2 rows of migrated records whose Bubble id is missing from a full export."""
+    with conn.transaction():
+        conn.execute("DROP TABLE IF EXISTS exported_ids")
+        conn.execute("CREATE TEMP TABLE exported_ids (bubble_id text PRIMARY KEY) ON COMMIT DROP")
+        with conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
+            for bubble_id in set(exported_ids):
+                copy.write_row((bubble_id,))
+        gone = [
+            bubble_id
+            for (bubble_id,) in conn.execute(
+                sql.SQL(
+                    "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
+                    " WHERE NOT EXISTS (SELECT 1 FROM exported_ids e WHERE e.bubble_id = t.bubble_id) ORDER BY 1"
+                ).format(table=schemas.table(entity), id_map=schemas.bookkeeping("id_map")),
+                (entity.name,),
+            )
+        ]
+    return Outcome(not gone, len(gone), gone[:SAMPLE_IDS])
+
+
 def check_sample(
     conn: psycopg.Connection,
     schemas: Schemas,
