@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -120,14 +121,40 @@ def test_record_deleted_between_pages_skips_no_other_record(server: FakeBubble) 
             server.delete("post", doomed)
         pages.append(done)
 
-    result = client(server).export("post", on_progress=delete_after_first_page)
-    ids = {r["_id"] for r in result.records}
-    assert {r["_id"] for r in server.records("post")} <= ids  # the shifted offsets skipped nobody
-    assert doomed in ids and len(ids) == 250
-    assert any("deleted" in note for note in result.notes)
+    result = client(server, workers=1).export("post", on_progress=delete_after_first_page)
+    ids = [r["_id"] for r in result.records]
+    assert set(ids) == {r["_id"] for r in server.records("post")}  # the shifted offsets skipped nobody
+    assert len(ids) == len(set(ids)) == 249 and doomed not in ids
+    assert any("changed during the export" in note for note in result.notes)
 
 
-def test_too_many_rate_limits_stop_with_advice(server: FakeBubble) -> None:
-    server.add_fault("429", times=20, retry_after=None)
-    with pytest.raises(BubbleError, match=r"429|rate"):
-        client(server, max_retries=2).export("post")
+def test_pages_after_the_first_are_fetched_concurrently_in_order() -> None:
+    with FakeBubble({"post": things(1000)}, api_key=KEY, latency=0.05) as fake:
+        result = client(fake, workers=8).export("post")
+        in_flight = max(r.in_flight for r in fake.requests)
+    assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(1000)]
+    assert sorted(pages_asked(fake)) == list(range(0, 1000, 100))
+    assert in_flight > 1
+
+
+def test_request_budget_spaces_requests() -> None:
+    with FakeBubble({"post": things(500)}, api_key=KEY) as fake:
+        client(fake, workers=4, requests_per_minute=600).export("post")  # one request per 0.1 s
+        asked = sorted(r.at for r in fake.requests)
+    gaps = [b - a for a, b in itertools.pairwise(asked)]
+    assert len(asked) == 5 and min(gaps) > 0.08
+
+
+def test_checkpoint_resumes_at_the_first_unfinished_page(server: FakeBubble, tmp_path) -> None:
+    from culturebridge_migration.sources.checkpoint import PageCheckpoint
+
+    checkpoint = PageCheckpoint(tmp_path / "post.partial.jsonl")
+    server.add_fault("drop", times=50, cursor=200)  # the export dies at its third page
+    with pytest.raises(BubbleError):
+        client(server, workers=1, max_retries=1).export("post", checkpoint=checkpoint)
+    server.clear_faults()
+    server.requests.clear()
+    result = client(server, workers=1).export("post", checkpoint=checkpoint)
+    assert pages_asked(server) == [200]
+    assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(250)]
+    assert any("resumed" in note for note in result.notes)

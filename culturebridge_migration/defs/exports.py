@@ -2,6 +2,7 @@
 
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import dagster as dg
 
@@ -14,6 +15,7 @@ from culturebridge_migration.mapping.passwords import protect_record_passwords
 from culturebridge_migration.mapping.rejects import MASK
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleError
+from culturebridge_migration.sources.checkpoint import PageCheckpoint
 from culturebridge_migration.sources.export_store import ExportManifest, export_paths, write_export
 
 COMPLETE_CHECK = "export_complete"
@@ -63,18 +65,23 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
         context.log.info(f"Exporting {entity.name}{since} from {bubble.describe()}")
         if bubble.api_url:
             context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
+        guard = PasswordGuard(entity, postgres, settings.hash_workers)
+        checkpoint = PageCheckpoint(Path(settings.export_dir) / f"{entity.name}.partial.jsonl")
         try:
             with bubble.open() as source:
                 result = source.export(
                     entity,
                     modified_after=modified_after,
                     on_progress=ProgressLog(context.log, f"export {entity.name}"),
+                    prepare=guard,
+                    checkpoint=checkpoint,
                 )
         except (BubbleError, FileNotFoundError, ValueError) as exc:
-            raise dg.Failure(str(exc)) from None
+            raise dg.Failure(f"{exc}. Pages already exported are kept; the next run resumes after them.") from None
         for note in result.notes:
             context.log.warning(f"{entity.name}: {note}")
-        hashed = _protect_passwords(context, postgres, entity, result.records, settings.hash_workers)
+        if guard.keys:
+            context.log.info(f"{entity.name}: {guard.hashed} plain-text legacy passwords bcrypt-hashed before writing")
         manifest = ExportManifest(
             entity=entity.name,
             bubble_type=entity.bubble_type,
@@ -85,12 +92,13 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
             pages=result.pages,
             exported_at=datetime.now(UTC).isoformat(),
             run_id=context.run.run_id,
-            passwords_hashed=hashed,
+            passwords_hashed=guard.hashed,
             notes=result.notes,
             modified_after=modified_after.isoformat() if modified_after else None,
             max_modified=_max_modified(result.records),
         )
         path = write_export(settings.export_dir, result.records, manifest)
+        checkpoint.clear()
         return dg.MaterializeResult(
             metadata=_metadata(entity, manifest, result.records, str(path)),
             check_results=[completeness(manifest)],
@@ -115,25 +123,23 @@ def _max_modified(records: list[dict]) -> str | None:
     return max(moments).isoformat() if moments else None
 
 
-def _protect_passwords(
-    context: dg.AssetExecutionContext,
-    postgres: PostgresResource,
-    entity: Entity,
-    records: list[dict],
-    workers: int | None,
-) -> int:
-    keys = [f.source for f in entity.fields if f.kind is Kind.PASSWORD]
-    if not keys:
-        return 0
-    with postgres.connection() as conn:
-        known = known_password_hashes(conn, postgres.schemas, entity)
-    total = sum(1 for r in records for k in keys if r.get(k))
-    progress = ProgressLog(context.log, f"hash {entity.name} passwords", unit="passwords")
-    hashed = protect_record_passwords(
-        records, keys, known_hashes=known, workers=workers, on_done=lambda n: progress(n, total)
-    )
-    context.log.info(f"{entity.name}: {hashed} plain-text legacy passwords bcrypt-hashed before writing")
-    return hashed
+class PasswordGuard:
+    """Hashes each page's plain legacy passwords as it arrives, before a checkpoint or export file sees it.
+
+    Records Bubble has not modified since the last load keep the hash Phase 2 already holds.
+    """
+
+    def __init__(self, entity: Entity, postgres: PostgresResource, workers: int | None) -> None:
+        self.keys = [f.source for f in entity.fields if f.kind is Kind.PASSWORD]
+        self.workers, self.hashed = workers, 0
+        self.known: dict[tuple[str, str], str] = {}
+        if self.keys:
+            with postgres.connection() as conn:
+                self.known = known_password_hashes(conn, postgres.schemas, entity)
+
+    def __call__(self, records: list[dict]) -> None:
+        if self.keys:
+            self.hashed += protect_record_passwords(records, self.keys, known_hashes=self.known, workers=self.workers)
 
 
 def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:

@@ -64,6 +64,7 @@ class BubbleResource(dg.ConfigurableResource):
     timeout_seconds: float = 30.0
     max_retries: int = 6
     requests_per_minute: int | None = ConfigField(default=None, description="request budget; Bubble plans: 1000+")
+    page_workers: int = ConfigField(default=4, description="pages fetched at once after the first told the total")
 
     def describe(self) -> str:
         if self.api_url:
@@ -99,6 +100,7 @@ class BubbleResource(dg.ConfigurableResource):
             timeout=self.timeout_seconds,
             max_retries=self.max_retries,
             requests_per_minute=self.requests_per_minute,
+            workers=self.page_workers,
         )
         try:
             yield ApiSource(client, self.describe())

@@ -32,6 +32,8 @@ class RequestRecord:
     limit: int | None
     constraints: list | None
     status: int
+    at: float = 0.0  # time.monotonic() when the request arrived
+    in_flight: int = 0  # API requests being answered at that moment, this one included
 
 
 @dataclass
@@ -68,6 +70,7 @@ class FakeBubble:
         self._cache: dict[tuple, list[dict]] = {}
         self._recent: deque[float] = deque()
         self._server: ThreadingHTTPServer | None = None
+        self._in_flight = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeBubble:
@@ -245,10 +248,19 @@ class _Handler(BaseHTTPRequestHandler):
     def _error(self, status: int, kind: str, message: str, headers: dict | None = None) -> None:
         self._json(status, {"statusCode": status, "body": {"status": kind, "message": message}}, headers)
 
-    def _log(self, path: str, bubble_type: str | None, cursor: int | None, limit: int | None, constraints, status: int):
+    def _log(
+        self,
+        path: str,
+        bubble_type: str | None,
+        cursor: int | None,
+        limit: int | None,
+        constraints: list | None,
+        status: int,
+        arrived: tuple[float, int] = (0.0, 0),
+    ) -> None:
         with self.fake._lock:
             self.fake.requests.append(
-                RequestRecord(self.command, path, bubble_type, cursor, limit, constraints, status)
+                RequestRecord(self.command, path, bubble_type, cursor, limit, constraints, status, *arrived)
             )
 
     def _read_body(self) -> dict:
@@ -300,8 +312,15 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError as exc:
             self._log(url.path, bubble_type, None, None, None, 400)
             return self._error(400, "INVALID_DATA", f"bad query: {exc}")
-        status = self._answer(bubble_type, parts[1:], cursor, limit, constraints, query)
-        self._log(url.path, bubble_type, cursor, limit, constraints, status)
+        with self.fake._lock:
+            self.fake._in_flight += 1
+            arrived = (time.monotonic(), self.fake._in_flight)
+        try:
+            status = self._answer(bubble_type, parts[1:], cursor, limit, constraints, query)
+        finally:
+            with self.fake._lock:
+                self.fake._in_flight -= 1
+        self._log(url.path, bubble_type, cursor, limit, constraints, status, arrived)
 
     def _answer(self, bubble_type, rest, cursor, limit, constraints, query) -> int:
         fake = self.fake

@@ -7,7 +7,7 @@ goes through the real API client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,6 +17,7 @@ from typing import Protocol
 from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult, ProgressCallback
+from culturebridge_migration.sources.checkpoint import PageCheckpoint
 
 SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
 
@@ -25,7 +26,13 @@ class RecordSource(Protocol):
     description: str
 
     def export(
-        self, entity: Entity, *, modified_after: datetime | None = None, on_progress: ProgressCallback | None = None
+        self,
+        entity: Entity,
+        *,
+        modified_after: datetime | None = None,
+        on_progress: ProgressCallback | None = None,
+        prepare: Callable[[list[dict]], None] | None = None,
+        checkpoint: PageCheckpoint | None = None,
     ) -> ExportResult: ...
 
 
@@ -35,9 +42,21 @@ class ApiSource:
     description: str
 
     def export(
-        self, entity: Entity, *, modified_after: datetime | None = None, on_progress: ProgressCallback | None = None
+        self,
+        entity: Entity,
+        *,
+        modified_after: datetime | None = None,
+        on_progress: ProgressCallback | None = None,
+        prepare: Callable[[list[dict]], None] | None = None,
+        checkpoint: PageCheckpoint | None = None,
     ) -> ExportResult:
-        return self.client.export(entity.bubble_type, modified_after=modified_after, on_progress=on_progress)
+        return self.client.export(
+            entity.bubble_type,
+            modified_after=modified_after,
+            on_progress=on_progress,
+            prepare=prepare,
+            checkpoint=checkpoint,
+        )
 
 
 @dataclass
@@ -47,13 +66,21 @@ class CsvSource:
     description: str
 
     def export(
-        self, entity: Entity, *, modified_after: datetime | None = None, on_progress: ProgressCallback | None = None
+        self,
+        entity: Entity,
+        *,
+        modified_after: datetime | None = None,
+        on_progress: ProgressCallback | None = None,
+        prepare: Callable[[list[dict]], None] | None = None,
+        checkpoint: PageCheckpoint | None = None,  # a local file needs none: reading it again is cheap
     ) -> ExportResult:
         from culturebridge_migration.sources.bubble_csv import read_csv_export
 
         records = read_csv_export(self.folder, entity, tz=self.timezone)
         if modified_after is not None:
             records = [r for r in records if _modified_after(r, modified_after)]
+        if prepare:
+            prepare(records)
         if on_progress:
             on_progress(len(records), len(records))
         # A file announces no total of its own: its rows are the whole export.
