@@ -1,0 +1,64 @@
+"""A run killed with kill -9 in the middle of an export resumes at the pages it had not finished."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.sources.sample_data import generate_sample
+
+KEY = "resume-key"
+DAGSTER = Path(sys.executable).with_name("dagster")
+
+
+def export_bookings(cwd: Path, url: str) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
+    env |= {"BUBBLE_API_URL": url, "BUBBLE_API_KEY": KEY}
+    return subprocess.Popen(
+        [str(DAGSTER), "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/bookings"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its own process group, so kill -9 reaches the step process too
+    )
+
+
+def booking_cursors(server: FakeBubble) -> list[int]:
+    return [r.cursor for r in server.requests if r.bubble_type == "booking" and r.status == 200]
+
+
+def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path) -> None:
+    sample = generate_sample(100, bookings=4000)
+    data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+    with FakeBubble(data, api_key=KEY, latency=0.25) as server:
+        first = export_bookings(tmp_path, server.url)
+        deadline = time.monotonic() + 120
+        while len(booking_cursors(server)) < 12 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+        partial = PageCheckpoint(tmp_path / "migration_data" / "bookings.partial.jsonl")
+        (search,) = {json.loads(line)["search"] for line in partial.path.read_text().splitlines() if line.endswith("}")}
+        finished = set(partial.pages(search))
+        assert 0 < len(finished) < 40, "the kill should land in the middle of the export"
+        server.latency = 0
+        server.requests.clear()
+        second = export_bookings(tmp_path, server.url)
+        _, stderr = second.communicate(timeout=300)
+        assert second.returncode == 0, stderr[-2000:]
+        asked_again = set(booking_cursors(server))
+        all_pages = set(range(0, len(sample.records["bookings"]), 100))
+    assert asked_again == all_pages - finished  # only the pages it had not finished
+    exported = [json.loads(line) for line in (tmp_path / "migration_data" / "bookings.jsonl").read_text().splitlines()]
+    assert [r["_id"] for r in exported] == [r["_id"] for r in sample.records["bookings"]]
+    assert not partial.path.exists()
