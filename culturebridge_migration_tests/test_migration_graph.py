@@ -291,3 +291,20 @@ def test_incomplete_export_blocks_the_tables(database_url: str, tmp_path: Path, 
     assert "phase2/bookings" not in materialized and "phase2/payments" not in materialized
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "type 'booking', page at cursor 0" in str(failure.event_specific_data.error)
+
+
+def test_html_report_shows_the_json_reports_numbers(migrated, tmp_path: Path) -> None:
+    import re
+
+    (page,) = (tmp_path / "reports").glob("report_*.html")
+    (report_json,) = (tmp_path / "reports").glob("report_*.json")
+    text, report = page.read_text(), json.loads(report_json.read_text())
+    assert not re.search(r"(src|href)=[\"']https?://|<link|<script", text)  # opens offline
+    assert text.count("<svg") == 4
+    for entity in report["entities"]:
+        row = re.search(rf"<tr data-entity='{entity['entity']}'>(.*?)</tr>", text).group(1)
+        cells = re.findall(r"class='(\w+)'>(\d+)<", row)
+        assert dict(cells) == {k: str(entity[k]) for k in ("exported", "loaded", "rejected")}
+    for key, value in report["totals"].items():
+        assert f'id="total-{key}">{value}<' in text
+    assert f'id="status">{report["status"]}<' in text

@@ -18,6 +18,7 @@ from culturebridge_migration.defs.resources import MigrationSettings, PostgresRe
 from culturebridge_migration.loading.rollback import rollback_script
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.reporting import report as rep
+from culturebridge_migration.reporting.html import render_html
 
 REPORTS_GROUP = "reports"
 FOR_RUN_TAG = "culturebridge/report_for_run"
@@ -29,6 +30,7 @@ REPORT_JSON = dg.AssetKey(["reports", "report_json"])
 ROLLBACK = dg.AssetKey(["reports", "rollback_script"])
 RUN_LOG = dg.AssetKey(["reports", "run_log"])
 MAPPINGS = dg.AssetKey(["reports", "id_mappings"])
+HTML = dg.AssetKey(["reports", "html"])
 
 _TABLE_KEYS = [table_key(name) for name in ENTITIES]
 _DESCRIPTIONS = {
@@ -37,6 +39,7 @@ _DESCRIPTIONS = {
     REPORT_JSON: "The summary and every reject, machine-readable (shape documented in reporting/report.py).",
     ROLLBACK: 'SQL that undoes this run: psql "$DATABASE_URL" -f rollback_<stamp>.sql',
     RUN_LOG: "The run's log lines, as Dagster recorded them.",
+    HTML: "One self-contained HTML page with charts: records, rejects by reason, check outcomes, durations.",
     MAPPINGS: "user_id_mapping.json and booking_id_mapping.json (Bubble id -> Phase 2 id) in the export folder.",
 }
 
@@ -107,6 +110,7 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
         REPORT_JSON: (folder / f"report_{stamp}.json", rep.render_json(report)),
         ROLLBACK: (folder / f"rollback_{stamp}.sql", rollback),
         RUN_LOG: (folder / f"run_log_{stamp}.log", _run_log(context.instance, run_id)),
+        HTML: (folder / f"report_{stamp}.html", render_html(report)),
     }
     for path, content in files.values():
         path.write_text(content, encoding="utf-8")
@@ -121,6 +125,7 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
         REPORT_JSON: dg.MetadataValue.json(report.as_json()["totals"] | {"status": report.status}),
         ROLLBACK: dg.MetadataValue.md(f"```sql\n{_head(rollback, 12)}\n```"),
         RUN_LOG: dg.MetadataValue.md(f"```\n{_head(files[RUN_LOG][1], 20)}\n```"),
+        HTML: dg.MetadataValue.url(files[HTML][0].resolve().as_uri()),
     }
     for key, (path, _) in files.items():
         yield dg.MaterializeResult(

@@ -1,0 +1,117 @@
+"""The migration report as one self-contained HTML page: charts as inline SVG, no network needed.
+
+Charts are drawn by matplotlib (Agg backend, SVG output); every number comes from the same
+`MigrationReport` as the JSON report, so the two cannot disagree.
+"""
+
+from __future__ import annotations
+
+import html
+import io
+from collections import Counter
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files only
+import matplotlib.pyplot as plt
+
+from culturebridge_migration.reporting.report import MigrationReport
+
+GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#9e9e9e"
+
+
+def _svg(fig: plt.Figure) -> str:
+    buffer = io.StringIO()
+    fig.savefig(buffer, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buffer.getvalue()
+    return text[text.index("<svg") :]  # drop the XML prolog: the SVG is inlined in HTML
+
+
+def _records_chart(report: MigrationReport) -> str:
+    names = [e["entity"] for e in report.entities]
+    loaded = [e["loaded"] for e in report.entities]
+    rejected = [e["rejected"] for e in report.entities]
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.barh(names, loaded, color=GREEN, label="loaded")
+    ax.barh(names, rejected, left=loaded, color=RED, label="rejected")
+    ax.invert_yaxis()
+    ax.set_xlabel("records")
+    ax.legend(loc="lower right")
+    ax.set_title("Records per entity")
+    return _svg(fig)
+
+
+def _rejects_chart(report: MigrationReport) -> str:
+    reasons = Counter(r["reason"] for r in report.rejects)
+    fig, ax = plt.subplots(figsize=(7, max(1.5, 0.35 * len(reasons) + 0.8)))
+    if reasons:
+        labels, counts = zip(*reasons.most_common(), strict=True)
+        ax.barh(labels, counts, color=RED)
+        ax.invert_yaxis()
+    else:
+        ax.text(0.5, 0.5, "no rejects", ha="center", va="center")
+    ax.set_title("Rejects by reason")
+    return _svg(fig)
+
+
+def _checks_chart(report: MigrationReport) -> str:
+    outcomes = Counter(check_outcome(c.passed, c.severity) for c in report.checks)
+    labels = ["pass", "warn", "fail"]
+    fig, ax = plt.subplots(figsize=(4, 2.6))
+    ax.bar(labels, [outcomes[k] for k in labels], color=[GREEN, AMBER, RED])
+    ax.set_title("Check outcomes")
+    return _svg(fig)
+
+
+def _durations_chart(report: MigrationReport) -> str:
+    fig, ax = plt.subplots(figsize=(7, 3.2))
+    ax.barh([e["entity"] for e in report.entities], [e["seconds"] for e in report.entities], color=GREY)
+    ax.invert_yaxis()
+    ax.set_xlabel("seconds")
+    ax.set_title("Load duration per entity")
+    return _svg(fig)
+
+
+def check_outcome(passed: bool, severity: str) -> str:
+    return "pass" if passed else ("fail" if severity == "ERROR" else "warn")
+
+
+def render_html(report: MigrationReport) -> str:
+    e = html.escape
+    rows = "".join(
+        f"<tr data-entity='{e(x['entity'])}'><td>{e(x['entity'])}</td><td class='exported'>{x['exported']}</td>"
+        f"<td class='loaded'>{x['loaded']}</td><td class='rejected'>{x['rejected']}</td><td>{x['seconds']:.2f}</td></tr>"
+        for x in report.entities
+    )
+    checks = "".join(
+        f"<tr class='{check_outcome(c.passed, c.severity)}'><td>{e(c.asset)}</td><td>{e(c.check)}</td>"
+        f"<td>{check_outcome(c.passed, c.severity).upper()}</td><td>{'' if c.passed else c.offending_rows}</td>"
+        f"<td>{e(', '.join(c.sample_bubble_ids[:3]))}</td></tr>"
+        for c in report.checks
+    )
+    reasons = "".join(f"<li>{e(r)}</li>" for r in report.status_reasons)
+    status_color = GREEN if report.status == "SUCCESS" else RED
+    totals = report.totals
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>CultureBridge migration {e(report.run_id)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
+table {{ border-collapse: collapse; margin: 1rem 0; }} td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; }}
+th {{ background: #f3f3f3; }} .fail td {{ background: #fdecea; }} .warn td {{ background: #fff8e1; }}
+.status {{ color: white; background: {status_color}; padding: .2rem .6rem; border-radius: .3rem; }}
+.charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }} .charts svg {{ max-width: 46rem; height: auto; }}
+</style></head><body>
+<h1>CultureBridge migration report</h1>
+<p>Run <code>{e(report.run_id)}</code>, generated {e(report.generated_at)}:
+<span class="status" id="status">{report.status}</span></p>
+<ul>{reasons}</ul>
+<h2>Summary</h2>
+<table id="summary"><tr><th>entity</th><th>exported</th><th>loaded</th><th>rejected</th><th>seconds</th></tr>{rows}
+<tr><th>total</th><th id="total-exported">{totals["exported"]}</th><th id="total-loaded">{totals["loaded"]}</th>
+<th id="total-rejected">{totals["rejected"]}</th><th></th></tr></table>
+<div class="charts">{_records_chart(report)}{_rejects_chart(report)}{_checks_chart(report)}{_durations_chart(report)}</div>
+<h2>Checks</h2>
+<table id="checks"><tr><th>asset</th><th>check</th><th>outcome</th><th>rows</th><th>e.g.</th></tr>{checks}</table>
+</body></html>
+"""
