@@ -88,7 +88,7 @@ def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
 
 
 @dg.multi_asset(
-    name="migration_reports",
+    name="report_files",
     specs=[
         dg.AssetSpec(k, group_name=REPORTS_GROUP, deps=_TABLE_KEYS, kinds={"file"}, description=d)
         for k, d in _DESCRIPTIONS.items()
