@@ -384,7 +384,7 @@ def dlt_comparison(server: FakeBubble, database_url: str, work: Path, expected: 
     pipeline = dlt.pipeline(
         pipeline_name=f"cb_bench_{uuid.uuid4().hex[:8]}",
         pipelines_dir=str(work / "dlt"),
-        destination=dlt.destinations.postgres(credentials=database_url),
+        destination=dlt.destinations.postgres(credentials=_dlt_credentials(database_url)),
         dataset_name="dlt_bench",
         progress=None,
     )
@@ -408,6 +408,18 @@ def dlt_comparison(server: FakeBubble, database_url: str, work: Path, expected: 
         "complete": rows == expected,
         "records_per_second": rows / total if total else 0.0,
         "rows_by_table": {e.table: counts.get(e.table, 0) for e in ENTITIES.values()},
+    }
+
+
+def _dlt_credentials(database_url: str) -> dict[str, Any]:
+    """dlt wants a host; libpq reads a host starting with / as a Unix socket folder (the embedded server)."""
+    params = conninfo_to_dict(database_url)
+    return {
+        "database": params.get("dbname"),
+        "username": params.get("user") or "postgres",
+        "password": params.get("password") or "",
+        "host": params.get("host") or "localhost",
+        "port": int(params.get("port") or 5432),
     }
 
 

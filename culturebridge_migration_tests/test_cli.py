@@ -98,3 +98,41 @@ def test_definitions_validate_and_every_check_targets_a_real_asset(tmp_path: Pat
     assert check_targets and check_targets <= materializable
     for job in ("full_migration", "incremental_sync", "validate_migration", "migration_reports", "rollback_migration"):
         defs.resolve_job_def(job)
+
+
+def test_local_bubble_server_command_serves_the_sample(tmp_path: Path) -> None:
+    import socket
+
+    import requests
+
+    from culturebridge_migration.sources.sample_data import generate_sample
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "culturebridge_migration.fake_bubble",
+            "--port",
+            str(port),
+            "--api-key",
+            "k",
+            "--users",
+            "50",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert "Bubble Data API on" in server.stdout.readline()
+        page = requests.get(
+            f"http://127.0.0.1:{port}/api/1.1/obj/user", headers={"Authorization": "Bearer k"}, timeout=10
+        ).json()["response"]
+        expected = len(generate_sample(50).records["users"])
+        assert page["cursor"] + page["count"] + page["remaining"] == expected
+        assert requests.get(f"http://127.0.0.1:{port}/api/1.1/obj/user", timeout=10).status_code == 401
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
