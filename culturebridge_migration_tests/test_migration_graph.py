@@ -293,6 +293,39 @@ def test_incomplete_export_blocks_the_tables(database_url: str, tmp_path: Path, 
     assert "type 'booking', page at cursor 0" in str(failure.event_specific_data.error)
 
 
+def test_reports_of_a_blocked_run_are_written_by_the_sensor_job(
+    database_url: str, tmp_path: Path, bubble_server: FakeBubble
+) -> None:
+    from culturebridge_migration.defs.jobs import migration_reports, reports_after_failed_run
+    from culturebridge_migration.defs.reports import FOR_RUN_TAG
+
+    instance = dg.DagsterInstance.ephemeral()
+    res = resources(database_url, tmp_path, api(bubble_server))
+    bubble_server.add_fault("short_page", times=100, bubble_type="payment")
+    failed = run(res, instance)
+    assert not failed.success and not (tmp_path / "reports").exists()
+    (failure_entry,) = instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
+    failure_event = failure_entry.dagster_event
+    context = dg.build_run_status_sensor_context(
+        sensor_name=reports_after_failed_run.name,
+        dagster_event=failure_event,
+        dagster_instance=instance,
+        dagster_run=instance.get_run_by_id(failed.run_id),
+    ).for_run_failure()
+    request = reports_after_failed_run(context)
+    assert isinstance(request, dg.RunRequest) and request.tags[FOR_RUN_TAG] == failed.run_id
+    defs = dg.Definitions(assets=ALL_ASSETS, jobs=[migration_reports], resources=res)
+    job = defs.resolve_job_def("migration_reports")
+    assert job.execute_in_process(
+        instance=instance, tags=request.tags, raise_on_error=False
+    ).get_asset_materialization_events()
+    (summary,) = (tmp_path / "reports").glob("summary_*.txt")
+    text = summary.read_text()
+    assert f"run {failed.run_id}" in text and "STATUS: FAILED" in text
+    assert "payments was not loaded in this run" in text
+    assert "[FAIL] bubble/payments / export_complete" not in text  # the export raised; no check result was recorded
+
+
 def test_html_report_shows_the_json_reports_numbers(migrated, tmp_path: Path) -> None:
     import re
 

@@ -4,7 +4,7 @@ writes the reports of a run that a blocking check stopped."""
 import dagster as dg
 
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
-from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY
+from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY, planned_asset_keys
 from culturebridge_migration.defs.resources import PostgresResource
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
 from culturebridge_migration.mapping.entities import ENTITIES
@@ -71,8 +71,7 @@ def rollback_migration() -> None:
 )
 def reports_after_failed_run(context: dg.RunFailureSensorContext) -> dg.RunRequest | dg.SkipReason:
     run = context.dagster_run
-    selection = run.asset_selection or set()
-    if not any(key.path[0] in ("bubble", "phase2") for key in selection):
+    if not any(key.path[0] in ("bubble", "phase2") for key in planned_asset_keys(context.instance, run.run_id)):
         return dg.SkipReason(f"run {run.run_id} did not migrate anything")
     materialized = context.instance.get_records_for_run(
         run.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION

@@ -69,12 +69,15 @@ def check_records(instance: dg.DagsterInstance, run_id: str) -> list[rep.CheckRe
     return list(latest.values())
 
 
+def planned_asset_keys(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
+    """The assets a run set out to materialize, whatever selected them (CLI, UI, job, sensor)."""
+    planned = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
+    return {r.event_log_entry.dagster_event.asset_key for r in planned.records}
+
+
 def _planned_entities(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    run = instance.get_run_by_id(run_id)
-    selected = set(run.asset_selection or []) if run else set()
-    if not selected:
-        return []
-    return [name for name in ENTITIES if table_key(name) in selected]
+    planned = planned_asset_keys(instance, run_id)
+    return [name for name in ENTITIES if table_key(name) in planned]
 
 
 def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
