@@ -485,7 +485,9 @@ def render_table(report: dict[str, Any]) -> str:
         f"posts {args['posts']:,}, comments {args['comments']:,}, resources {args['resources']:,}), "
         f"{report['machine']['cpu_count']} CPUs, repeat {args['repeat']} (medians)",
         f"data generated in {report['data']['generate_seconds']:.1f}s (not counted); "
-        f"database: {report['machine']['database']}; success: {m['success']}",
+        f"database: {report['machine']['database']}; success: {m['success']}; "
+        f"load average before/after: {report['machine']['load_average_before']} / "
+        f"{report['machine']['load_average_after']}",
         "",
         f"{'stage':<30}{'seconds':>10}{'records/s':>12}{'records/min':>14}",
     ]
@@ -559,6 +561,7 @@ def render_table(report: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     args = parse_args(argv)
     started = datetime.now(UTC).isoformat()
+    load_before = _load_average()
     runs: list[dict[str, Any]] = []
     with ExitStack() as stack:
         # The server first: a process forked later (initdb, pg_ctl) would count this one's size as its own peak.
@@ -636,6 +639,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "python": platform.python_version(),
             "postgres": server_version,
             "database": database_kind,
+            # Other processes on the machine skew every figure: compare runs with similar load.
+            "load_average_before": load_before,
+            "load_average_after": _load_average(),
         },
         "data": {"generate_seconds": generate_seconds, "records": sum(counts.values()), "by_entity": counts},
         "migration": migration,
@@ -658,6 +664,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     args.out.write_text(json.dumps(report, indent=2, default=str) + "\n")
     print(f"\nwritten to {args.out}")
     return report
+
+
+def _load_average() -> list[float] | None:
+    try:
+        return [round(x, 2) for x in os.getloadavg()]
+    except OSError:
+        return None
 
 
 def _per_minute(count: int, seconds: float) -> float | None:

@@ -6,7 +6,7 @@ from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.jobs import JOBS, SCHEDULES, SENSORS
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
-from culturebridge_migration.defs.resources import resources_from_env
+from culturebridge_migration.defs.resources import loggers_from_env, resources_from_env
 
 defs = dg.Definitions(
     assets=[*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS],
@@ -14,4 +14,5 @@ defs = dg.Definitions(
     schedules=SCHEDULES,
     sensors=SENSORS,
     resources=resources_from_env(),
+    loggers=loggers_from_env(),
 )

@@ -164,3 +164,12 @@ def test_unreachable_database_names_what_to_fix() -> None:
     ):
         pass
     assert "secret" not in str(err.value)
+
+
+def test_rollback_of_an_older_run_waits_for_the_later_one(conn: psycopg.Connection) -> None:
+    load(conn, "users", users("a@x.io", "b@x.io"), "run-1")
+    load(conn, "users", users("a@x.io", "b@x.io", "c@x.io"), "run-2")
+    before = checksum(conn)
+    with pytest.raises(RollbackBlocked, match="roll back run-2 first"):
+        rollback_run(conn, SCHEMAS, "run-1")
+    assert checksum(conn) == before

@@ -3,7 +3,7 @@
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from functools import cache
 from pathlib import Path
 
@@ -11,7 +11,13 @@ import dagster as dg
 import psycopg
 from pydantic import Field as ConfigField
 
-from culturebridge_migration.loading.database import connect, embedded_server_url, ensure_schema, redact
+from culturebridge_migration.loading.database import (
+    DatabaseUnavailable,
+    connect,
+    embedded_server_url,
+    ensure_schema,
+    redact,
+)
 from culturebridge_migration.loading.loader import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.sources.bubble_api import BubbleClient
@@ -46,9 +52,13 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
-        url = self.url()
-        _prepared(url, self.app_schema, self.migration_schema)
-        with connect(url) as conn:
+        with ExitStack() as stack:
+            try:
+                url = self.url()
+                _prepared(url, self.app_schema, self.migration_schema)
+                conn = stack.enter_context(connect(url))
+            except DatabaseUnavailable as exc:
+                raise dg.Failure(str(exc)) from None  # one clear message, not a driver traceback
             yield conn
 
 
@@ -161,3 +171,11 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "bubble": BubbleResource(**bubble),
         "settings": MigrationSettings(**{k: v for k, v in settings.items() if v is not None}),
     }
+
+
+def loggers_from_env() -> dict[str, dg.LoggerDefinition] | None:
+    """LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) sets the run log's level; unset: Dagster's default."""
+    level = os.environ.get("LOG_LEVEL")
+    if not level:
+        return None
+    return {"console": dg.colored_console_logger.configured({"log_level": level.upper()})}

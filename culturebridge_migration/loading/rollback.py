@@ -108,6 +108,12 @@ def rollback_run(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> dic
         raise RollbackBlocked(f"No migration run {run_id} in {schemas.migration}.runs: nothing to roll back")
     if known[0] is not None:
         raise RollbackBlocked(f"Run {run_id} was already rolled back at {known[0]:%Y-%m-%d %H:%M:%S %Z}")
+    later = last_run(conn, schemas)
+    if later is not None and later != run_id:
+        raise RollbackBlocked(
+            f"Run {later} changed Phase 2 after run {run_id}: roll back {later} first, so no row is restored "
+            "to a state that a later run built on"
+        )
     counts = dict(
         conn.execute(
             sql.SQL(

@@ -7,7 +7,7 @@ CREATE SCHEMA IF NOT EXISTS {mig};
 CREATE TABLE IF NOT EXISTS {mig}.runs (
     run_id     text PRIMARY KEY,
     job_name   text NOT NULL,
-    started_at timestamptz NOT NULL DEFAULT now(),
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     rolled_back_at timestamptz
 );
 
