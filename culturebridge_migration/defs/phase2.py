@@ -17,7 +17,7 @@ import psycopg
 from culturebridge_migration.defs.exports import export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
-from culturebridge_migration.mapping.entities import ENTITIES, Entity, Kind
+from culturebridge_migration.mapping.entities import ENTITIES, Entity
 from culturebridge_migration.mapping.mapper import row_columns
 from culturebridge_migration.sources.export_store import ExportManifest, read_export
 from culturebridge_migration.validation import checks
@@ -26,12 +26,13 @@ ROW_COUNTS = "row_counts"
 SAMPLE = "sample_matches_export"
 DELETED = "deleted_in_bubble"
 
-_SQL_TYPES = {
-    Kind.TEXT: "text",
-    Kind.EMAIL: "text",
-    Kind.URL: "text",
-    Kind.ENUM: "text",
-    Kind.PASSWORD: "text (bcrypt)",
+# Columns every table has beside the mapped fields: (type, description, nullable).
+_BOOKKEEPING_COLUMNS = {
+    "id": ("bigint", "surrogate key", False),
+    "bubble_id": ("text", "Bubble _id (unique)", False),
+    "password_reset_required": ("boolean", "no usable password came from Bubble", False),
+    "created_at": ("timestamptz", "Bubble Created Date", False),
+    "updated_at": ("timestamptz", "Bubble Modified Date", False),
 }
 
 
@@ -55,21 +56,21 @@ def check_specs(entity: Entity) -> list[dg.AssetCheckSpec]:
 
 
 def column_schema(entity: Entity) -> dg.TableSchema:
-    descriptions = {f.column: f"from Bubble '{f.source}'" for f in entity.fields}
-    types = {f.column: _SQL_TYPES.get(f.kind, f.sql_type) for f in entity.fields}
-    columns = [dg.TableColumn("id", "bigint", description="surrogate key")]
-    for name in row_columns(entity):
+    """The table's columns as the UI shows them, from the same field table the loader uses."""
+    fields = {f.column: f for f in entity.fields}
+    columns = []
+    for name in ["id", *row_columns(entity)]:
+        if name in fields:
+            spec = fields[name]
+            sql_type, description, nullable = spec.sql_type, f"from Bubble '{spec.source}'", not spec.required
+        else:
+            sql_type, description, nullable = _BOOKKEEPING_COLUMNS[name]
         columns.append(
             dg.TableColumn(
                 name,
-                types.get(
-                    name, "timestamptz" if name.endswith("_at") else "text" if name == "bubble_id" else "boolean"
-                ),
-                description=descriptions.get(name, "Bubble _id" if name == "bubble_id" else ""),
-                constraints=dg.TableColumnConstraints(
-                    nullable=not (name == "bubble_id" or (name in descriptions and entity.field(name).required)),
-                    unique=name == "bubble_id",
-                ),
+                sql_type,
+                description=description,
+                constraints=dg.TableColumnConstraints(nullable=nullable, unique=name in ("id", "bubble_id")),
             )
         )
     return dg.TableSchema(columns=columns)
