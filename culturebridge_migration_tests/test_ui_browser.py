@@ -18,6 +18,8 @@ from pathlib import Path
 
 import pytest
 
+from culturebridge_migration_tests.conftest import stop_embedded_server
+
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
@@ -87,6 +89,7 @@ def dagster_dev(tmp_path: Path):
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
+        stop_embedded_server(tmp_path)
 
 
 def test_operator_materializes_everything_and_reads_checks_and_report(dagster_dev) -> None:
