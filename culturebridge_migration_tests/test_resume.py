@@ -62,3 +62,39 @@ def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path) -> No
     exported = [json.loads(line) for line in (tmp_path / "migration_data" / "bookings.jsonl").read_text().splitlines()]
     assert [r["_id"] for r in exported] == [r["_id"] for r in sample.records["bookings"]]
     assert not partial.path.exists()
+
+
+def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(tmp_path: Path, database_url: str) -> None:
+    import psycopg
+
+    sample = generate_sample(200, bookings=60_000, payments=10, posts=10, comments=10, resources=10)
+    data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+    expected_bookings = len(sample.records["bookings"]) - sum(p.entity == "bookings" for p in sample.planted)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
+    with FakeBubble(data, api_key=KEY) as server:
+        env |= {"BUBBLE_API_URL": server.url, "BUBBLE_API_KEY": KEY, "DATABASE_URL": database_url}
+        command = [str(DAGSTER), "asset", "materialize", "-m", "culturebridge_migration", "--select", "*"]
+        first = subprocess.Popen(
+            command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
+        caught = False
+        with psycopg.connect(database_url, autocommit=True) as watch:
+            deadline = time.monotonic() + 240
+            while not caught and first.poll() is None and time.monotonic() < deadline:
+                caught = bool(
+                    watch.execute(
+                        "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query ILIKE %s OR query ILIKE %s)",
+                        ("COPY stage%client_id%", '%INSERT INTO "public"."bookings"%'),
+                    ).fetchone()
+                )
+                time.sleep(0.01)
+            os.killpg(first.pid, signal.SIGKILL)
+            first.wait()
+            assert caught, "the kill should land while bookings are being loaded"
+            time.sleep(0.5)  # the server notices the dead client and aborts its transaction
+            assert watch.execute("SELECT count(*) FROM bookings").fetchone()[0] == 0  # nothing half-written
+        second = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+        assert second.returncode == 0, second.stderr[-2000:]
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM bookings").fetchone()[0] == expected_bookings
+        assert conn.execute("SELECT count(DISTINCT bubble_id) FROM bookings").fetchone()[0] == expected_bookings
