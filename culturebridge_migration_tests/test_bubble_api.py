@@ -164,3 +164,18 @@ def test_key_revoked_mid_run_stops_naming_type_page_and_fix(server: FakeBubble) 
     server.add_fault("unauthorized", times=5, cursor=200)
     with pytest.raises(BubbleError, match=r"type 'post', page at cursor 200.*BUBBLE_API_KEY"):
         client(server, workers=1).export("post")
+
+
+def test_record_created_during_the_export_is_not_lost(server: FakeBubble) -> None:
+    newcomer = {**things(251)[-1], "_id": "1800000000000x000000000000000001"}
+    added: list[bool] = []
+
+    def create_after_first_page(results: list[dict]) -> None:
+        if not added:
+            server.put("post", newcomer)
+            added.append(True)
+
+    result = client(server, workers=4).export("post", prepare=create_after_first_page)
+    ids = [r["_id"] for r in result.records]
+    assert newcomer["_id"] in ids and len(ids) == len(set(ids)) == 251
+    assert result.announced_total == 251
