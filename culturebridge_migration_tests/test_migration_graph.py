@@ -212,6 +212,7 @@ def test_validate_job_runs_only_the_checks_and_catches_an_orphan(migrated, datab
         conn.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_client_id_fkey")
         orphan = conn.execute("SELECT bubble_id FROM bookings ORDER BY id LIMIT 1").fetchone()[0]
         conn.execute("UPDATE bookings SET client_id = -1 WHERE bubble_id = %s", (orphan,))
+        conn.execute("UPDATE community_posts SET title = title || ' (edited in Phase 2)'")
     defs = dg.Definitions(assets=[*EXPORT_ASSETS, *TABLE_ASSETS], jobs=[validate_migration], resources=res)
     result = defs.resolve_job_def("validate_migration").execute_in_process(instance=instance, raise_on_error=False)
     assert not result.get_asset_materialization_events()
@@ -219,6 +220,12 @@ def test_validate_job_runs_only_the_checks_and_catches_an_orphan(migrated, datab
     assert failed["no_orphaned_bookings"].metadata["offending_rows"].value == 1
     assert failed["no_orphaned_bookings"].metadata["sample_bubble_ids"].value == [orphan]
     assert failed["no_orphaned_bookings"].severity == dg.AssetCheckSeverity.ERROR
+    sample = next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "sample_matches_export" and e.asset_key.path[-1] == "community_posts"
+    )
+    assert not sample.passed and sample.metadata["offending_rows"].value == sample.metadata["sampled"].value > 0
 
 
 def test_csv_exports_give_the_same_tables_as_the_api(

@@ -260,16 +260,23 @@ def check_sample(
     size: int,
     seed: int | None,
 ) -> Outcome:
-    """Map a random sample of exported records again and compare with the rows in Phase 2."""
+    """Map a random sample of exported records again and compare with the rows in Phase 2.
+
+    Reads only the sampled rows, so its cost does not grow with the table.
+    """
     columns = row_columns(entity)
+    ids = sorted(r["_id"] for r in records if r.get("_id"))
+    drawn = random.Random(seed).sample(ids, min(len(ids), 2 * size))  # rejected records are drawn too: draw more
     stored = {
         row[0]: dict(zip(columns, row, strict=True))
         for row in conn.execute(
-            sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(sql.Identifier, columns)), schemas.table(entity))
+            sql.SQL("SELECT {} FROM {} WHERE bubble_id = ANY(%s)").format(
+                sql.SQL(", ").join(map(sql.Identifier, columns)), schemas.table(entity)
+            ),
+            (drawn,),
         )
     }
-    candidates = sorted(r["_id"] for r in records if r.get("_id") in stored)
-    chosen = set(random.Random(seed).sample(candidates, min(size, len(candidates))))
+    chosen = set([bubble_id for bubble_id in drawn if bubble_id in stored][:size])
     refs = loader.reference_lookups(conn, schemas, entities, entity)
     # Duplicate-email ownership was settled at load time; the sample only compares values.
     expected = map_records(entity, [r for r in records if r.get("_id") in chosen], refs).rows
@@ -279,7 +286,9 @@ def check_sample(
         for column in columns
         if not _same(row[column], stored[row["bubble_id"]][column])
     ]
-    ids = sorted({bubble_id for bubble_id, _ in mismatched})
+    # A stored row whose record no longer maps at all is a mismatch too.
+    unmapped = chosen - {row["bubble_id"] for row in expected}
+    ids = sorted({bubble_id for bubble_id, _ in mismatched} | unmapped)
     details = {"sampled": len(chosen), "mismatched_fields": [f"{b}.{c}" for b, c in mismatched[:SAMPLE_IDS]]}
     return Outcome(not ids, len(ids), ids[:SAMPLE_IDS], details)
 
