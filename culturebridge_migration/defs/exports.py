@@ -16,7 +16,7 @@ from culturebridge_migration.mapping.rejects import MASK
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleError
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
-from culturebridge_migration.sources.export_store import ExportManifest, export_paths, write_export
+from culturebridge_migration.sources.export_store import ExportManifest, write_export
 
 COMPLETE_CHECK = "export_complete"
 
@@ -190,4 +190,4 @@ def _cell(record: dict, key: str) -> str:
 
 
 EXPORT_ASSETS = [build_export_asset(name) for name in ENTITIES]
-__all__ = ["EXPORT_ASSETS", "export_key", "export_paths"]
+__all__ = ["EXPORT_ASSETS", "export_key"]

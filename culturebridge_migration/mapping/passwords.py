@@ -65,7 +65,6 @@ def protect_record_passwords(
     *,
     known_hashes: Mapping[tuple[str, str], str] | None = None,
     workers: int | None = None,
-    on_done: Callable[[int], None] | None = None,
 ) -> int:
     """Replace every password value under `keys` by what Phase 2 may keep, in place. Returns how many were hashed.
 
@@ -85,7 +84,7 @@ def protect_record_passwords(
             else:
                 targets.append((record, key))
                 plain += bcrypt_cost(str(record[key])) is None
-    secured = secure_passwords((str(record[key]) for record, key in targets), workers=workers, on_done=on_done)
+    secured = secure_passwords((str(record[key]) for record, key in targets), workers=workers)
     for (record, key), value in zip(targets, secured, strict=True):
         if value is None:
             del record[key]
