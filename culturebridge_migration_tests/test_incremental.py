@@ -9,7 +9,10 @@ import dagster as dg
 import psycopg
 import pytest
 
+from culturebridge_migration.defs.resources import MigrationSettings
 from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.loading.rollback import rollback_run
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.sample_data import generate_sample
@@ -104,3 +107,88 @@ def test_full_export_reports_records_deleted_in_bubble(setup, database_url: str)
     assert deleted["phase2/users"].passed
     with psycopg.connect(database_url) as conn:  # report only: the row stays until a person decides
         assert conn.execute("SELECT count(*) FROM community_posts WHERE bubble_id = %s", (gone,)).fetchone()[0] == 1
+
+
+def deleting(res: dict, tmp_path: Path, mode: str) -> dict:
+    settings = MigrationSettings(
+        export_dir=str(tmp_path / "exports"), report_dir=str(tmp_path / "reports"), deleted_records=mode
+    )
+    return {**res, "settings": settings}
+
+
+def loaded_ids(database_url: str, table: str) -> set[str]:
+    with psycopg.connect(database_url) as conn:
+        return {bubble_id for (bubble_id,) in conn.execute(f"SELECT bubble_id FROM {table}")}
+
+
+def flags(database_url: str) -> dict[str, str]:
+    with psycopg.connect(database_url) as conn:
+        return dict(conn.execute("SELECT bubble_id, reason FROM migration.deleted_in_bubble"))
+
+
+def deleted_check(result: dg.ExecuteInJobResult, asset: str) -> dg.AssetCheckEvaluation:
+    return next(
+        e
+        for e in result.get_asset_check_evaluations()
+        if e.check_name == "deleted_in_bubble" and e.asset_key.to_user_string() == asset
+    )
+
+
+def test_flag_mode_keeps_records_gone_from_bubble_and_lists_them_until_they_return(setup, database_url: str) -> None:
+    server, res, instance, tmp_path = setup
+    res = deleting(res, tmp_path, "flag")
+    resource = next(r for r in server.records("resource") if r["_id"] in loaded_ids(database_url, "resources"))
+    server.delete("resource", resource["_id"])
+    result = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    assert resource["_id"] in loaded_ids(database_url, "resources")
+    assert flags(database_url) == {resource["_id"]: "deleted in Bubble"}
+    check = deleted_check(result, "phase2/resources")
+    assert not check.passed
+    assert check.metadata["flagged"].value == 1
+
+    server.put("resource", resource)  # restored in Bubble: the flag goes
+    result = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    assert flags(database_url) == {}
+    assert deleted_check(result, "phase2/resources").passed
+
+
+def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_back(setup, database_url: str) -> None:
+    server, res, instance, tmp_path = setup
+    res = deleting(res, tmp_path, "delete")
+    before = checksums(database_url)
+    resource = next(r for r in server.records("resource") if r["_id"] in loaded_ids(database_url, "resources"))
+    loaded_comments = loaded_ids(database_url, "community_comments")
+    post = next(
+        p["_id"]
+        for p in server.records("post")
+        if any(c.get("Post") == p["_id"] and c["_id"] in loaded_comments for c in server.records("comment"))
+    )
+    comments = [c["_id"] for c in server.records("comment") if c.get("Post") == post]
+    for comment in comments:
+        server.delete("comment", comment)
+    server.delete("post", post)
+    server.delete("resource", resource["_id"])
+
+    first = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    assert resource["_id"] not in loaded_ids(database_url, "resources")
+    assert not set(comments) & loaded_ids(database_url, "community_comments")
+    # The post's comments still pointed at it when posts loaded: kept and flagged, not broken.
+    assert post in loaded_ids(database_url, "community_posts")
+    assert flags(database_url) == {post: "deleted in Bubble, kept: still referenced by community_comments.post_id"}
+    assert deleted_check(first, "phase2/community_posts").metadata["sample_bubble_ids"].value == [post]
+    assert deleted_check(first, "phase2/resources").passed
+
+    second = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    assert post not in loaded_ids(database_url, "community_posts")
+    assert flags(database_url) == {}
+    with psycopg.connect(database_url) as conn:
+        deleted = dict(conn.execute("SELECT entity, deleted FROM migration.entity_runs WHERE deleted > 0"))
+        assert rollback_run(conn, Schemas(), second.run_id) == {"restored": 0, "recreated": 1, "deleted": 0}
+        assert rollback_run(conn, Schemas(), first.run_id)["recreated"] == 1 + len(loaded_comments & set(comments))
+    assert deleted == {"resources": 1, "comments": len(loaded_comments & set(comments)), "posts": 1}
+    assert checksums(database_url) == before
+
+
+def test_unknown_deleted_records_setting_names_the_choices() -> None:
+    with pytest.raises(dg.Failure, match="MIGRATION_DELETED_RECORDS to one of: report, flag, delete"):
+        MigrationSettings(deleted_records="purge").deleted_records_mode()

@@ -115,7 +115,7 @@ def test_rollback_restores_exactly_the_state_before_each_run(conn: psycopg.Conne
     load(conn, "users", changed, "run-2")
     load(conn, "bookings", bookings(5), "run-2")
     assert checksum(conn) != after_first
-    assert rollback_run(conn, SCHEMAS, "run-2") == {"restored": 1, "deleted": 3}
+    assert rollback_run(conn, SCHEMAS, "run-2") == {"restored": 1, "recreated": 0, "deleted": 3}
     assert checksum(conn) == after_first
     rollback_run(conn, SCHEMAS, "run-1")
     assert checksum(conn) == empty

@@ -56,7 +56,10 @@ def rollback_run_op(context: dg.OpExecutionContext, config: RollbackConfig, post
             counts = rollback_run(conn, postgres.schemas, run_id)
         except RollbackBlocked as exc:
             raise dg.Failure(str(exc)) from None
-    context.log.info(f"Rolled back run {run_id}: {counts['restored']} rows restored, {counts['deleted']} deleted")
+    context.log.info(
+        f"Rolled back run {run_id}: {counts['restored']} rows restored, {counts['recreated']} recreated "
+        f"(deleted by the run), {counts['deleted']} deleted (inserted by the run)"
+    )
 
 
 @dg.job(description="Undo one migration run (the last one unless run_id is configured).")

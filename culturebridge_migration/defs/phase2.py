@@ -116,6 +116,8 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
                     run_id=context.run.run_id,
                     job_name=context.run.job_name,
                     watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
+                    # Only a full export proves a record is gone; an incremental one lists only changes.
+                    deleted_records=settings.deleted_records_mode() if manifest.modified_after is None else None,
                 )
                 _log_outcome(context, outcome)
                 yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
@@ -146,7 +148,8 @@ def _run_checks(
         yield _result(SAMPLE, "ERROR", outcome)
     if DELETED in selected:
         if manifest.modified_after is None:
-            outcome = checks.check_deleted_in_bubble(conn, schemas, entity, [r.get("_id") for r in records])
+            ids = [r.get("_id") for r in records]
+            outcome = checks.check_deleted_in_bubble(conn, schemas, entity, ids, settings.deleted_records_mode())
         else:  # an incremental export lists only changes: absence proves nothing
             outcome = checks.Outcome(True, 0, details={"skipped": "incremental export; the next full export sweeps"})
         yield _result(DELETED, "WARN", outcome)
@@ -175,6 +178,11 @@ def _log_outcome(context: dg.AssetExecutionContext, outcome: EntityOutcome) -> N
         f"(inserted {r.inserted}, updated {r.updated}, unchanged {r.unchanged}), "
         f"rejected {len(outcome.rejects)} {outcome.rejects_by_reason or ''} in {outcome.seconds:.2f}s"
     )
+    if outcome.sweep and (outcome.sweep.deleted or outcome.sweep.flagged):
+        context.log.warning(
+            f"{outcome.entity}: gone from Bubble: deleted {len(outcome.sweep.deleted)} "
+            f"{outcome.sweep.deleted[:5]}, flagged {len(outcome.sweep.flagged)} {list(outcome.sweep.flagged)[:5]}"
+        )
 
 
 def _metadata(postgres: PostgresResource, entity: Entity, outcome: EntityOutcome) -> dict[str, object]:
@@ -189,9 +197,17 @@ def _metadata(postgres: PostgresResource, entity: Entity, outcome: EntityOutcome
         "unchanged": r.unchanged,
         "rejected": len(outcome.rejects),
         "rejected_by_reason": dg.MetadataValue.json(outcome.rejects_by_reason),
+        "deleted_in_bubble": dg.MetadataValue.json(_sweep_metadata(outcome)),
         "seconds": round(outcome.seconds, 3),
         "rejects_preview": dg.MetadataValue.md(_rejects_markdown(outcome)),
     }
+
+
+def _sweep_metadata(outcome: EntityOutcome) -> dict[str, object]:
+    sweep = outcome.sweep
+    if sweep is None:
+        return {"skipped": "incremental export: absence proves nothing"}
+    return {"deleted_records": str(sweep.mode), "deleted": len(sweep.deleted), "flagged": len(sweep.flagged)}
 
 
 def _rejects_markdown(outcome: EntityOutcome, limit: int = 20) -> str:

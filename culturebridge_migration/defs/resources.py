@@ -18,6 +18,7 @@ from culturebridge_migration.loading.database import (
     ensure_schema,
     redact,
 )
+from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.loader import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.sources.bubble_api import BubbleClient
@@ -129,6 +130,19 @@ class MigrationSettings(dg.ConfigurableResource):
     hash_workers: int | None = ConfigField(default=None, description="bcrypt threads; default: one per core")
     sample_size: int = ConfigField(default=25, description="rows per table compared field by field with the export")
     sample_seed: int | None = ConfigField(default=None, description="seed for the sample check; unset: random")
+    deleted_records: str = ConfigField(
+        default=DeletedRecords.REPORT.value,
+        description="what a full export does with migrated rows gone from Bubble: report, flag or delete",
+    )
+
+    def deleted_records_mode(self) -> DeletedRecords:
+        try:
+            return DeletedRecords(self.deleted_records)
+        except ValueError:
+            choices = ", ".join(m.value for m in DeletedRecords)
+            raise dg.Failure(
+                f"deleted_records is {self.deleted_records!r}; set MIGRATION_DELETED_RECORDS to one of: {choices}"
+            ) from None
 
     def entities(self) -> dict[str, Entity]:
         if not self.field_map:
@@ -160,6 +174,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "export_dir": _env("MIGRATION_EXPORT_DIR"),
         "report_dir": _env("MIGRATION_REPORT_DIR"),
         "field_map": _env("MIGRATION_FIELD_MAP"),
+        "deleted_records": _env("MIGRATION_DELETED_RECORDS"),
     }
     bubble = {k: v for k, v in optional.items() if v is not None}
     if os.environ.get("BUBBLE_CSV_TIMEZONE"):

@@ -187,14 +187,16 @@ def save_entity_run(
     result: LoadResult,
     rejected: int,
     started_at: datetime,
+    deleted: int = 0,
 ) -> None:
     conn.execute(
         sql.SQL(
-            "INSERT INTO {} (run_id, entity, exported, loaded, inserted, updated, unchanged, rejected, started_at)"
-            " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+            "INSERT INTO {} (run_id, entity, exported, loaded, inserted, updated, unchanged, rejected, started_at,"
+            " deleted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
             " ON CONFLICT (run_id, entity) DO UPDATE SET exported = EXCLUDED.exported, loaded = EXCLUDED.loaded,"
             " inserted = EXCLUDED.inserted, updated = EXCLUDED.updated, unchanged = EXCLUDED.unchanged,"
-            " rejected = EXCLUDED.rejected, started_at = EXCLUDED.started_at, finished_at = clock_timestamp()"
+            " rejected = EXCLUDED.rejected, started_at = EXCLUDED.started_at, deleted = EXCLUDED.deleted,"
+            " finished_at = clock_timestamp()"
         ).format(schemas.bookkeeping("entity_runs")),
         (
             run_id,
@@ -206,6 +208,7 @@ def save_entity_run(
             result.unchanged,
             rejected,
             started_at,
+            deleted,
         ),
     )
 

@@ -4,8 +4,9 @@ One SQL script serves both ways of running it: the `rollback_migration` job exec
 reports write it to a file for `psql "$DATABASE_URL" -f rollback.sql`. In one transaction:
 1. rows the run changed get their previous values back (before any delete, so no restored row
    points at a row about to go);
-2. rows the run inserted are deleted, children before parents;
-3. the id map and the run's bookkeeping follow.
+2. rows the run deleted (gone from Bubble) come back with their ids, parents before children;
+3. rows the run inserted are deleted, children before parents;
+4. the id map, the flags the run raised and the run's bookkeeping follow.
 A row that did not come from the migration is never touched. If one references a row the run
 inserted, the delete fails on its foreign key, the transaction rolls back and nothing changes.
 """
@@ -50,6 +51,14 @@ def rollback_statements(
                 name=sql.Literal(entity.table),
             )
         )
+    for entity in entities.values():
+        statements.append(
+            sql.SQL(
+                "INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, c.old_row)).*"
+                " FROM (SELECT DISTINCT ON (bubble_id) bubble_id, old_row FROM {changes}"
+                " WHERE run_id = {run} AND table_name = {name} AND action = 'delete' ORDER BY bubble_id, seq) c"
+            ).format(table=schemas.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
+        )
     for entity in reversed(list(entities.values())):
         statements.append(
             sql.SQL(
@@ -58,12 +67,24 @@ def rollback_statements(
             ).format(table=schemas.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
         )
     for entity in entities.values():
+        # Only the records the run inserted leave the id map: it keeps the ids of deleted ones.
         statements.append(
             sql.SQL(
-                "DELETE FROM {id_map} m WHERE m.entity = {name}"
-                " AND NOT EXISTS (SELECT 1 FROM {table} t WHERE t.bubble_id = m.bubble_id)"
-            ).format(id_map=schemas.bookkeeping("id_map"), name=sql.Literal(entity.name), table=schemas.table(entity))
+                "DELETE FROM {id_map} m USING {changes} c WHERE m.entity = {name} AND c.run_id = {run}"
+                " AND c.table_name = {table_name} AND c.action = 'insert' AND m.bubble_id = c.bubble_id"
+            ).format(
+                id_map=schemas.bookkeeping("id_map"),
+                changes=changes,
+                run=run,
+                name=sql.Literal(entity.name),
+                table_name=sql.Literal(entity.table),
+            )
         )
+    statements.append(
+        sql.SQL("DELETE FROM {flags} WHERE run_id = {run}").format(
+            flags=schemas.bookkeeping("deleted_in_bubble"), run=run
+        )
+    )
     statements.append(
         sql.SQL("UPDATE {runs} SET rolled_back_at = now() WHERE run_id = {run}").format(
             runs=schemas.bookkeeping("runs"), run=run
@@ -100,7 +121,7 @@ def last_run(conn: psycopg.Connection, schemas: Schemas) -> str | None:
 
 
 def rollback_run(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> dict[str, int]:
-    """Undo `run_id` in one transaction. Returns rows restored and deleted per table."""
+    """Undo `run_id` in one transaction. Returns how many rows were restored, recreated and deleted."""
     known = conn.execute(
         sql.SQL("SELECT rolled_back_at FROM {} WHERE run_id = %s").format(schemas.bookkeeping("runs")), (run_id,)
     ).fetchone()
@@ -133,4 +154,8 @@ def rollback_run(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> dic
             f"reference rows this run inserted ({exc.diag.table_name}: {detail}). "
             "Delete or re-point those rows first, or keep the migrated data."
         ) from None
-    return {"restored": counts.get("update", 0), "deleted": counts.get("insert", 0)}
+    return {
+        "restored": counts.get("update", 0),
+        "recreated": counts.get("delete", 0),
+        "deleted": counts.get("insert", 0),
+    }

@@ -5,7 +5,8 @@ The JSON shape (version 1) is stable; `REPORT_JSON_KEYS` documents it and a test
   "version": 1, "run_id": str, "generated_at": ISO-8601 UTC, "status": "SUCCESS" | "FAILED",
   "status_reasons": [str],
   "entities": [{"entity", "table", "exported", "loaded", "inserted", "updated", "unchanged",
-                "rejected", "rejected_by_reason": {reason: n}, "seconds"}],
+                "rejected", "rejected_by_reason": {reason: n}, "deleted", "seconds"}],
+  ("deleted": rows removed because they are gone from Bubble, with deleted_records = delete)
   "checks": [{"asset", "check", "passed", "severity", "offending_rows", "sample_bubble_ids", "description"}],
   "rejects": [{"entity", "bubble_id", "column", "field", "value", "reason", "message"}],
   "totals": {"exported", "loaded", "rejected"}
@@ -105,7 +106,7 @@ def gather(
 ) -> MigrationReport:
     entity_rows = conn.execute(
         sql.SQL(
-            "SELECT entity, exported, loaded, inserted, updated, unchanged, rejected,"
+            "SELECT entity, exported, loaded, inserted, updated, unchanged, rejected, deleted,"
             " extract(epoch FROM finished_at - started_at)::float FROM {} WHERE run_id = %s"
         ).format(schemas.bookkeeping("entity_runs")),
         (run_id,),
@@ -136,9 +137,10 @@ def gather(
             "unchanged": unchanged,
             "rejected": rejected,
             "rejected_by_reason": dict(sorted(by_reason.get(name, Counter()).items())),
+            "deleted": deleted,
             "seconds": round(seconds, 3),
         }
-        for name, exported, loaded, inserted, updated, unchanged, rejected, seconds in entity_rows
+        for name, exported, loaded, inserted, updated, unchanged, rejected, deleted, seconds in entity_rows
     ]
     loaded_names = {e["entity"] for e in entities}
     missing = [name for name in (expected_entities or []) if name not in loaded_names]
@@ -157,6 +159,9 @@ def render_summary(report: MigrationReport) -> str:
         lines.append(f"{e['entity']:<18}{e['exported']:>10}{e['loaded']:>10}{e['rejected']:>10}{e['seconds']:>10.2f}")
     t = report.totals
     lines.append(f"{'total':<18}{t['exported']:>10}{t['loaded']:>10}{t['rejected']:>10}")
+    gone = [f"{e['entity']} {e['deleted']}" for e in report.entities if e.get("deleted")]
+    if gone:
+        lines += ["", f"Deleted because gone from Bubble: {', '.join(gone)}"]
     lines += ["", "Rejects by reason:"]
     for e in report.entities:
         for reason, n in e["rejected_by_reason"].items():

@@ -19,6 +19,7 @@ import psycopg
 from psycopg import sql
 
 from culturebridge_migration.loading import loader
+from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, stage_exported_ids
 from culturebridge_migration.loading.loader import Schemas
 from culturebridge_migration.mapping.entities import Entity
 from culturebridge_migration.mapping.mapper import map_records, row_columns
@@ -222,32 +223,25 @@ def check_row_counts(conn: psycopg.Connection, schemas: Schemas, entity: Entity,
 
 
 DELETED_DESCRIPTION = (
-    "Records migrated earlier that are gone from Bubble now (Bubble keeps no tombstones). "
-    "Reported only: they stay in Phase 2 until a person decides (WARN)."
+    "Records migrated earlier that are gone from Bubble (Bubble keeps no tombstones) and still in Phase 2. "
+    "The `deleted_records` setting says what a full export does with them: report (default: they stay "
+    "until a person decides), flag (listed in migration.deleted_in_bubble) or delete (rows still "
+    "referenced stay, flagged) (WARN)."
 )
 
 
 def check_deleted_in_bubble(
-    conn: psycopg.Connection, schemas: Schemas, entity: Entity, exported_ids: list[str]
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, exported_ids: list[str], mode: DeletedRecords
 ) -> Outcome:
     """Phase 2 rows of migrated records whose Bubble id is missing from a full export."""
     with conn.transaction():
-        conn.execute("DROP TABLE IF EXISTS exported_ids")
-        conn.execute("CREATE TEMP TABLE exported_ids (bubble_id text PRIMARY KEY) ON COMMIT DROP")
-        with conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
-            for bubble_id in set(exported_ids):
-                copy.write_row((bubble_id,))
-        gone = [
-            bubble_id
-            for (bubble_id,) in conn.execute(
-                sql.SQL(
-                    "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
-                    " WHERE NOT EXISTS (SELECT 1 FROM exported_ids e WHERE e.bubble_id = t.bubble_id) ORDER BY 1"
-                ).format(table=schemas.table(entity), id_map=schemas.bookkeeping("id_map")),
-                (entity.name,),
-            )
-        ]
-    return Outcome(not gone, len(gone), gone[:SAMPLE_IDS])
+        stage_exported_ids(conn, exported_ids)
+        gone = find_gone(conn, schemas, entity)
+        flagged = conn.execute(
+            sql.SQL("SELECT count(*) FROM {} WHERE entity = %s").format(schemas.bookkeeping("deleted_in_bubble")),
+            (entity.name,),
+        ).fetchone()[0]
+    return Outcome(not gone, len(gone), gone[:SAMPLE_IDS], {"deleted_records": str(mode), "flagged": flagged})
 
 
 def check_sample(

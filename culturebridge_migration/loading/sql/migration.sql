@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS {mig}.entity_runs (
     updated     integer NOT NULL,
     unchanged   integer NOT NULL,
     rejected    integer NOT NULL,
+    deleted     integer NOT NULL DEFAULT 0,  -- rows removed because they are gone from Bubble
     started_at  timestamptz NOT NULL,
     finished_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     PRIMARY KEY (run_id, entity)
@@ -49,16 +50,33 @@ CREATE TABLE IF NOT EXISTS {mig}.id_map (
 );
 CREATE INDEX IF NOT EXISTS id_map_run_idx ON {mig}.id_map (run_id, entity);
 
--- Rollback data: for every row a run inserted or changed, the row as it was before.
+-- Rollback data: for every row a run inserted, changed or deleted, the row as it was before.
 CREATE TABLE IF NOT EXISTS {mig}.row_changes (
     seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     run_id     text NOT NULL REFERENCES {mig}.runs (run_id),
     table_name text NOT NULL,
     bubble_id  text NOT NULL,
-    action     text NOT NULL CHECK (action IN ('insert', 'update')),
+    action     text NOT NULL CONSTRAINT row_changes_action_check CHECK (action IN ('insert', 'update', 'delete')),
     old_row    jsonb
 );
 CREATE INDEX IF NOT EXISTS row_changes_run_idx ON {mig}.row_changes (run_id, table_name);
+
+-- Databases made before deletions were handled: the same columns and constraint as above.
+ALTER TABLE {mig}.entity_runs ADD COLUMN IF NOT EXISTS deleted integer NOT NULL DEFAULT 0;
+ALTER TABLE {mig}.row_changes DROP CONSTRAINT IF EXISTS row_changes_action_check;
+ALTER TABLE {mig}.row_changes ADD CONSTRAINT row_changes_action_check CHECK (action IN ('insert', 'update', 'delete'));
+
+-- Rows gone from Bubble that stay in Phase 2 (deleted_records = flag, or still referenced), for the
+-- app and people to act on. Every full export recomputes an entity's flags.
+CREATE TABLE IF NOT EXISTS {mig}.deleted_in_bubble (
+    entity     text NOT NULL,
+    bubble_id  text NOT NULL,
+    phase2_id  bigint NOT NULL,
+    reason     text NOT NULL,
+    run_id     text NOT NULL REFERENCES {mig}.runs (run_id),  -- the run that first flagged it
+    flagged_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (entity, bubble_id)
+);
 
 -- Incremental sync: the Modified Date up to which each type is known to be migrated.
 CREATE TABLE IF NOT EXISTS {mig}.watermarks (

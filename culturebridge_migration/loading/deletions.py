@@ -1,0 +1,141 @@
+"""Records migrated earlier that are gone from Bubble: found by a full export, then reported, flagged or deleted.
+
+Bubble keeps no tombstones, so the only evidence of a deletion is a record's absence from a *full*
+export (an incremental export lists only changes). What happens to such a row is configuration:
+- `report` (default): nothing is written; the `deleted_in_bubble` check lists them;
+- `flag`: they stay, and are listed in `migration.deleted_in_bubble` for the app and people to act on;
+- `delete`: they are deleted, with their last version saved in `row_changes` so a rollback puts them
+  back. A row that another row still references (a user with bookings, or any row of the app's own
+  tables) is kept and flagged with the referencing column instead: deleting it would break that row.
+  Once its children are gone too (a later full run sweeps them first), the next full run deletes it.
+Only rows the migration loaded (in the id map) are ever considered; rows the app created are not.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+import psycopg
+from psycopg import sql
+
+from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.mapping.entities import Entity
+
+
+class DeletedRecords(StrEnum):
+    REPORT = "report"
+    FLAG = "flag"
+    DELETE = "delete"
+
+
+@dataclass(frozen=True)
+class Sweep:
+    mode: DeletedRecords
+    deleted: list[str] = field(default_factory=list)
+    flagged: dict[str, str] = field(default_factory=dict)  # bubble_id -> why it stays
+
+
+def stage_exported_ids(conn: psycopg.Connection, exported_ids: Iterable[str | None]) -> None:
+    """The export's Bubble ids as the temp table `exported_ids`; call inside a transaction."""
+    conn.execute("DROP TABLE IF EXISTS exported_ids")
+    conn.execute("CREATE TEMP TABLE exported_ids (bubble_id text PRIMARY KEY) ON COMMIT DROP")
+    with conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
+        for bubble_id in {i for i in exported_ids if i}:
+            copy.write_row((bubble_id,))
+
+
+def find_gone(conn: psycopg.Connection, schemas: Schemas, entity: Entity) -> list[str]:
+    """Bubble ids of migrated rows still in Phase 2 but missing from `exported_ids`, sorted."""
+    return [
+        bubble_id
+        for (bubble_id,) in conn.execute(
+            sql.SQL(
+                "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
+                " WHERE NOT EXISTS (SELECT 1 FROM exported_ids e WHERE e.bubble_id = t.bubble_id) ORDER BY 1"
+            ).format(table=schemas.table(entity), id_map=schemas.bookkeeping("id_map")),
+            (entity.name,),
+        )
+    ]
+
+
+def sweep(
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    entity: Entity,
+    exported_ids: Iterable[str | None],
+    mode: DeletedRecords,
+    run_id: str,
+) -> Sweep:
+    """Apply `mode` to the rows gone from a full export; must run inside the load's transaction."""
+    if mode is DeletedRecords.REPORT:
+        return Sweep(mode)
+    stage_exported_ids(conn, exported_ids)
+    gone = find_gone(conn, schemas, entity)
+    deleted: list[str] = []
+    if mode is DeletedRecords.FLAG:
+        flagged = dict.fromkeys(gone, "deleted in Bubble")
+    else:
+        flagged = _referenced(conn, schemas, entity, gone)
+        deleted = [bubble_id for bubble_id in gone if bubble_id not in flagged]
+        _delete(conn, schemas, entity, deleted, run_id)
+    _replace_flags(conn, schemas, entity, flagged, run_id)
+    return Sweep(mode, deleted, flagged)
+
+
+def _referenced(conn: psycopg.Connection, schemas: Schemas, entity: Entity, gone: list[str]) -> dict[str, str]:
+    """Of `gone`, the rows some row references through a foreign key, any table's, with the first such column."""
+    if not gone:
+        return {}
+    foreign_keys = conn.execute(
+        "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c"
+        " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
+        " WHERE c.contype = 'f' AND c.confrelid = %s::regclass ORDER BY 1, 2",
+        (schemas.table(entity).as_string(conn),),
+    ).fetchall()
+    referenced: dict[str, str] = {}
+    for child, column in foreign_keys:
+        rows = conn.execute(
+            sql.SQL(
+                "SELECT t.bubble_id FROM {table} t WHERE t.bubble_id = ANY(%s)"
+                " AND EXISTS (SELECT 1 FROM {child} c WHERE c.{column} = t.id)"
+            ).format(table=schemas.table(entity), child=sql.SQL(child), column=sql.Identifier(column)),
+            (gone,),
+        )
+        for (bubble_id,) in rows:
+            referenced.setdefault(bubble_id, f"deleted in Bubble, kept: still referenced by {child}.{column}")
+    return referenced
+
+
+def _delete(conn: psycopg.Connection, schemas: Schemas, entity: Entity, bubble_ids: list[str], run_id: str) -> None:
+    """Delete the rows, saving each one's last version for the rollback (the id map keeps their history)."""
+    conn.execute(
+        sql.SQL(
+            "WITH removed AS (DELETE FROM {table} t WHERE t.bubble_id = ANY(%(ids)s) RETURNING t.*)"
+            " INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row)"
+            " SELECT %(run)s, %(table_name)s, r.bubble_id, 'delete', to_jsonb(r) FROM removed r"
+        ).format(table=schemas.table(entity), changes=schemas.bookkeeping("row_changes")),
+        {"ids": bubble_ids, "run": run_id, "table_name": entity.table},
+    )
+
+
+def _replace_flags(
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, flagged: dict[str, str], run_id: str
+) -> None:
+    """The entity's flags become exactly `flagged`; a flag keeps the run that first raised it."""
+    flags = schemas.bookkeeping("deleted_in_bubble")
+    conn.execute(
+        sql.SQL("DELETE FROM {} WHERE entity = %s AND NOT (bubble_id = ANY(%s))").format(flags),
+        (entity.name, list(flagged)),
+    )
+    conn.execute(
+        sql.SQL(
+            "INSERT INTO {flags} (entity, bubble_id, phase2_id, reason, run_id)"
+            " SELECT %(entity)s, t.bubble_id, t.id, f.reason, %(run)s"
+            " FROM unnest(%(ids)s::text[], %(reasons)s::text[]) AS f (bubble_id, reason)"
+            " JOIN {table} t USING (bubble_id)"
+            " ON CONFLICT (entity, bubble_id) DO UPDATE SET reason = EXCLUDED.reason"
+        ).format(flags=flags, table=schemas.table(entity)),
+        {"entity": entity.name, "run": run_id, "ids": list(flagged), "reasons": list(flagged.values())},
+    )
