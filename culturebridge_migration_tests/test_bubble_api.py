@@ -75,6 +75,21 @@ def test_rate_limit_is_retried_with_and_without_retry_after(server: FakeBubble, 
     assert len(client(server).export("post").records) == 250
 
 
+def test_retry_after_is_waited_out_before_asking_again(server: FakeBubble) -> None:
+    server.add_fault("429", times=2, retry_after=1)
+    assert len(client(server, workers=1).export("post").records) == 250
+    first_page = [r.at for r in server.requests if r.cursor == 0]
+    assert len(first_page) == 3
+    assert min(b - a for a, b in itertools.pairwise(first_page)) >= 0.9
+
+
+def test_a_429_storm_outlasting_the_retries_stops_naming_type_page_and_budget(server: FakeBubble) -> None:
+    server.add_fault("429", times=1000, retry_after=None)
+    with pytest.raises(BubbleError, match=r"type 'post', page at cursor 0.*429.*lower requests_per_minute"):
+        client(server, max_retries=3).export("post")
+    assert len(server.requests) == 4  # one try and three retries, then it stopped asking
+
+
 def test_server_errors_and_timeouts_are_retried(server: FakeBubble) -> None:
     server.add_fault("500", times=2, status=503)
     server.add_fault("slow", times=1, seconds=3)
