@@ -2,8 +2,9 @@
 
     python -m benchmarks.run [--users 20000 --bookings 200000 ... --repeat 1 --out benchmarks/results.json]
 
-One invocation: generate a data set, serve it with the local Bubble server, run the whole Dagster
-graph (exports, tables with their checks, reports, gate) on a fresh PostgreSQL database, and read
+One invocation: generate a data set (in a child process), serve it with the local Bubble server (in
+another process, as Bubble is: its JSON encoding must not compete with the client for the GIL), run
+the whole Dagster graph (exports, tables with their checks, reports, gate) on a fresh PostgreSQL database, and read
 the per-stage wall times from the run's event log. Then, on the same data and database: a raw
 COPY of mapped rows, bcrypt on one core and on the pool, a sequential export of one type, and
 (when dlt is importable) a dlt `rest_api` pipeline. Figures go to stdout and to a JSON file.
@@ -14,17 +15,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing
 import os
 import platform
+import re
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -40,7 +46,6 @@ from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
-from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.loading import loader
 from culturebridge_migration.loading.loader import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES, Kind
@@ -78,6 +83,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--resources", type=int, default=50_000)
     p.add_argument("--legacy-share", type=float, default=0.01, help="share of users with a plain legacy password")
     p.add_argument("--latency", type=float, default=0.0, help="seconds the Bubble server waits per request")
+    p.add_argument("--page-workers", type=int, default=None, help="pages fetched at once (default: the resource's)")
     p.add_argument("--repeat", type=int, default=1, help="migrations on fresh databases; figures are medians")
     p.add_argument("--seed", type=int, default=7, help="seed of the generated data")
     p.add_argument(
@@ -93,6 +99,71 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if args.users < 10:
         p.error("--users must be at least 10 (the generator plants its bad records among the first users)")
     return args
+
+
+# -- the data set and the Bubble server, each in a process of its own ---------------------------------
+def write_data_set(sizes: dict[str, Any], data_dir: str) -> dict[str, Any]:
+    """Generate the data set into TYPE.jsonl files. Runs in a child: its memory is not the migration's."""
+    clock = time.perf_counter()
+    sample = generate_sample(
+        sizes["users"],
+        bookings=sizes["bookings"],
+        payments=sizes["payments"],
+        posts=sizes["posts"],
+        comments=sizes["comments"],
+        resources=sizes["resources"],
+        seed=sizes["seed"],
+        legacy_password_share=sizes["legacy_share"],
+    )
+    seconds = time.perf_counter() - clock
+    for name, records in sample.records.items():
+        with (Path(data_dir) / f"{ENTITIES[name].bubble_type}.jsonl").open("w", encoding="utf-8") as out:
+            out.writelines(json.dumps(r) + "\n" for r in records)
+    return {
+        "generate_seconds": seconds,
+        "by_entity": {name: len(records) for name, records in sample.records.items()},
+        "plain_passwords": count_plain_passwords(sample.records["users"]),
+        "generator_peak_rss_mb": _own_peak_rss_mb(),
+    }
+
+
+def generate_data_set(args: argparse.Namespace, data_dir: Path) -> dict[str, Any]:
+    sizes = {k: getattr(args, k) for k in ("users", "bookings", "payments", "posts", "comments", "resources")}
+    sizes |= {"seed": args.seed, "legacy_share": args.legacy_share}
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(write_data_set, sizes, str(data_dir)).result()
+
+
+@dataclass(frozen=True)
+class BubbleProcess:
+    url: str
+    pid: int
+
+    def peak_rss_mb(self) -> float | None:
+        """The server's high-water RSS (Linux /proc), or None where that is not readable."""
+        try:
+            status = Path(f"/proc/{self.pid}/status").read_text()
+        except OSError:
+            return None
+        match = re.search(r"^VmHWM:\s+(\d+) kB", status, re.MULTILINE)
+        return int(match.group(1)) / 1024 if match else None
+
+
+@contextmanager
+def bubble_server(data_dir: Path, latency: float) -> Iterator[BubbleProcess]:
+    """`python -m culturebridge_migration.fake_bubble` serving `data_dir` on a free port."""
+    command = [sys.executable, "-m", "culturebridge_migration.fake_bubble", "--data-dir", str(data_dir)]
+    command += ["--port", "0", "--api-key", API_KEY, "--latency", str(latency)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    try:
+        first_line = process.stdout.readline() if process.stdout else ""
+        match = re.search(r" on (http://\S+)", first_line)
+        if not match:
+            raise RuntimeError(f"the local Bubble server did not start: {first_line!r}")
+        yield BubbleProcess(match.group(1), process.pid)
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
 
 
 # -- PostgreSQL ----------------------------------------------------------------------------------
@@ -175,12 +246,13 @@ def step_timings(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, d
     return {k: v for k, v in steps.items() if v["start"] is not None and v["end"] is not None}, metadata
 
 
-def run_migration(server: FakeBubble, database_url: str, work: Path) -> dict[str, Any]:
+def run_migration(bubble_url: str, database_url: str, work: Path, page_workers: int | None) -> dict[str, Any]:
     """One full migration on `database_url`; its figures."""
     instance = dg.DagsterInstance.ephemeral()
+    workers = {"page_workers": page_workers} if page_workers else {}
     res = {
         "postgres": PostgresResource(database_url=database_url),
-        "bubble": BubbleResource(api_url=server.url, api_key=API_KEY),
+        "bubble": BubbleResource(api_url=bubble_url, api_key=API_KEY, **workers),
         "settings": MigrationSettings(
             export_dir=str(work / "exports"), report_dir=str(work / "reports"), sample_seed=7
         ),
@@ -329,9 +401,9 @@ def copy_ceiling(database_url: str, export_dir: Path, rows_wanted: int, load_rat
     }
 
 
-def sequential_export(server: FakeBubble, entity_name: str, step_seconds: float) -> dict[str, Any]:
+def sequential_export(bubble_url: str, entity_name: str, step_seconds: float) -> dict[str, Any]:
     """One type exported by a fresh client fetching one page at a time, against the graph's export step."""
-    client = BubbleClient(server.url, API_KEY, workers=1)
+    client = BubbleClient(bubble_url, API_KEY, workers=1)
     try:
         clock = time.perf_counter()
         result = client.export(ENTITIES[entity_name].bubble_type)
@@ -352,14 +424,14 @@ def sequential_export(server: FakeBubble, entity_name: str, step_seconds: float)
     }
 
 
-def dlt_comparison(server: FakeBubble, database_url: str, work: Path, migration: dict) -> dict[str, Any] | None:
+def dlt_comparison(bubble_url: str, database_url: str, work: Path, migration: dict) -> dict[str, Any] | None:
     """The same types through a dlt rest_api pipeline into PostgreSQL; None when dlt is not installed."""
     try:
         import dlt  # noqa: F401
     except ImportError:
         return None
     try:
-        figures = _run_dlt(server, database_url, work, migration["records"])
+        figures = _run_dlt(bubble_url, database_url, work, migration["records"])
     except Exception as exc:  # a comparison must not sink the benchmark: record why it did not run
         print(f"dlt: failed ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})", flush=True)
         return {"error": f"{type(exc).__name__}: {exc}"[:2000], "records_per_second": None}
@@ -369,7 +441,7 @@ def dlt_comparison(server: FakeBubble, database_url: str, work: Path, migration:
     return figures
 
 
-def _run_dlt(server: FakeBubble, database_url: str, work: Path, expected: int) -> dict[str, Any]:
+def _run_dlt(bubble_url: str, database_url: str, work: Path, expected: int) -> dict[str, Any]:
     import dlt
     from dlt.sources.helpers.rest_client.paginators import BasePaginator
     from dlt.sources.rest_api import rest_api_source
@@ -397,7 +469,7 @@ def _run_dlt(server: FakeBubble, database_url: str, work: Path, expected: int) -
 
     source = rest_api_source(
         {
-            "client": {"base_url": server.url + "/", "auth": {"type": "bearer", "token": API_KEY}},
+            "client": {"base_url": bubble_url + "/", "auth": {"type": "bearer", "token": API_KEY}},
             "resource_defaults": {
                 "write_disposition": "replace",
                 "endpoint": {"data_selector": "response.results", "params": {"sort_field": "Created Date"}},
@@ -465,12 +537,16 @@ def median_tree(values: list[Any]) -> Any:
     return statistics.median(values)
 
 
-def peak_rss_mb() -> dict[str, float]:
+def _own_peak_rss_mb() -> float:
     # ru_maxrss is in kilobytes on Linux, bytes on macOS.
     unit = 1024 * 1024 if sys.platform == "darwin" else 1024
-    own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / unit
-    children = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / unit
-    return {"self": own, "children": children, "total": own + children}
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / unit
+
+
+def peak_rss_mb(bubble: BubbleProcess) -> dict[str, float | None]:
+    """High-water RSS of the migration's process and of the Bubble server's (PostgreSQL is not counted)."""
+    migration, server = _own_peak_rss_mb(), bubble.peak_rss_mb()
+    return {"migration": migration, "bubble_server": server, "total": migration + (server or 0.0)}
 
 
 def _n(value: float | None, digits: int = 0) -> str:
@@ -556,8 +632,9 @@ def render_table(report: dict[str, Any]) -> str:
     rss, end = report["peak_rss_mb"], report["peak_rss_mb_at_end"]
     lines += [
         "",
-        f"peak RSS after the migration: this process {rss['self']:,.0f} MB + children {rss['children']:,.0f} MB "
-        f"= {rss['total']:,.0f} MB (after the ceilings: {end['total']:,.0f} MB)",
+        f"peak RSS of the migration's process: {rss['migration']:,.0f} MB (after the ceilings too: "
+        f"{end['migration']:,.0f} MB); the Bubble server's: {_n(rss['bubble_server'])} MB; "
+        f"the data generator's: {report['data']['generator_peak_rss_mb']:,.0f} MB",
     ]
     return "\n".join(lines)
 
@@ -571,31 +648,18 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     with ExitStack() as stack:
         # The server first: a process forked later (initdb, pg_ctl) would count this one's size as its own peak.
         server_url, database_kind = stack.enter_context(postgres_server(args.database_url))
-        clock = time.perf_counter()
-        sample = generate_sample(
-            args.users,
-            bookings=args.bookings,
-            payments=args.payments,
-            posts=args.posts,
-            comments=args.comments,
-            resources=args.resources,
-            seed=args.seed,
-            legacy_password_share=args.legacy_share,
-        )
-        generate_seconds = time.perf_counter() - clock
-        data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
-        counts = {name: len(records) for name, records in sample.records.items()}
-        plain_passwords = count_plain_passwords(sample.records["users"])
-        del sample
-        print(f"generated {sum(counts.values()):,} records in {generate_seconds:.1f}s", flush=True)
-        server = stack.enter_context(FakeBubble(data, api_key=API_KEY, latency=args.latency))
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="cb_bench_data_")))
+        data = generate_data_set(args, data_dir)
+        counts, plain_passwords = data["by_entity"], data["plain_passwords"]
+        print(f"generated {sum(counts.values()):,} records in {data['generate_seconds']:.1f}s", flush=True)
+        bubble = stack.enter_context(bubble_server(data_dir, args.latency))
         for i in range(args.repeat):
             # Each run gets a fresh database and folder; only the last one's stay for the ceilings.
             run_stack = stack.enter_context(ExitStack())
             work = Path(run_stack.enter_context(tempfile.TemporaryDirectory(prefix="cb_bench_")))
             database_url = run_stack.enter_context(fresh_database(server_url))
             print(f"migration {i + 1}/{args.repeat} ...", flush=True)
-            figures = run_migration(server, database_url, work)
+            figures = run_migration(bubble.url, database_url, work, args.page_workers)
             print(
                 f"  {figures['total_seconds']:.1f}s, {figures['records_per_second']:,.0f} records/s, "
                 f"success={figures['success']}",
@@ -605,7 +669,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             if i < args.repeat - 1:
                 run_stack.close()
         # Measured before the ceilings: dlt forks, and a child's peak starts at this process's size.
-        rss = peak_rss_mb()
+        rss = peak_rss_mb(bubble)
         # Ceilings: the same data, the last run's database and exports.
         migration = median_tree(runs)
         print("ceilings ...", flush=True)
@@ -617,15 +681,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             ),
             "bcrypt": bcrypt_ceiling(hashing["hashes_per_second"]),
             "sequential_export": sequential_export(
-                server, "bookings", migration["entities"]["bookings"]["export_seconds"]
+                bubble.url, "bookings", migration["entities"]["bookings"]["export_seconds"]
             ),
-            "dlt": None if args.no_dlt else dlt_comparison(server, database_url, work, migration),
+            "dlt": None if args.no_dlt else dlt_comparison(bubble.url, database_url, work, migration),
         }
         if ceilings["dlt"] is None and not args.no_dlt:
             print(DLT_MISSING, flush=True)
         with psycopg.connect(database_url) as conn:
             server_version = conn.execute("SHOW server_version").fetchone()[0]
-        rss_at_end = peak_rss_mb()
+        rss_at_end = peak_rss_mb(bubble)
 
     ents = migration["entities"]
     ours_per_minute = {
@@ -652,7 +716,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "load_average_before": load_before,
             "load_average_after": _load_average(),
         },
-        "data": {"generate_seconds": generate_seconds, "records": sum(counts.values()), "by_entity": counts},
+        "data": {
+            "generate_seconds": data["generate_seconds"],
+            "records": sum(counts.values()),
+            "by_entity": counts,
+            "generator_peak_rss_mb": data["generator_peak_rss_mb"],
+        },
         "migration": migration,
         "runs": runs,
         "hashing": hashing,

@@ -48,4 +48,6 @@ def test_benchmark_completes_and_writes_its_figures(pg_server_url: str, tmp_path
 
     assert set(report["seed"]) == set(bench.SEED_PER_MINUTE)
     assert all(s["ours_per_minute"] > 0 for s in report["seed"].values())
-    assert report["peak_rss_mb"]["total"] > 0
+    assert report["peak_rss_mb"]["migration"] > 0
+    assert report["peak_rss_mb"]["total"] >= report["peak_rss_mb"]["migration"]
+    assert report["data"]["generator_peak_rss_mb"] > 0
