@@ -75,7 +75,9 @@ class BubbleResource(dg.ConfigurableResource):
     timeout_seconds: float = 30.0
     max_retries: int = 6
     requests_per_minute: int | None = ConfigField(default=None, description="request budget; Bubble plans: 1000+")
-    page_workers: int = ConfigField(default=4, description="pages fetched at once after the first told the total")
+    # 8 pages in flight at Bubble's ~150 ms is about 2,300 requests/min (measured on the local server):
+    # more than the 1,000/min of Bubble's legacy plans, where requests_per_minute must be set.
+    page_workers: int = ConfigField(default=8, description="pages fetched at once after the first told the total")
 
     def describe(self) -> str:
         if self.api_url:
@@ -179,8 +181,13 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     bubble = {k: v for k, v in optional.items() if v is not None}
     if os.environ.get("BUBBLE_CSV_TIMEZONE"):
         bubble["csv_timezone"] = dg.EnvVar("BUBBLE_CSV_TIMEZONE")
-    if os.environ.get("MIGRATION_BATCH_SIZE"):
-        bubble["page_size"] = dg.EnvVar.int("MIGRATION_BATCH_SIZE")
+    for field_name, variable in (
+        ("page_size", "MIGRATION_BATCH_SIZE"),
+        ("requests_per_minute", "MIGRATION_REQUESTS_PER_MINUTE"),
+        ("page_workers", "MIGRATION_PAGE_WORKERS"),
+    ):
+        if os.environ.get(variable):
+            bubble[field_name] = dg.EnvVar.int(variable)
     return {
         "postgres": PostgresResource(**({"database_url": _env("DATABASE_URL")} if _env("DATABASE_URL") else {})),
         "bubble": BubbleResource(**bubble),
