@@ -1,6 +1,5 @@
 """One asset per Bubble type: its records on disk, with a blocking completeness check."""
 
-from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -9,14 +8,13 @@ import dagster as dg
 from culturebridge_migration.defs.progress import ProgressLog
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.loading.loader import known_password_hashes, read_watermark
-from culturebridge_migration.mapping.entities import CREATED_KEY, ENTITIES, ID_KEY, MODIFIED_KEY, Entity, Kind
+from culturebridge_migration.mapping.entities import ENTITIES, ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.mapper import get_value
 from culturebridge_migration.mapping.passwords import protect_record_passwords
 from culturebridge_migration.mapping.rejects import MASK
-from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleError
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
-from culturebridge_migration.sources.export_store import ExportManifest, write_export
+from culturebridge_migration.sources.export_store import ExportManifest, ExportWriter
 
 COMPLETE_CHECK = "export_complete"
 
@@ -67,6 +65,7 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
             context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
         guard = PasswordGuard(entity, postgres, settings.hash_workers)
         checkpoint = PageCheckpoint(Path(settings.export_dir) / f"{entity.name}.partial.jsonl")
+        writer = ExportWriter(settings.export_dir, entity.name)  # records go to disk as they arrive
         try:
             with bubble.open() as source:
                 result = source.export(
@@ -75,9 +74,14 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
                     on_progress=ProgressLog(context.log, f"export {entity.name}"),
                     prepare=guard,
                     checkpoint=checkpoint,
+                    sink=writer,
                 )
         except (BubbleError, FileNotFoundError, ValueError) as exc:
+            writer.discard()
             raise dg.Failure(f"{exc}. Pages already exported are kept; the next run resumes after them.") from None
+        except BaseException:
+            writer.discard()
+            raise
         for note in result.notes:
             context.log.warning(f"{entity.name}: {note}")
         if guard.keys:
@@ -87,20 +91,20 @@ def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
             bubble_type=entity.bubble_type,
             source=bubble.describe(),
             announced_total=result.announced_total,
-            exported=len(result.records),
-            unique_ids=len({r.get(ID_KEY) for r in result.records}),
+            exported=writer.count,
+            unique_ids=len(writer.ids),
             pages=result.pages,
             exported_at=datetime.now(UTC).isoformat(),
             run_id=context.run.run_id,
             passwords_hashed=guard.hashed,
             notes=result.notes,
             modified_after=modified_after.isoformat() if modified_after else None,
-            max_modified=_max_modified(result.records),
+            max_modified=writer.max_modified.isoformat() if writer.max_modified else None,
         )
-        path = write_export(settings.export_dir, result.records, manifest)
+        path = writer.commit(manifest)
         checkpoint.clear()
         return dg.MaterializeResult(
-            metadata=_metadata(entity, manifest, result.records, str(path)),
+            metadata=_metadata(entity, manifest, writer, str(path)),
             check_results=[completeness(manifest)],
         )
 
@@ -111,16 +115,6 @@ def _incremental_start(postgres: PostgresResource, entity: Entity, config: Expor
     with postgres.connection() as conn:
         watermark = read_watermark(conn, postgres.schemas, entity)
     return watermark - timedelta(minutes=config.overlap_minutes) if watermark else None
-
-
-def _max_modified(records: list[dict]) -> str | None:
-    moments = []
-    for record in records:
-        try:
-            moments.append(parse_datetime(record.get(MODIFIED_KEY) or record.get(CREATED_KEY)))
-        except ValueError:
-            continue  # the mapper rejects it; it does not move the watermark
-    return max(moments).isoformat() if moments else None
 
 
 class PasswordGuard:
@@ -160,7 +154,7 @@ def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
     )
 
 
-def _metadata(entity: Entity, manifest: ExportManifest, records: list[dict], path: str) -> dict[str, object]:
+def _metadata(entity: Entity, manifest: ExportManifest, writer: ExportWriter, path: str) -> dict[str, object]:
     return {
         "dagster/row_count": manifest.exported,
         "announced_total": manifest.announced_total,
@@ -168,8 +162,8 @@ def _metadata(entity: Entity, manifest: ExportManifest, records: list[dict], pat
         "passwords_hashed": manifest.passwords_hashed,
         "source": manifest.source,
         "path": dg.MetadataValue.path(path),
-        "fields_seen": dg.MetadataValue.json(dict(Counter(k for r in records for k in r).most_common())),
-        "preview": dg.MetadataValue.md(preview_markdown(entity, records[:PREVIEW_ROWS])),
+        "fields_seen": dg.MetadataValue.json(dict(writer.fields.most_common())),
+        "preview": dg.MetadataValue.md(preview_markdown(entity, writer.preview)),
     }
 
 

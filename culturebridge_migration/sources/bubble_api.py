@@ -8,15 +8,18 @@
   are de-duplicated by _id; what arrived is compared with the total Bubble announced.
 - One search returns at most 50,000 items, silently: a search that reaches the cap is never
   taken as complete, the export continues in the next window of Created Date.
+- Memory stays bounded by a window: each window's records go to a `sink` (the export file) as
+  soon as the window is complete; only their ids are kept, to de-duplicate.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -54,10 +57,28 @@ class Page:
 
 @dataclass
 class ExportResult:
-    records: list[dict]
+    records: list[dict]  # every record, in order; empty when they were streamed to a sink
     announced_total: int
     pages: int = 0
     notes: list[str] = field(default_factory=list)  # things the operator should know, e.g. deletions mid-export
+    exported: int = 0  # records handed over, each _id once
+
+
+class _Collector:
+    """Hands records on in export order, each _id once, keeping only the ids."""
+
+    def __init__(self, sink: Callable[[list[dict]], None]) -> None:
+        self.sink, self.ids = sink, set()
+
+    def add(self, records: Iterable[dict]) -> list[dict]:
+        fresh = []
+        for record in records:
+            if record[ID_KEY] not in self.ids:
+                self.ids.add(record[ID_KEY])
+                fresh.append(record)
+        if fresh:
+            self.sink(fresh)
+        return fresh
 
 
 ProgressCallback = Callable[[int, int], None]  # (records so far, announced total)
@@ -228,11 +249,13 @@ class BubbleClient:
         on_progress: ProgressCallback | None = None,
         prepare: Callable[[list[dict]], None] | None = None,
         checkpoint: PageCheckpoint | None = None,
+        sink: Callable[[list[dict]], None] | None = None,
     ) -> ExportResult:
         """Every record of a type (changed after `modified_after`, when given), in Created Date order.
 
         `prepare` runs on each page as it arrives (the export hashes passwords there), before the
-        page is saved to `checkpoint`, from which a killed export resumes.
+        page is saved to `checkpoint`, from which a killed export resumes. With a `sink`, records
+        are handed to it a window at a time instead of being gathered in `ExportResult.records`.
         """
         hooks = _Hooks(on_progress, prepare, checkpoint)
         base = []
@@ -244,8 +267,8 @@ class BubbleClient:
                     "value": format_bubble_datetime(modified_after),
                 }
             )
-        records: dict[str, dict] = {}
         result = ExportResult([], 0)
+        collector = _Collector(sink or result.records.extend)
         before_window = 0
         window_start: datetime | None = None
         while True:
@@ -259,13 +282,15 @@ class BubbleClient:
                         "value": format_bubble_datetime(window_start - timedelta(milliseconds=1)),
                     }
                 )
-            total, last = self._export_window(bubble_type, constraints, records, result, before_window, hooks)
+            total, window = self._export_window(bubble_type, constraints, result, before_window, hooks)
+            fresh = collector.add(window)
             if total < self.search_cap:
                 result.announced_total = before_window + total
                 break
             # The search hit the cap: the rest lies beyond the last Created Date seen.
-            if last is None:
+            if not window:
                 raise BubbleError(f"type {bubble_type!r}: the search reached Bubble's cap but returned no records")
+            last = window[-1]
             new_start = parse_datetime(last[CREATED_KEY])
             if window_start is not None and new_start <= window_start:
                 raise BubbleError(
@@ -273,9 +298,11 @@ class BubbleClient:
                     "they cannot be exported through the Data API in windows"
                 )
             window_start = new_start
-            before_window = sum(1 for r in records.values() if parse_datetime(r[CREATED_KEY]) < window_start)
+            # Everything kept so far is older than the new window, except the records sharing its
+            # first Created Date: those sit at the end of this window and the next one reads them too.
+            before_window = len(collector.ids) - _count_tail(fresh, last[CREATED_KEY])
             logger.info("type %r: search cap reached, continuing after %s", bubble_type, last[CREATED_KEY])
-        result.records = list(records.values())
+        result.exported = len(collector.ids)
         self._verify(bubble_type, result)
         return result
 
@@ -283,14 +310,13 @@ class BubbleClient:
         self,
         bubble_type: str,
         constraints: list[dict],
-        records: dict[str, dict],
         result: ExportResult,
         before_window: int,
         hooks: _Hooks,
-    ) -> tuple[int, dict | None]:
+    ) -> tuple[int, list[dict]]:
         """Fetch one search's pages, concurrently once the first page told the total.
 
-        Returns the search's announced total and its last record. If the total moved while the
+        Returns the search's announced total and its records in order. If the total moved while the
         pages were fetched (records deleted shift every later offset), the search is read again
         page by page, stepping back over the gap.
         """
@@ -312,13 +338,8 @@ class BubbleClient:
                     hooks.on_progress(before_window + done, before_window + min(total, self.search_cap))
         if any(page.total != total for page in pages.values()):
             result.notes.append("Bubble changed during the export; the search was read again page by page")
-            return self._export_window_sequentially(bubble_type, constraints, records, result, search, hooks)
-        last = None
-        for cursor in sorted(pages):
-            for record in pages[cursor].results:
-                records.setdefault(record[ID_KEY], record)
-                last = record
-        return total, last
+            return self._export_window_sequentially(bubble_type, constraints, result, search, hooks)
+        return total, [record for cursor in sorted(pages) for record in pages[cursor].results]
 
     def _fetch(
         self, bubble_type: str, cursor: int, constraints: list[dict], search: str, result: ExportResult, hooks: _Hooks
@@ -333,12 +354,11 @@ class BubbleClient:
         self,
         bubble_type: str,
         constraints: list[dict],
-        records: dict[str, dict],
         result: ExportResult,
         search: str,
         hooks: _Hooks,
-    ) -> tuple[int, dict | None]:
-        cursor, total, last = 0, None, None
+    ) -> tuple[int, list[dict]]:
+        cursor, total, window = 0, None, []
         while True:
             page = self._fetch(bubble_type, cursor, constraints, search, result, hooks)
             if total is not None and page.total < total:
@@ -348,15 +368,13 @@ class BubbleClient:
                 total, cursor = page.total, cursor - shift
                 continue
             total = page.total
-            for record in page.results:
-                records.setdefault(record[ID_KEY], record)
-                last = record
+            window += page.results
             cursor += page.count
             if page.remaining <= 0 or page.count == 0 or cursor >= self.search_cap:
-                return total, last
+                return total, window
 
     def _verify(self, bubble_type: str, result: ExportResult) -> None:
-        arrived, announced = len(result.records), result.announced_total
+        arrived, announced = result.exported, result.announced_total
         if arrived < announced:
             # Not raised: the export's blocking completeness check fails on it, so no table loads it.
             result.notes.append(
@@ -368,6 +386,11 @@ class BubbleClient:
                 f"{arrived - announced} record(s) arrived beyond the final total (deleted in Bubble meanwhile); "
                 "the deletion sweep reports them"
             )
+
+
+def _count_tail(records: list[dict], created: str) -> int:
+    """How many records at the end of `records` were created at `created`."""
+    return sum(1 for _ in itertools.takewhile(lambda r: r[CREATED_KEY] == created, reversed(records)))
 
 
 def _bubble_message(response: requests.Response) -> str:

@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from dataclasses import asdict, dataclass, field
+from datetime import datetime
 from pathlib import Path
+
+from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY
+from culturebridge_migration.mapping.values import parse_datetime
 
 
 @dataclass
@@ -38,12 +43,55 @@ def export_paths(folder: str | Path, entity: str) -> tuple[Path, Path]:
     return folder / f"{entity}.jsonl", folder / f"{entity}.manifest.json"
 
 
+class ExportWriter:
+    """Writes an export's records as they arrive, keeping only running figures, never the records.
+
+    The lines go to `ENTITY.jsonl.tmp`; `commit` renames it and writes the manifest, so a reader
+    (or a run killed mid-export) never sees half a file.
+    """
+
+    PREVIEW = 5
+
+    def __init__(self, folder: str | Path, entity: str) -> None:
+        self.path, self.manifest_path = export_paths(folder, entity)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = self.path.with_suffix(self.path.suffix + ".tmp")
+        self._out = self._tmp.open("w", encoding="utf-8")
+        self.count = 0
+        self.ids: set[object] = set()
+        self.fields: Counter[str] = Counter()
+        self.preview: list[dict] = []
+        self.max_modified: datetime | None = None
+
+    def __call__(self, records: list[dict]) -> None:
+        self._out.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in records)
+        self.count += len(records)
+        self.ids.update(r.get(ID_KEY) for r in records)
+        self.fields.update(k for r in records for k in r)
+        self.preview += records[: self.PREVIEW - len(self.preview)]
+        for record in records:
+            try:
+                moment = parse_datetime(record.get(MODIFIED_KEY) or record.get(CREATED_KEY))
+            except ValueError:
+                continue  # the mapper rejects it; it does not move the watermark
+            if self.max_modified is None or moment > self.max_modified:
+                self.max_modified = moment
+
+    def commit(self, manifest: ExportManifest) -> Path:
+        self._out.close()
+        os.replace(self._tmp, self.path)
+        _atomic_write(self.manifest_path, json.dumps(asdict(manifest), indent=2))
+        return self.path
+
+    def discard(self) -> None:
+        self._out.close()
+        self._tmp.unlink(missing_ok=True)
+
+
 def write_export(folder: str | Path, records: list[dict], manifest: ExportManifest) -> Path:
-    data_path, manifest_path = export_paths(folder, manifest.entity)
-    data_path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(data_path, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-    _atomic_write(manifest_path, json.dumps(asdict(manifest), indent=2))
-    return data_path
+    writer = ExportWriter(folder, manifest.entity)
+    writer(records)
+    return writer.commit(manifest)
 
 
 def read_export(folder: str | Path, entity: str) -> tuple[list[dict], ExportManifest]:

@@ -33,6 +33,7 @@ class RecordSource(Protocol):
         on_progress: ProgressCallback | None = None,
         prepare: Callable[[list[dict]], None] | None = None,
         checkpoint: PageCheckpoint | None = None,
+        sink: Callable[[list[dict]], None] | None = None,
     ) -> ExportResult: ...
 
 
@@ -49,6 +50,7 @@ class ApiSource:
         on_progress: ProgressCallback | None = None,
         prepare: Callable[[list[dict]], None] | None = None,
         checkpoint: PageCheckpoint | None = None,
+        sink: Callable[[list[dict]], None] | None = None,
     ) -> ExportResult:
         return self.client.export(
             entity.bubble_type,
@@ -56,6 +58,7 @@ class ApiSource:
             on_progress=on_progress,
             prepare=prepare,
             checkpoint=checkpoint,
+            sink=sink,
         )
 
 
@@ -73,6 +76,7 @@ class CsvSource:
         on_progress: ProgressCallback | None = None,
         prepare: Callable[[list[dict]], None] | None = None,
         checkpoint: PageCheckpoint | None = None,  # a local file needs none: reading it again is cheap
+        sink: Callable[[list[dict]], None] | None = None,
     ) -> ExportResult:
         from culturebridge_migration.sources.bubble_csv import read_csv_export
 
@@ -83,8 +87,10 @@ class CsvSource:
             prepare(records)
         if on_progress:
             on_progress(len(records), len(records))
+        if sink:
+            sink(records)
         # A file announces no total of its own: its rows are the whole export.
-        return ExportResult(records, len(records), pages=1)
+        return ExportResult([] if sink else records, len(records), pages=1, exported=len(records))
 
 
 def _modified_after(record: dict, moment: datetime) -> bool:
