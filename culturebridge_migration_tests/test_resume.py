@@ -84,7 +84,7 @@ def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(tmp
                 caught = bool(
                     watch.execute(
                         "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query ILIKE %s OR query ILIKE %s)",
-                        ("COPY stage%client_id%", '%INSERT INTO "public"."bookings"%'),
+                        ("COPY stage%client_id%", '%INSERT INTO "public"."bookings"%', '%COPY "public"."bookings"%'),
                     ).fetchone()
                 )
                 time.sleep(0.01)

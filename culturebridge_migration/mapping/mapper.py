@@ -5,9 +5,10 @@ Pure: no database, no Dagster. References are resolved through lookups the calle
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from decimal import Decimal
 
 from culturebridge_migration.mapping import values as v
 from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, Entity, Field, Kind
@@ -81,40 +82,90 @@ def map_records(
     """
     refs = refs or {}
     owners = dict(taken_emails or {})
+    plan = _plan(entity, refs)
+    email_columns = [(spec.column, spec.source) for spec in entity.fields if spec.kind is Kind.EMAIL]
     rows: list[dict[str, object]] = []
     rejects: list[Reject] = []
-    # Earlier Created Date wins a duplicate email, so map in creation order.
-    for record in sorted(records, key=_created_sort_key):
-        bubble_id = str(record.get(ID_KEY) or "")
+    # Earlier Created Date wins a duplicate email, so map in creation order. Each Created Date is
+    # parsed once: for the order, and (when it parsed) as the row's created_at.
+    records = list(records)
+    created = [_created(record) for record in records]
+    order = sorted(range(len(records)), key=lambda i: _UNPARSEABLE if created[i] is None else (0, created[i]))
+    for i in order:
+        record = records[i]
         try:
-            row = _map_record(entity, record, refs)
-            _claim_unique_email(entity, row, owners)
+            row = _map_record(entity, plan, record, created[i])
+            if email_columns:
+                _claim_unique_email(entity, email_columns, row, owners)
         except _Rejected as r:
+            bubble_id = str(record.get(ID_KEY) or "")
             rejects.append(Reject(entity.name, bubble_id, r.column, r.source, r.value, r.reason, r.message))
             continue
         rows.append(row)
     return MappedBatch(rows, rejects)
 
 
-def _created_sort_key(record: Mapping[str, object]) -> tuple[int, str]:
+# Sort key of a record whose Created Date does not parse: after every dated record (it is rejected).
+_UNPARSEABLE = (1, datetime.min.replace(tzinfo=UTC))
+
+
+def _created(record: Mapping[str, object]) -> datetime | None:
     try:
-        return 0, v.parse_datetime(record.get(CREATED_KEY)).isoformat()
+        return v.parse_datetime(record.get(CREATED_KEY))
     except ValueError:
-        return 1, ""
+        return None
 
 
-def _map_record(entity: Entity, record: Mapping[str, object], refs: Mapping[str, RefLookup]) -> dict[str, object]:
+# One field's mapping, compiled once per batch from its `Field`: (column, record -> value, is_password).
+_Step = tuple[str, Callable[[Mapping[str, object]], object], bool]
+
+
+def _plan(entity: Entity, refs: Mapping[str, RefLookup]) -> list[_Step]:
+    """Per field: (column, mapper of a record, is_password). Built from the field table, once per batch."""
+    return [(spec.column, _field_mapper(entity, spec, refs), spec.kind is Kind.PASSWORD) for spec in entity.fields]
+
+
+def _getter(key: str) -> Callable[[Mapping[str, object]], object] | None:
+    """`lookup` for one dotted key, without splitting it again for every record; None for a plain key."""
+    if "." not in key:
+        return None
+    parts = key.split(".")
+
+    def get(record: Mapping[str, object]) -> object:
+        if key in record:
+            return record[key]
+        node: object = record
+        for part in parts:
+            if not isinstance(node, Mapping) or part not in node:
+                return _MISSING
+            node = node[part]
+        return node
+
+    return get
+
+
+def _map_record(
+    entity: Entity, plan: list[_Step], record: Mapping[str, object], created: datetime | None
+) -> dict[str, object]:
     bubble_id = record.get(ID_KEY)
     if _is_empty(bubble_id):
         raise _reject("missing_required", "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked")
-    row: dict[str, object] = {"bubble_id": str(bubble_id)}
-    for spec in entity.fields:
-        row[spec.column] = _map_field(entity, spec, lookup(record, spec.source), refs)
-        if spec.kind is Kind.PASSWORD:
-            row["password_reset_required"] = row[spec.column] is None
-    row["created_at"] = _timestamp(record, CREATED_KEY, "created_at")
-    modified = lookup(record, MODIFIED_KEY)
-    row["updated_at"] = row["created_at"] if _is_empty(modified) else _timestamp(record, MODIFIED_KEY, "updated_at")
+    row: dict[str, object] = {"bubble_id": bubble_id if type(bubble_id) is str else str(bubble_id)}
+    for column, map_field, is_password in plan:
+        row[column] = value = map_field(record)
+        if is_password:
+            row["password_reset_required"] = value is None
+    if created is None:
+        created = _timestamp(record, CREATED_KEY, "created_at")
+    row["created_at"] = created
+    modified = record.get(MODIFIED_KEY, _MISSING)
+    if _is_empty(modified):
+        row["updated_at"] = created
+    else:
+        try:
+            row["updated_at"] = v.parse_datetime(modified)
+        except ValueError as exc:
+            raise _reject("unparseable_date", "updated_at", MODIFIED_KEY, modified, f"{MODIFIED_KEY} {exc}") from None
     return row
 
 
@@ -128,56 +179,91 @@ def _timestamp(record: Mapping[str, object], key: str, column: str) -> datetime:
         raise _reject("unparseable_date", column, key, raw, f"{key} {exc}") from None
 
 
-def _map_field(entity: Entity, spec: Field, raw: object, refs: Mapping[str, RefLookup]) -> object:
-    if _is_empty(raw):
-        if spec.required:
-            raise _reject(
-                "missing_required",
-                spec.column,
-                spec.source,
-                None,
-                f"{spec.source} is empty but {entity.table}.{spec.column} requires a value: fill it in Bubble",
-            )
-        return list(spec.default) if isinstance(spec.default, tuple) else spec.default
-    try:
-        value = _convert(spec, raw)
-    except ValueError as exc:
-        raise _reject(_reason_for(spec), spec.column, spec.source, raw, _message(spec, exc)) from None
-    if spec.kind is Kind.REF:
-        return _resolve(spec, str(value), refs)
-    _check_range(spec, value, raw)
-    return value
+def _field_mapper(
+    entity: Entity, spec: Field, refs: Mapping[str, RefLookup]
+) -> Callable[[Mapping[str, object]], object]:
+    """One field's whole mapping (look up, empty -> default or reject, convert, resolve or range-check) as one closure."""
+    key, get = spec.source, _getter(spec.source)
+    convert = _converter(spec)
+    is_ref = spec.kind is Kind.REF
+    ranged = spec.min is not None or spec.max is not None
+    # The bounds as exact Decimals: comparing a Decimal with a float converts the float on every call.
+    low = None if spec.min is None else Decimal(spec.min)
+    high = None if spec.max is None else Decimal(spec.max)
+    low_exclusive = spec.min_exclusive
+    required = spec.required
+    default, default_is_list = spec.default, isinstance(spec.default, tuple)
+    reason = _reason_for(spec)
+    ref = refs.get(spec.ref or "") if is_ref else None
+
+    def map_field(record: Mapping[str, object]) -> object:
+        raw = record.get(key, _MISSING) if get is None else get(record)
+        if raw is _MISSING or raw is None or (isinstance(raw, str) and not raw.strip()):
+            if required:
+                raise _reject(
+                    "missing_required",
+                    spec.column,
+                    spec.source,
+                    None,
+                    f"{spec.source} is empty but {entity.table}.{spec.column} requires a value: fill it in Bubble",
+                )
+            return list(default) if default_is_list else default
+        try:
+            value = convert(raw)
+        except ValueError as exc:
+            raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
+        if is_ref:
+            return _resolve(spec, value, ref)
+        if ranged and not (
+            (low is None or (value > low if low_exclusive else value >= low)) and (high is None or value <= high)
+        ):
+            _check_range(spec, value, raw)  # raises, with the bounds as the field table writes them
+        return value
+
+    return map_field
 
 
-def _convert(spec: Field, raw: object) -> object:
+def _converter(spec: Field) -> Callable[[object], object]:
     match spec.kind:
         case Kind.TEXT:
-            return str(raw)
+            return _text
         case Kind.CURRENCY:
-            return v.parse_currency(raw)
+            return v.parse_currency
         case Kind.EMAIL:
-            return v.parse_email(raw)
+            return v.parse_email
         case Kind.BOOL:
-            return v.parse_bool(raw)
+            return v.parse_bool
         case Kind.NUMBER:
-            return v.parse_decimal(raw)
+            return v.parse_decimal
         case Kind.INTEGER:
-            return v.parse_integer(raw)
+            return v.parse_integer
         case Kind.DATE:
-            return v.parse_datetime(raw)
+            return v.parse_datetime
         case Kind.LIST:
-            return v.parse_list(raw)
+            return v.parse_list
         case Kind.JSON:
-            return v.parse_json(raw)
+            return v.parse_json
         case Kind.ENUM:
-            return v.parse_enum(raw, dict(spec.values or {}))
+            return v.enum_parser(dict(spec.values or {}))
         case Kind.URL:
-            return v.normalize_url(raw)
+            return v.normalize_url
         case Kind.REF:
-            return str(raw).strip()
+            return _ref_id
         case Kind.PASSWORD:
-            return _password(str(raw))
+            return _password_value
     raise AssertionError(spec.kind)
+
+
+def _text(raw: object) -> str:
+    return raw if type(raw) is str else str(raw)
+
+
+def _ref_id(raw: object) -> str:
+    return str(raw).strip()
+
+
+def _password_value(raw: object) -> str | None:
+    return _password(str(raw))
 
 
 def _password(value: str) -> str | None:
@@ -223,10 +309,11 @@ def _check_range(spec: Field, value: object, raw: object) -> None:
         raise _reject("out_of_range", spec.column, spec.source, raw, f"{spec.source} {raw!r} must be {bounds}")
 
 
-def _resolve(spec: Field, target: str, refs: Mapping[str, RefLookup]) -> int:
-    lookup_ = refs.get(spec.ref or "")
-    if lookup_ is not None and target in lookup_.ids:
-        return lookup_.ids[target]
+def _resolve(spec: Field, target: str, lookup_: RefLookup | None) -> int:
+    if lookup_ is not None:
+        found = lookup_.ids.get(target, _MISSING)
+        if found is not _MISSING:
+            return found  # type: ignore[return-value]
     if lookup_ is not None and target in lookup_.rejected:
         raise _reject(
             "rejected_reference",
@@ -246,17 +333,18 @@ def _resolve(spec: Field, target: str, refs: Mapping[str, RefLookup]) -> int:
     )
 
 
-def _claim_unique_email(entity: Entity, row: dict[str, object], owners: dict[str, str]) -> None:
-    for spec in entity.fields:
-        if spec.kind is not Kind.EMAIL:
-            continue
-        email, bubble_id = str(row[spec.column]), str(row["bubble_id"])
+def _claim_unique_email(
+    entity: Entity, email_columns: list[tuple[str, str]], row: dict[str, object], owners: dict[str, str]
+) -> None:
+    bubble_id = str(row["bubble_id"])
+    for column, source in email_columns:
+        email = str(row[column])
         owner = owners.setdefault(email, bubble_id)
         if owner != bubble_id:
             raise _reject(
                 "duplicate_email",
-                spec.column,
-                spec.source,
+                column,
+                source,
                 email,
                 f"email {email} already belongs to {entity.name} {owner}, created earlier: "
                 "merge the accounts or change one email in Bubble",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
@@ -39,10 +40,23 @@ _THOUSANDS = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
 
 def parse_datetime(value: object, tz: str = "UTC") -> datetime:
     """Parse ISO 8601, Bubble's CSV format or a common format; naive values are in `tz`. Returns UTC."""
+    if type(value) is str and value[-1:] == "Z":
+        # The Data API's form, 2025-11-05T14:03:22.120Z: nearly every date of an export. Anything
+        # that does not parse to UTC here takes the general path below.
+        try:
+            parsed = datetime.fromisoformat(value)
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is UTC:
+                return parsed
     if isinstance(value, datetime):
         parsed = value
     elif isinstance(value, int | float) and not isinstance(value, bool):
-        parsed = datetime.fromtimestamp(value / 1000, UTC)  # Bubble's epoch milliseconds
+        try:
+            parsed = datetime.fromtimestamp(value / 1000, UTC)  # Bubble's epoch milliseconds
+        except (OverflowError, OSError, ValueError):  # out of range, inf or nan: a reject, not a crash
+            raise ValueError(f"{value!r} is not a date (epoch milliseconds out of range)") from None
     elif isinstance(value, str) and value.strip():
         parsed = _parse_date_text(value.strip())
     else:
@@ -72,8 +86,8 @@ def format_bubble_datetime(value: datetime) -> str:
 
 
 def parse_bool(value: object) -> bool:
-    if isinstance(value, bool):
-        return value
+    if value is True or value is False:
+        return value  # type: ignore[return-value]
     text = str(value).strip().lower()
     if text in _TRUE:
         return True
@@ -101,6 +115,8 @@ def parse_decimal(value: object) -> Decimal:
 
 
 def parse_integer(value: object) -> int:
+    if type(value) is int:
+        return value
     number = parse_decimal(value)
     if number != number.to_integral_value():
         raise ValueError(f"{value!r} is not a whole number")
@@ -115,7 +131,12 @@ def parse_list(value: object) -> list[str]:
         items = value.split(" , ") if value.strip() else []
     else:
         raise ValueError(f"{value!r} is not a list")
-    return [str(item).strip() for item in items if str(item).strip()]
+    result = []
+    for item in items:
+        text = (item if type(item) is str else str(item)).strip()
+        if text:
+            result.append(text)
+    return result
 
 
 def parse_json(value: object) -> object:
@@ -137,16 +158,34 @@ def parse_email(value: object) -> str:
 
 def parse_enum(value: object, values: dict[str, str]) -> str:
     """Option set display text -> Phase 2 value; matching ignores case and surrounding spaces."""
-    text = str(value).strip()
+    return enum_parser(values)(value)
+
+
+def enum_parser(values: dict[str, str]) -> Callable[[object], str]:
+    """`parse_enum` for one option set, with its lookup table built once instead of per value."""
     by_lower = {k.lower(): v for k, v in values.items()}
-    if text.lower() in by_lower:
-        return by_lower[text.lower()]
-    raise ValueError(f"{value!r} is not one of {', '.join(values)}")
+    exact = {k: by_lower[k.lower()] for k in values}  # the display texts as Bubble writes them
+    choices = ", ".join(values)
+
+    def parse(value: object) -> str:
+        if type(value) is str:
+            found = exact.get(value)
+            if found is not None:
+                return found
+        text = str(value).strip().lower()
+        if text in by_lower:
+            return by_lower[text]
+        raise ValueError(f"{value!r} is not one of {choices}")
+
+    return parse
+
+
+_CURRENCY = re.compile(r"[A-Z]{3}")
 
 
 def parse_currency(value: object) -> str:
     code = str(value).strip().upper()
-    if not re.fullmatch(r"[A-Z]{3}", code):
+    if not _CURRENCY.fullmatch(code):
         raise ValueError(f"{value!r} is not an ISO 4217 currency code like USD")
     return code
 
