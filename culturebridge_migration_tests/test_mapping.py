@@ -134,6 +134,13 @@ def test_dates_are_stored_as_utc_from_iso_and_csv_formats() -> None:
     assert parse_datetime("Jul 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 7, 5, 18, 3, tzinfo=UTC)
 
 
+@pytest.mark.parametrize("created", [1e400, float("nan"), 10**20])
+def test_a_created_date_out_of_range_is_a_reject_not_a_crash(created: float) -> None:
+    batch = map_records(ENTITIES["bookings"], [booking(**{"Created Date": created})], {"users": USERS})
+    assert not batch.rows
+    assert [(r.reason, r.column) for r in batch.rejects] == [("unparseable_date", "created_at")]
+
+
 def test_lists_json_and_protocol_relative_urls_map() -> None:
     profile = {
         "_id": "4x1",
