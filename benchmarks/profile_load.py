@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import inspect
 import json
+import random
 import shutil
 import tempfile
 import time
@@ -29,6 +29,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from culturebridge_migration.loading import loader, migrate
 from culturebridge_migration.loading.database import ensure_schema
+from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.loader import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES, ENTITY_ORDER
 from culturebridge_migration.sources.export_store import ExportManifest, read_export, write_export
@@ -127,14 +128,11 @@ def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[st
         phases = dict(PHASES)
         conn.timings = {}
         checks.check_row_counts(conn, schemas, entity, len(records))
-        checks.check_sample(conn, schemas, ENTITIES, entity, records, size=100, seed=7)
+        checks.check_sample(
+            conn, schemas, ENTITIES, entity, random.Random(7).sample(records, min(len(records), 200)), size=100
+        )
         ids = [r.get("_id") for r in records]
-        if "mode" in inspect.signature(checks.check_deleted_in_bubble).parameters:  # the checks API is moving
-            from culturebridge_migration.loading.deletions import DeletedRecords
-
-            checks.check_deleted_in_bubble(conn, schemas, entity, ids, DeletedRecords.REPORT)
-        else:
-            checks.check_deleted_in_bubble(conn, schemas, entity, ids)
+        checks.check_deleted_in_bubble(conn, schemas, entity, ids, DeletedRecords.REPORT)
         for rule in checks.RULES:
             if rule.entity == name:
                 checks.run_rule(conn, schemas, rule)

@@ -173,3 +173,27 @@ def test_rollback_of_an_older_run_waits_for_the_later_one(conn: psycopg.Connecti
     with pytest.raises(RollbackBlocked, match="roll back run-2 first"):
         rollback_run(conn, SCHEMAS, "run-1")
     assert checksum(conn) == before
+
+
+def test_a_stream_of_records_loads_in_chunks_with_every_record_loaded_or_rejected(
+    conn: psycopg.Connection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from culturebridge_migration.loading import migrate
+
+    monkeypatch.setattr(migrate, "CHUNK_RECORDS", 7)
+    load(conn, "users", users("a@x.io", "b@x.io"), "run-1")
+    records = bookings(40)
+    records[3]["Status"] = "Lost"  # rejects in different chunks
+    records[33]["Client"] = "1x404"
+    pulled = []
+
+    def stream():  # a generator: the load must not need len() or a second pass
+        for record in records:
+            pulled.append(record["_id"])
+            yield record
+
+    outcome = load(conn, "bookings", stream(), "run-2")
+    assert pulled == [r["_id"] for r in records]
+    assert (outcome.exported, outcome.loaded, len(outcome.rejects)) == (40, 38, 2)
+    assert sorted(r.bubble_id for r in outcome.rejects) == ["2x3", "2x33"]
+    assert conn.execute("SELECT count(*) FROM bookings").fetchone()[0] == 38

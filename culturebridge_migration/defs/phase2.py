@@ -19,8 +19,9 @@ from culturebridge_migration.defs.resources import MigrationSettings, PostgresRe
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.mapping.entities import ENTITIES, Entity
 from culturebridge_migration.mapping.mapper import row_columns
-from culturebridge_migration.sources.export_store import ExportManifest, read_export
+from culturebridge_migration.sources.export_store import ExportManifest, iter_records, read_manifest
 from culturebridge_migration.validation import checks
+from culturebridge_migration.validation.export_digest import ExportDigest
 
 ROW_COUNTS = "row_counts"
 SAMPLE = "sample_matches_export"
@@ -97,9 +98,12 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         entities = settings.entities()
         current = entities[entity_name]
         try:
-            records, manifest = read_export(settings.export_dir, entity_name)
+            manifest = read_manifest(settings.export_dir, entity_name)
         except FileNotFoundError as exc:
             raise dg.Failure(str(exc)) from None
+        # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
+        digest = ExportDigest(2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
+        records = digest.watch(iter_records(settings.export_dir, entity_name))
         with postgres.connection() as conn:
             if key in context.selected_asset_keys:
                 if not manifest.complete:
@@ -121,7 +125,9 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
                 )
                 _log_outcome(context, outcome)
                 yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
-            yield from _run_checks(context, conn, postgres, settings, entities, current, records, manifest)
+            else:
+                digest.consume(records)
+            yield from _run_checks(context, conn, postgres, settings, entities, current, digest, manifest)
 
     return _table
 
@@ -133,23 +139,21 @@ def _run_checks(
     settings: MigrationSettings,
     entities: dict[str, Entity],
     entity: Entity,
-    records: list[dict],
+    export: ExportDigest,
     manifest: ExportManifest,
 ) -> Iterator[dg.AssetCheckResult]:
     key = table_key(entity.name)
     selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
     schemas = postgres.schemas
     if ROW_COUNTS in selected:
-        yield _result(ROW_COUNTS, "ERROR", checks.check_row_counts(conn, schemas, entity, len(records)))
+        yield _result(ROW_COUNTS, "ERROR", checks.check_row_counts(conn, schemas, entity, export.count))
     if SAMPLE in selected:
-        outcome = checks.check_sample(
-            conn, schemas, entities, entity, records, size=settings.sample_size, seed=settings.sample_seed
-        )
+        outcome = checks.check_sample(conn, schemas, entities, entity, export.sample, size=settings.sample_size)
         yield _result(SAMPLE, "ERROR", outcome)
     if DELETED in selected:
         if manifest.modified_after is None:
-            ids = [r.get("_id") for r in records]
-            outcome = checks.check_deleted_in_bubble(conn, schemas, entity, ids, settings.deleted_records_mode())
+            mode = settings.deleted_records_mode()
+            outcome = checks.check_deleted_in_bubble(conn, schemas, entity, export.ids, mode)
         else:  # an incremental export lists only changes: absence proves nothing
             outcome = checks.Outcome(True, 0, details={"skipped": "incremental export; the next full export sweeps"})
         yield _result(DELETED, "WARN", outcome)

@@ -8,7 +8,7 @@ not change are not written at all, so a re-run on unchanged data writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -84,12 +84,16 @@ def taken_emails(conn: psycopg.Connection, schemas: Schemas, entity: Entity) -> 
 
 
 def load_rows(
-    conn: psycopg.Connection, schemas: Schemas, entity: Entity, rows: Sequence[Mapping[str, object]], run_id: str
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, rows: Iterable[Mapping[str, object]], run_id: str
 ) -> LoadResult:
-    """Upsert `rows` into the entity's table; must run inside the caller's transaction."""
+    """Upsert `rows` into the entity's table; must run inside the caller's transaction.
+
+    `rows` is consumed once, as it is COPYed: a generator mapping records as they stream keeps
+    memory flat however large the table.
+    """
     columns = row_columns(entity)
     table = schemas.table(entity)
-    if rows and _claim_empty_table(conn, table):
+    if _claim_empty_table(conn, table):
         return _first_load(conn, schemas, entity, rows, run_id)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     conn.execute(
@@ -97,7 +101,7 @@ def load_rows(
             cols=cols, table=table
         )
     )
-    _copy_rows(conn, columns, rows)
+    staged = _copy_rows(conn, columns, rows)
     changed = sql.SQL("({t}) IS DISTINCT FROM ({s})").format(
         t=sql.SQL(", ").join(sql.Identifier("t", c) for c in columns),
         s=sql.SQL(", ").join(sql.Identifier("s", c) for c in columns),
@@ -131,7 +135,7 @@ def load_rows(
     )
     _map_ids(conn, schemas, entity, sql.SQL("stage s JOIN {} t USING (bubble_id)").format(table), run_id)
     conn.execute("DROP TABLE stage")
-    return LoadResult(len(rows), inserted, updated)
+    return LoadResult(staged, inserted, updated)
 
 
 def _claim_empty_table(conn: psycopg.Connection, table: sql.Composed) -> bool:
@@ -148,7 +152,7 @@ def _claim_empty_table(conn: psycopg.Connection, table: sql.Composed) -> bool:
 
 
 def _first_load(
-    conn: psycopg.Connection, schemas: Schemas, entity: Entity, rows: Sequence[Mapping[str, object]], run_id: str
+    conn: psycopg.Connection, schemas: Schemas, entity: Entity, rows: Iterable[Mapping[str, object]], run_id: str
 ) -> LoadResult:
     """Load into an empty table (locked by `_claim_empty_table`): every row is an insert.
 
@@ -156,7 +160,7 @@ def _first_load(
     table: no staging table, no upsert, no join. Every row of the table is then one of this run.
     """
     table = schemas.table(entity)
-    _copy_rows(conn, row_columns(entity), rows, table)
+    copied = _copy_rows(conn, row_columns(entity), rows, table)
     conn.execute(
         sql.SQL(
             "INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row)"
@@ -165,7 +169,7 @@ def _first_load(
         {"run": run_id, "table": entity.table},
     )
     _map_ids(conn, schemas, entity, sql.SQL("{} t").format(table), run_id)
-    return LoadResult(len(rows), len(rows), 0)
+    return LoadResult(copied, copied, 0)
 
 
 def _map_ids(conn: psycopg.Connection, schemas: Schemas, entity: Entity, loaded: sql.Composable, run_id: str) -> None:
@@ -202,8 +206,11 @@ def _copy_rows(
     columns: list[str],
     rows: Iterable[Mapping[str, object]],
     target: sql.Composable = _STAGE,
-) -> None:
-    """COPY (binary) `rows` into `columns` of `target`: the staging table, or a table being first loaded."""
+) -> int:
+    """COPY (binary) `rows` into `columns` of `target`: the staging table, or a table being first loaded.
+
+    Returns how many rows were copied.
+    """
     type_oids = [
         oid
         for (oid,) in conn.execute(
@@ -220,16 +227,15 @@ def _copy_rows(
     ) as copy:
         copy.set_types(type_oids)
         write_row = copy.write_row
-        if not json_columns:
-            for row in rows:
-                write_row([row[c] for c in columns])
-            return
+        count = 0
         for row in rows:
             values = [row[c] for c in columns]
             for i in json_columns:
                 if values[i] is not None:
                     values[i] = Jsonb(values[i])
             write_row(values)
+            count += 1
+    return count
 
 
 def save_rejects(conn: psycopg.Connection, schemas: Schemas, run_id: str, rejects: Iterable[Reject]) -> None:

@@ -1,10 +1,15 @@
-"""One entity's load: export records -> mapped rows and rejects -> Phase 2, in one transaction."""
+"""One entity's load: export records -> mapped rows and rejects -> Phase 2, in one transaction.
+
+Records stream through: they are mapped a chunk at a time while the loader COPYs the rows, so
+memory holds one chunk, the ids and the rejects, never the whole export.
+"""
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -13,9 +18,11 @@ import psycopg
 from culturebridge_migration.loading import deletions, loader
 from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
 from culturebridge_migration.loading.loader import LoadResult, Schemas
-from culturebridge_migration.mapping.entities import Entity
-from culturebridge_migration.mapping.mapper import map_records
+from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
+from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
+
+CHUNK_RECORDS = 20_000
 
 
 @dataclass
@@ -33,12 +40,43 @@ class EntityOutcome:
         return self.result.staged
 
 
+class StreamedMapping:
+    """Maps records a chunk at a time as the loader pulls rows; keeps the ids, the count and the rejects."""
+
+    def __init__(self, entity: Entity, refs: Mapping[str, RefLookup], taken_emails: Mapping[str, str]) -> None:
+        self.entity, self.refs, self.taken_emails = entity, refs, taken_emails
+        self.exported = 0
+        self.ids: list[str] = []
+        self.rejects: list[Reject] = []
+        # The earliest-created record wins a duplicate email, whatever the file's order: a type
+        # with emails (users, the smallest large type) is mapped in one batch.
+        has_email = any(f.kind is Kind.EMAIL for f in entity.fields)
+        self.chunk_size = None if has_email else CHUNK_RECORDS
+
+    def rows(self, records: Iterable[dict]) -> Iterator[dict[str, object]]:
+        for chunk in _chunks(records, self.chunk_size):
+            self.ids += [r[ID_KEY] for r in chunk if r.get(ID_KEY)]
+            batch = map_records(self.entity, chunk, self.refs, taken_emails=self.taken_emails)
+            self.rejects += batch.rejects
+            self.exported += len(chunk)
+            yield from batch.rows
+
+
+def _chunks(records: Iterable[dict], size: int | None) -> Iterator[list[dict]]:
+    if size is None:
+        yield list(records)
+        return
+    it = iter(records)
+    while chunk := list(itertools.islice(it, size)):
+        yield chunk
+
+
 def migrate_entity(
     conn: psycopg.Connection,
     schemas: Schemas,
     entities: Mapping[str, Entity],
     entity: Entity,
-    records: list[dict],
+    records: Iterable[dict],
     *,
     run_id: str,
     job_name: str,
@@ -54,22 +92,21 @@ def migrate_entity(
     with conn.transaction():
         loader.register_run(conn, schemas, run_id, job_name)
         refs = loader.reference_lookups(conn, schemas, entities, entity)
-        batch = map_records(entity, records, refs, taken_emails=loader.taken_emails(conn, schemas, entity))
-        result = loader.load_rows(conn, schemas, entity, batch.rows, run_id)
+        mapping = StreamedMapping(entity, refs, loader.taken_emails(conn, schemas, entity))
+        result = loader.load_rows(conn, schemas, entity, mapping.rows(records), run_id)
         loader.clear_rejects(conn, schemas, run_id, entity)
-        loader.save_rejects(conn, schemas, run_id, batch.rejects)
+        loader.save_rejects(conn, schemas, run_id, mapping.rejects)
         sweep = None
         if deleted_records is not None:
-            ids = (r.get("_id") for r in records)
-            sweep = deletions.sweep(conn, schemas, entity, ids, deleted_records, run_id)
+            sweep = deletions.sweep(conn, schemas, entity, mapping.ids, deleted_records, run_id)
         loader.save_entity_run(
             conn,
             schemas,
             run_id,
             entity,
-            exported=len(records),
+            exported=mapping.exported,
             result=result,
-            rejected=len(batch.rejects),
+            rejected=len(mapping.rejects),
             started_at=started,
             deleted=len(sweep.deleted) if sweep else 0,
         )
@@ -77,10 +114,10 @@ def migrate_entity(
             loader.advance_watermark(conn, schemas, entity, watermark, run_id)
     return EntityOutcome(
         entity.name,
-        len(records),
+        mapping.exported,
         result,
-        batch.rejects,
+        mapping.rejects,
         time.monotonic() - clock,
-        dict(Counter(r.reason for r in batch.rejects)),
+        dict(Counter(r.reason for r in mapping.rejects)),
         sweep,
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -94,7 +95,7 @@ def write_export(folder: str | Path, records: list[dict], manifest: ExportManife
     return writer.commit(manifest)
 
 
-def read_export(folder: str | Path, entity: str) -> tuple[list[dict], ExportManifest]:
+def read_manifest(folder: str | Path, entity: str) -> ExportManifest:
     data_path, manifest_path = export_paths(folder, entity)
     if not data_path.exists() or not manifest_path.exists():
         raise FileNotFoundError(
@@ -102,10 +103,21 @@ def read_export(folder: str | Path, entity: str) -> tuple[list[dict], ExportMani
             f"(dagster asset materialize -m culturebridge_migration --select bubble/{entity}) "
             "or point MIGRATION_EXPORT_DIR at the folder that holds it"
         )
-    manifest = ExportManifest(**json.loads(manifest_path.read_text()))
+    return ExportManifest(**json.loads(manifest_path.read_text()))
+
+
+def iter_records(folder: str | Path, entity: str) -> Iterator[dict]:
+    """The export's records one at a time, so a load never holds the whole file."""
+    data_path, _ = export_paths(folder, entity)
     with data_path.open(encoding="utf-8") as lines:
-        records = [json.loads(line) for line in lines if line.strip()]
-    return records, manifest
+        for line in lines:
+            if line.strip():
+                yield json.loads(line)
+
+
+def read_export(folder: str | Path, entity: str) -> tuple[list[dict], ExportManifest]:
+    manifest = read_manifest(folder, entity)
+    return list(iter_records(folder, entity)), manifest
 
 
 def _atomic_write(path: Path, text: str) -> None:

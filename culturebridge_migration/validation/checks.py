@@ -10,7 +10,6 @@ which. Severity:
 
 from __future__ import annotations
 
-import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -249,18 +248,18 @@ def check_sample(
     schemas: Schemas,
     entities: Mapping[str, Entity],
     entity: Entity,
-    records: list[dict],
+    candidates: list[dict],
     *,
     size: int,
-    seed: int | None,
 ) -> Outcome:
     """Map a random sample of exported records again and compare with the rows in Phase 2.
 
-    Reads only the sampled rows, so its cost does not grow with the table.
+    `candidates` is a random draw of exported records (rejected ones among them, so it should hold
+    about twice `size`); up to `size` of those that were loaded are compared. Reads only the
+    sampled rows, so its cost does not grow with the table.
     """
     columns = row_columns(entity)
-    ids = sorted(r["_id"] for r in records if r.get("_id"))
-    drawn = random.Random(seed).sample(ids, min(len(ids), 2 * size))  # rejected records are drawn too: draw more
+    drawn = [r["_id"] for r in candidates if r.get("_id")]
     stored = {
         row[0]: dict(zip(columns, row, strict=True))
         for row in conn.execute(
@@ -273,7 +272,7 @@ def check_sample(
     chosen = set([bubble_id for bubble_id in drawn if bubble_id in stored][:size])
     refs = loader.reference_lookups(conn, schemas, entities, entity)
     # Duplicate-email ownership was settled at load time; the sample only compares values.
-    expected = map_records(entity, [r for r in records if r.get("_id") in chosen], refs).rows
+    expected = map_records(entity, [r for r in candidates if r.get("_id") in chosen], refs).rows
     mismatched = [
         (row["bubble_id"], column)
         for row in expected
