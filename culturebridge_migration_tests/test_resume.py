@@ -83,7 +83,8 @@ def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(tmp
             while not caught and first.poll() is None and time.monotonic() < deadline:
                 caught = bool(
                     watch.execute(
-                        "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND (query ILIKE %s OR query ILIKE %s)",
+                        "SELECT 1 FROM pg_stat_activity WHERE pid <> pg_backend_pid()"
+                        " AND (query ILIKE %s OR query ILIKE %s OR query ILIKE %s)",
                         ("COPY stage%client_id%", '%INSERT INTO "public"."bookings"%', '%COPY "public"."bookings"%'),
                     ).fetchone()
                 )

@@ -104,10 +104,12 @@ def test_operator_materializes_everything_and_reads_checks_and_report(dagster_de
             args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
         )
         page = browser.new_page(viewport={"width": 1600, "height": 1000})
+        # The first-visit community dialog can open at any moment while the graph loads: whenever it
+        # covers the page, Playwright dismisses it before the next action.
+        skip = page.get_by_role("button", name="Skip")
+        page.add_locator_handler(skip, lambda dialog: dialog.click())
         page.goto(f"{base}/asset-groups", wait_until="networkidle")
-        skip = page.get_by_role("button", name="Skip")  # the first-visit community dialog
-        if skip.count():
-            skip.click()
+        expect(page.get_by_role("button", name="Materialize all").first).to_be_visible(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "00_asset_graph.png"))
         page.get_by_role("button", name="Materialize all").first.click(timeout=60_000)
         page.screenshot(path=str(ARTIFACTS / "01_materialize_all.png"))
