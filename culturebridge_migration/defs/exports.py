@@ -1,5 +1,6 @@
 """One asset per Bubble type: its records on disk, with a blocking completeness check."""
 
+import threading
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -126,6 +127,7 @@ class PasswordGuard:
     def __init__(self, entity: Entity, postgres: PostgresResource, workers: int | None) -> None:
         self.keys = [f.source for f in entity.fields if f.kind is Kind.PASSWORD]
         self.workers, self.hashed = workers, 0
+        self._count_lock = threading.Lock()  # pages arrive on several threads at once
         self.known: dict[tuple[str, str], str] = {}
         if self.keys:
             with postgres.connection() as conn:
@@ -133,7 +135,9 @@ class PasswordGuard:
 
     def __call__(self, records: list[dict]) -> None:
         if self.keys:
-            self.hashed += protect_record_passwords(records, self.keys, known_hashes=self.known, workers=self.workers)
+            hashed = protect_record_passwords(records, self.keys, known_hashes=self.known, workers=self.workers)
+            with self._count_lock:
+                self.hashed += hashed
 
 
 def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
