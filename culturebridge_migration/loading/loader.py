@@ -8,7 +8,7 @@ not change are not written at all, so a re-run on unchanged data writes nothing.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -55,21 +55,37 @@ def register_run(conn: psycopg.Connection, schemas: Schemas, run_id: str, job_na
 
 
 def reference_lookups(
-    conn: psycopg.Connection, schemas: Schemas, entities: Mapping[str, Entity], entity: Entity
+    conn: psycopg.Connection,
+    schemas: Schemas,
+    entities: Mapping[str, Entity],
+    entity: Entity,
+    only: Mapping[str, Collection[str]] | None = None,
 ) -> dict[str, RefLookup]:
-    """For each entity `entity` references: Phase 2 ids by bubble_id, and the latest rejects."""
+    """For each entity `entity` references: Phase 2 ids by bubble_id, and the latest rejects.
+
+    `only` limits each referenced entity to the Bubble ids given (a sample needs a few, not all).
+    """
     lookups = {}
     for name in entity.upstream:
-        ids = dict(conn.execute(sql.SQL("SELECT bubble_id, id FROM {}").format(schemas.table(entities[name]))))
+        wanted = sql.SQL("")
+        params: tuple = ()
+        if only is not None:
+            wanted, params = sql.SQL(" AND bubble_id = ANY(%s)"), (list(only.get(name, ())),)
+        ids = dict(
+            conn.execute(
+                sql.SQL("SELECT bubble_id, id FROM {} WHERE true{}").format(schemas.table(entities[name]), wanted),
+                params,
+            )
+        )
         # The latest reject of each record not loaded, from any run that was not rolled back.
         rejected = dict(
             conn.execute(
                 sql.SQL(
                     "SELECT DISTINCT ON (x.bubble_id) x.bubble_id, x.reason FROM {rejects} x"
-                    " JOIN {runs} r USING (run_id) WHERE x.entity = %s AND r.rolled_back_at IS NULL"
+                    " JOIN {runs} r USING (run_id) WHERE x.entity = %s AND r.rolled_back_at IS NULL{wanted}"
                     " ORDER BY x.bubble_id, r.started_at DESC"
-                ).format(rejects=schemas.bookkeeping("rejects"), runs=schemas.bookkeeping("runs")),
-                (name,),
+                ).format(rejects=schemas.bookkeeping("rejects"), runs=schemas.bookkeeping("runs"), wanted=wanted),
+                (name, *params),
             )
         )
         lookups[name] = RefLookup(ids, rejected)

@@ -248,7 +248,7 @@ def _converter(spec: Field) -> Callable[[object], object]:
         case Kind.URL:
             return v.normalize_url
         case Kind.REF:
-            return _ref_id
+            return ref_id
         case Kind.PASSWORD:
             return _password_value
     raise AssertionError(spec.kind)
@@ -258,7 +258,8 @@ def _text(raw: object) -> str:
     return raw if type(raw) is str else str(raw)
 
 
-def _ref_id(raw: object) -> str:
+def ref_id(raw: object) -> str:
+    """A reference's Bubble id as the lookups key it."""
     return str(raw).strip()
 
 

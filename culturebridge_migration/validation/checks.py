@@ -20,8 +20,8 @@ from psycopg import sql
 from culturebridge_migration.loading import loader
 from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, stage_exported_ids
 from culturebridge_migration.loading.loader import Schemas
-from culturebridge_migration.mapping.entities import Entity
-from culturebridge_migration.mapping.mapper import map_records, row_columns
+from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
 from culturebridge_migration.mapping.values import EMAIL_PATTERN
 
 SAMPLE_IDS = 10  # how many offending ids a failing check shows
@@ -270,9 +270,10 @@ def check_sample(
         )
     }
     chosen = set([bubble_id for bubble_id in drawn if bubble_id in stored][:size])
-    refs = loader.reference_lookups(conn, schemas, entities, entity)
+    sampled = [r for r in candidates if r.get("_id") in chosen]
+    refs = loader.reference_lookups(conn, schemas, entities, entity, only=referenced_ids(entity, sampled))
     # Duplicate-email ownership was settled at load time; the sample only compares values.
-    expected = map_records(entity, [r for r in candidates if r.get("_id") in chosen], refs).rows
+    expected = map_records(entity, sampled, refs).rows
     mismatched = [
         (row["bubble_id"], column)
         for row in expected
@@ -284,6 +285,16 @@ def check_sample(
     ids = sorted({bubble_id for bubble_id, _ in mismatched} | unmapped)
     details = {"sampled": len(chosen), "mismatched_fields": [f"{b}.{c}" for b, c in mismatched[:SAMPLE_IDS]]}
     return Outcome(not ids, len(ids), ids[:SAMPLE_IDS], details)
+
+
+def referenced_ids(entity: Entity, records: list[dict]) -> dict[str, set[str]]:
+    """The Bubble ids `records` point at, by referenced entity."""
+    wanted: dict[str, set[str]] = {}
+    for spec in entity.fields:
+        if spec.kind is Kind.REF and spec.ref:
+            values = (get_value(record, spec.source) for record in records)
+            wanted.setdefault(spec.ref, set()).update(ref_id(v) for v in values if v is not None)
+    return wanted
 
 
 def _same(expected: object, stored: object) -> bool:
