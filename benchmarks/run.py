@@ -614,7 +614,8 @@ def render_table(report: dict[str, Any]) -> str:
     )
     d = c["dlt"]
     if d is None:
-        lines.append(f"{'export+load/s vs dlt rest_api':<34}{DLT_MISSING.removeprefix('dlt: ')}")
+        why = "skipped (--no-dlt)" if args["no_dlt"] else DLT_MISSING.removeprefix("dlt: ")
+        lines.append(f"{'export+load/s vs dlt rest_api':<34}{why}")
     elif "error" in d:
         lines.append(f"{'export+load/s vs dlt rest_api':<34}  failed: {d['error'].splitlines()[0][:80]}")
     else:
