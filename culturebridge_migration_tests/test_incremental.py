@@ -18,7 +18,7 @@ from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.sample_data import generate_sample
 from culturebridge_migration_tests.test_migration_graph import ALL_ASSETS, KEY, api, checksums, resources
 
-INCREMENTAL = {"ops": {f"bubble__{name}": {"config": {"incremental": True}} for name in ENTITIES}}
+INCREMENTAL = {"ops": {"bubble_export": {"config": {"incremental": True}}}}
 LATER = "2027-01-01T00:00:00.000Z"
 
 

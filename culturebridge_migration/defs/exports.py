@@ -1,6 +1,17 @@
-"""One asset per Bubble type: its records on disk, with a blocking completeness check."""
+"""One asset per Bubble type (its records on disk, with a blocking completeness check), all
+exported by one step through one client.
+
+One step, because Bubble limits requests per app, not per type: the types export at once and
+share one bound on requests in flight (`page_workers`) and one `requests_per_minute` budget.
+Separate steps would each bring their own budget, and the multiprocess executor runs two at once.
+The step can be subset: `--select bubble/users` exports only the users.
+"""
 
 import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,11 +24,13 @@ from culturebridge_migration.mapping.entities import ENTITIES, ID_KEY, Entity, K
 from culturebridge_migration.mapping.mapper import get_value
 from culturebridge_migration.mapping.passwords import protect_record_passwords
 from culturebridge_migration.mapping.rejects import MASK
-from culturebridge_migration.sources.bubble_api import BubbleError
+from culturebridge_migration.sources.bubble_api import BubbleError, ProgressCallback
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
 from culturebridge_migration.sources.export_store import ExportManifest, ExportWriter
+from culturebridge_migration.sources.source import RecordSource
 
 COMPLETE_CHECK = "export_complete"
+EXPORT_GROUP = "bubble_export"
 
 
 class ExportConfig(dg.Config):
@@ -32,84 +45,156 @@ def export_key(entity_name: str) -> dg.AssetKey:
     return dg.AssetKey(["bubble", entity_name])
 
 
-def build_export_asset(entity_name: str) -> dg.AssetsDefinition:
-    key = export_key(entity_name)
-
-    @dg.asset(
-        key=key,
-        group_name="bubble_export",
+def _export_spec(entity_name: str) -> dg.AssetSpec:
+    return dg.AssetSpec(
+        export_key(entity_name),
+        group_name=EXPORT_GROUP,
         kinds={"bubble", "json"},
-        pool="bubble_api",
         description=f"Every Bubble `{ENTITIES[entity_name].bubble_type}` record, as exported, "
         "in JSON Lines under MIGRATION_EXPORT_DIR (passwords already bcrypt-hashed).",
-        check_specs=[
-            dg.AssetCheckSpec(
-                COMPLETE_CHECK,
-                asset=key,
-                blocking=True,  # a table must never be loaded from a partial export
-                description="The export holds exactly as many records as Bubble announced, each _id once.",
-            )
-        ],
     )
-    def _export(
-        context: dg.AssetExecutionContext,
-        config: ExportConfig,
-        bubble: BubbleResource,
-        postgres: PostgresResource,
-        settings: MigrationSettings,
-    ) -> dg.MaterializeResult:
-        entity = settings.entities()[entity_name]
-        modified_after = _incremental_start(postgres, entity, config) if config.incremental else None
-        since = f" changed after {modified_after:%Y-%m-%d %H:%M:%S} UTC" if modified_after else ""
-        context.log.info(f"Exporting {entity.name}{since} from {bubble.describe()}")
-        if bubble.api_url:
-            context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
-        guard = PasswordGuard(entity, postgres, settings.hash_workers)
-        checkpoint = PageCheckpoint(Path(settings.export_dir) / f"{entity.name}.partial.jsonl")
-        writer = ExportWriter(settings.export_dir, entity.name)  # records go to disk as they arrive
+
+
+def _complete_spec(entity_name: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(
+        COMPLETE_CHECK,
+        asset=export_key(entity_name),
+        blocking=True,  # a table must never be loaded from a partial export
+        description="The export holds exactly as many records as Bubble announced, each _id once.",
+    )
+
+
+class ExportCancelled(Exception):
+    """The step is stopping (another type failed unexpectedly, or the run was terminated)."""
+
+
+@dataclass
+class TypeExport:
+    """What one type's export left: the committed manifest and the writer's running figures."""
+
+    entity: Entity
+    manifest: ExportManifest
+    writer: ExportWriter
+    path: Path
+    seconds: float  # wall time of this type's export, shared with the types exporting beside it
+
+
+@dg.multi_asset(
+    name="bubble_export",
+    specs=[_export_spec(name) for name in ENTITIES],
+    check_specs=[_complete_spec(name) for name in ENTITIES],
+    can_subset=True,
+    pool="bubble_api",
+    description="Exports the selected Bubble types at once, through one client and one request budget.",
+)
+def bubble_export(
+    context: dg.AssetExecutionContext,
+    config: ExportConfig,
+    bubble: BubbleResource,
+    postgres: PostgresResource,
+    settings: MigrationSettings,
+) -> Iterator[dg.MaterializeResult]:
+    entities = [e for name, e in settings.entities().items() if export_key(name) in context.selected_asset_keys]
+    starts = {e.name: _incremental_start(postgres, e, config) if config.incremental else None for e in entities}
+    context.log.info(f"Exporting {', '.join(e.name for e in entities)} from {bubble.describe()}")
+    if bubble.api_url:
+        context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
+    progress: dict[str, tuple[int, int]] = {}  # written by the export threads, logged by this one
+    stop = threading.Event()
+
+    def export_one(entity: Entity) -> TypeExport:
+        def on_progress(done: int, total: int) -> None:
+            if stop.is_set():
+                raise ExportCancelled
+            progress[entity.name] = (done, total)
+
+        return export_type(entity, source, starts[entity.name], postgres, settings, context.run.run_id, on_progress)
+
+    failures: list[str] = []
+    with bubble.open() as source, ThreadPoolExecutor(max_workers=max(1, len(entities))) as pool:
+        futures = {pool.submit(export_one, e): e for e in entities}
+        logs = {e.name: ProgressLog(context.log, f"export {e.name}") for e in entities}
+        pending: set[Future] = set(futures)
         try:
-            with bubble.open() as source:
-                result = source.export(
-                    entity,
-                    modified_after=modified_after,
-                    on_progress=ProgressLog(context.log, f"export {entity.name}"),
-                    prepare=guard,
-                    checkpoint=checkpoint,
-                    sink=writer,
-                )
-        except (BubbleError, FileNotFoundError, ValueError) as exc:
-            writer.discard()
-            raise dg.Failure(f"{exc}. Pages already exported are kept; the next run resumes after them.") from None
+            while pending:
+                finished, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                for name, figures in list(progress.items()):
+                    logs[name](*progress.pop(name, figures))
+                for future in finished:
+                    entity = futures[future]
+                    try:
+                        yield _materialization(context, future.result())
+                    except (BubbleError, FileNotFoundError, ValueError) as exc:
+                        failures.append(f"{entity.name}: {exc}")
         except BaseException:
-            writer.discard()
+            stop.set()  # the other types stop at their next page; their pages stay checkpointed
             raise
-        for note in result.notes:
-            context.log.warning(f"{entity.name}: {note}")
-        if guard.keys:
-            context.log.info(f"{entity.name}: {guard.hashed} plain-text legacy passwords bcrypt-hashed before writing")
-        manifest = ExportManifest(
-            entity=entity.name,
-            bubble_type=entity.bubble_type,
-            source=bubble.describe(),
-            announced_total=result.announced_total,
-            exported=writer.count,
-            unique_ids=len(writer.ids),
-            pages=result.pages,
-            exported_at=datetime.now(UTC).isoformat(),
-            run_id=context.run.run_id,
-            passwords_hashed=guard.hashed,
-            notes=result.notes,
-            modified_after=modified_after.isoformat() if modified_after else None,
-            max_modified=writer.max_modified.isoformat() if writer.max_modified else None,
-        )
-        path = writer.commit(manifest)
-        checkpoint.clear()
-        return dg.MaterializeResult(
-            metadata=_metadata(entity, manifest, writer, str(path)),
-            check_results=[completeness(manifest)],
+    if failures:
+        raise dg.Failure(
+            "Export failed for " + "; ".join(failures) + ". Pages already exported are kept; the next run resumes "
+            "after them. The other types were exported."
         )
 
-    return _export
+
+def export_type(
+    entity: Entity,
+    source: RecordSource,
+    modified_after: datetime | None,
+    postgres: PostgresResource,
+    settings: MigrationSettings,
+    run_id: str,
+    on_progress: ProgressCallback,
+) -> TypeExport:
+    """One type to `ENTITY.jsonl`, its pages checkpointed and its plain passwords hashed as they arrive."""
+    started = time.monotonic()
+    guard = PasswordGuard(entity, postgres, settings.hash_workers)
+    checkpoint = PageCheckpoint(Path(settings.export_dir) / f"{entity.name}.partial.jsonl")
+    writer = ExportWriter(settings.export_dir, entity.name)  # records go to disk as they arrive
+    try:
+        result = source.export(
+            entity,
+            modified_after=modified_after,
+            on_progress=on_progress,
+            prepare=guard,
+            checkpoint=checkpoint,
+            sink=writer,
+        )
+    except BaseException:
+        writer.discard()
+        raise
+    manifest = ExportManifest(
+        entity=entity.name,
+        bubble_type=entity.bubble_type,
+        source=source.description,
+        announced_total=result.announced_total,
+        exported=writer.count,
+        unique_ids=len(writer.ids),
+        pages=result.pages,
+        exported_at=datetime.now(UTC).isoformat(),
+        run_id=run_id,
+        passwords_hashed=guard.hashed,
+        notes=result.notes,
+        modified_after=modified_after.isoformat() if modified_after else None,
+        max_modified=writer.max_modified.isoformat() if writer.max_modified else None,
+    )
+    path = writer.commit(manifest)
+    checkpoint.clear()
+    return TypeExport(entity, manifest, writer, path, time.monotonic() - started)
+
+
+def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> dg.MaterializeResult:
+    entity, manifest = export.entity, export.manifest
+    for note in manifest.notes:
+        context.log.warning(f"{entity.name}: {note}")
+    if manifest.passwords_hashed:
+        context.log.info(
+            f"{entity.name}: {manifest.passwords_hashed} plain-text legacy passwords bcrypt-hashed before writing"
+        )
+    return dg.MaterializeResult(
+        asset_key=export_key(entity.name),
+        metadata={**_metadata(entity, manifest, export.writer, str(export.path)), "seconds": round(export.seconds, 2)},
+        check_results=[completeness(manifest)],
+    )
 
 
 def _incremental_start(postgres: PostgresResource, entity: Entity, config: ExportConfig) -> datetime | None:
@@ -142,6 +227,7 @@ class PasswordGuard:
 
 def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
+        asset_key=export_key(manifest.entity),
         check_name=COMPLETE_CHECK,
         passed=manifest.complete,
         severity=dg.AssetCheckSeverity.ERROR,
@@ -187,5 +273,5 @@ def _cell(record: dict, key: str) -> str:
     return "" if value is None else str(value).replace("|", "\\|").replace("\n", " ")[:60]
 
 
-EXPORT_ASSETS = [build_export_asset(name) for name in ENTITIES]
+EXPORT_ASSETS = [bubble_export]
 __all__ = ["EXPORT_ASSETS", "export_key"]

@@ -3,11 +3,11 @@ writes the reports of a run that a blocking check stopped."""
 
 import dagster as dg
 
+from culturebridge_migration.defs.exports import bubble_export
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY, planned_asset_keys
 from culturebridge_migration.defs.resources import PostgresResource
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
-from culturebridge_migration.mapping.entities import ENTITIES
 
 full_migration = dg.define_asset_job(
     "full_migration",
@@ -18,7 +18,7 @@ full_migration = dg.define_asset_job(
 incremental_sync = dg.define_asset_job(
     "incremental_sync",
     selection=dg.AssetSelection.all(),
-    config={"ops": {f"bubble__{name}": {"config": {"incremental": True}} for name in ENTITIES}},
+    config={"ops": {bubble_export.node_def.name: {"config": {"incremental": True}}}},
     description="Only what changed in Bubble since the last successful load of each type (by Modified Date).",
 )
 

@@ -77,7 +77,7 @@ class BubbleResource(dg.ConfigurableResource):
     requests_per_minute: int | None = ConfigField(default=None, description="request budget; Bubble plans: 1000+")
     # 8 pages in flight at Bubble's ~150 ms is about 2,300 requests/min (measured on the local server):
     # more than the 1,000/min of Bubble's legacy plans, where requests_per_minute must be set.
-    page_workers: int = ConfigField(default=8, description="pages fetched at once after the first told the total")
+    page_workers: int = ConfigField(default=8, description="requests in flight at once, across all types")
 
     def describe(self) -> str:
         if self.api_url:

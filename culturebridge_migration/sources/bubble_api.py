@@ -161,6 +161,8 @@ class BubbleClient:
         self.timeout = timeout
         self.search_cap = search_cap
         self.budget = RequestBudget(requests_per_minute)
+        # One bound on requests in flight for the whole client, however many types export through it at once.
+        self._in_flight = threading.BoundedSemaphore(self.workers)
         self.session = _retrying_session(api_key, max_retries, backoff, pool_size=max(8, self.workers))
 
     def close(self) -> None:
@@ -188,9 +190,10 @@ class BubbleClient:
         raise AssertionError("unreachable")
 
     def _get(self, url: str, params: dict, where: str) -> requests.Response:
-        self.budget.wait()
         try:
-            response = self.session.get(url, params=params, timeout=self.timeout)
+            with self._in_flight:
+                self.budget.wait()
+                response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.exceptions.RetryError as exc:
             raise BubbleError(f"Bubble kept failing for {where} after retries ({exc}); try again later") from None
         except requests.exceptions.Timeout:
