@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import logging
 import threading
@@ -272,6 +271,7 @@ class BubbleClient:
             )
         result = ExportResult([], 0)
         collector = _Collector(sink or result.records.extend)
+        tail = _WindowTail()
         before_window = 0
         window_start: datetime | None = None
         while True:
@@ -285,26 +285,30 @@ class BubbleClient:
                         "value": format_bubble_datetime(window_start - timedelta(milliseconds=1)),
                     }
                 )
-            total, window = self._export_window(bubble_type, constraints, result, before_window, hooks)
-            fresh = collector.add(window)
+            tail.reset()
+
+            def take(records: list[dict]) -> None:
+                collector.add(records)
+                tail.add(records)
+
+            total = self._export_window(bubble_type, constraints, result, before_window, hooks, take)
             if total < self.search_cap:
                 result.announced_total = before_window + total
                 break
             # The search hit the cap: the rest lies beyond the last Created Date seen.
-            if not window:
+            if tail.created is None:
                 raise BubbleError(f"type {bubble_type!r}: the search reached Bubble's cap but returned no records")
-            last = window[-1]
-            new_start = parse_datetime(last[CREATED_KEY])
+            new_start = parse_datetime(tail.created)
             if window_start is not None and new_start <= window_start:
                 raise BubbleError(
-                    f"type {bubble_type!r}: more than {self.search_cap} records share Created Date {last[CREATED_KEY]}; "
+                    f"type {bubble_type!r}: more than {self.search_cap} records share Created Date {tail.created}; "
                     "they cannot be exported through the Data API in windows"
                 )
             window_start = new_start
             # Everything kept so far is older than the new window, except the records sharing its
             # first Created Date: those sit at the end of this window and the next one reads them too.
-            before_window = len(collector.ids) - _count_tail(fresh, last[CREATED_KEY])
-            logger.info("type %r: search cap reached, continuing after %s", bubble_type, last[CREATED_KEY])
+            before_window = len(collector.ids) - len(tail.ids)
+            logger.info("type %r: search cap reached, continuing after %s", bubble_type, tail.created)
         result.exported = len(collector.ids)
         self._verify(bubble_type, result)
         return result
@@ -316,33 +320,43 @@ class BubbleClient:
         result: ExportResult,
         before_window: int,
         hooks: _Hooks,
-    ) -> tuple[int, list[dict]]:
+        take: Callable[[list[dict]], None],
+    ) -> int:
         """Fetch one search's pages, concurrently once the first page told the total.
 
-        Returns the search's announced total and its records in order. If the total moved while the
-        pages were fetched (records deleted shift every later offset), the search is read again
-        page by page, stepping back over the gap.
+        Hands the records to `take` page by page, in order, as soon as every earlier page is in,
+        so memory holds the pages in flight, not the search. Returns the search's announced total.
+        If the total moved while the pages were fetched (records deleted shift every later
+        offset), the search is read again page by page, stepping back over the gap; `take` sees
+        those records again, and the collector keeps each _id once.
         """
         search = json.dumps([bubble_type, constraints, self.page_size])
-        pages = {
+        saved = {
             c: Page(c, p.results, len(p.results), p.total - c - len(p.results)) for c, p in hooks.saved(search).items()
         }
-        if pages:
-            result.notes.append(f"resumed from checkpoint: {len(pages)} page(s) already exported")
-        first = pages.get(0) or self._fetch(bubble_type, 0, constraints, search, result, hooks)
-        pages[0], total = first, first.total
-        todo = [c for c in range(self.page_size, min(total, self.search_cap), self.page_size) if c not in pages]
-        done = sum(p.count for p in pages.values())
+        if saved:
+            result.notes.append(f"resumed from checkpoint: {len(saved)} page(s) already exported")
+        first = saved.pop(0, None) or self._fetch(bubble_type, 0, constraints, search, result, hooks)
+        total = first.total
+        cursors = range(0, min(total, self.search_cap), self.page_size)
+        todo = [c for c in cursors if c and c not in saved]
+        done, changed = 0, False
         with ThreadPoolExecutor(max_workers=self.workers) as pool:
-            for page in pool.map(lambda c: self._fetch(bubble_type, c, constraints, search, result, hooks), todo):
-                pages[page.cursor] = page
-                done += page.count
-                if hooks.on_progress:
-                    hooks.on_progress(before_window + done, before_window + min(total, self.search_cap))
-        if any(page.total != total for page in pages.values()):
+            fetched = pool.map(lambda c: self._fetch(bubble_type, c, constraints, search, result, hooks), todo)
+            try:
+                for cursor in cursors or [0]:
+                    page = first if cursor == 0 else saved.pop(cursor, None) or next(fetched)
+                    changed |= page.total != total
+                    take(page.results)
+                    done += page.count
+                    if hooks.on_progress:
+                        hooks.on_progress(before_window + done, before_window + min(total, self.search_cap))
+            finally:
+                fetched.close()  # on an error, the pages not yet started are cancelled, not fetched
+        if changed or any(page.total != total for page in saved.values()):
             result.notes.append("Bubble changed during the export; the search was read again page by page")
-            return self._export_window_sequentially(bubble_type, constraints, result, search, hooks)
-        return total, [record for cursor in sorted(pages) for record in pages[cursor].results]
+            return self._export_window_sequentially(bubble_type, constraints, result, search, hooks, take)
+        return total
 
     def _fetch(
         self, bubble_type: str, cursor: int, constraints: list[dict], search: str, result: ExportResult, hooks: _Hooks
@@ -360,8 +374,9 @@ class BubbleClient:
         result: ExportResult,
         search: str,
         hooks: _Hooks,
-    ) -> tuple[int, list[dict]]:
-        cursor, total, window = 0, None, []
+        take: Callable[[list[dict]], None],
+    ) -> int:
+        cursor, total = 0, None
         while True:
             page = self._fetch(bubble_type, cursor, constraints, search, result, hooks)
             if total is not None and page.total < total:
@@ -371,10 +386,10 @@ class BubbleClient:
                 total, cursor = page.total, cursor - shift
                 continue
             total = page.total
-            window += page.results
+            take(page.results)
             cursor += page.count
             if page.remaining <= 0 or page.count == 0 or cursor >= self.search_cap:
-                return total, window
+                return total
 
     def _verify(self, bubble_type: str, result: ExportResult) -> None:
         arrived, announced = result.exported, result.announced_total
@@ -391,9 +406,24 @@ class BubbleClient:
             )
 
 
-def _count_tail(records: list[dict], created: str) -> int:
-    """How many records at the end of `records` were created at `created`."""
-    return sum(1 for _ in itertools.takewhile(lambda r: r[CREATED_KEY] == created, reversed(records)))
+class _WindowTail:
+    """The last Created Date of a search window, and the ids of the records that carry it.
+
+    The next window starts at that date, so it reads those records again.
+    """
+
+    def __init__(self) -> None:
+        self.created: str | None = None
+        self.ids: set[object] = set()
+
+    def reset(self) -> None:
+        self.created, self.ids = None, set()
+
+    def add(self, records: list[dict]) -> None:
+        for record in records:  # in Created Date order
+            if record[CREATED_KEY] != self.created:
+                self.created, self.ids = record[CREATED_KEY], set()
+            self.ids.add(record[ID_KEY])
 
 
 def _bubble_message(response: requests.Response) -> str:
