@@ -341,7 +341,9 @@ class BubbleClient:
         cursors = range(0, min(total, self.search_cap), self.page_size)
         todo = [c for c in cursors if c and c not in saved]
         done, changed = 0, False
-        with ThreadPoolExecutor(max_workers=self.workers) as pool:
+        # Twice as many threads as requests in flight: one hashes and checkpoints its page while
+        # another's request takes the slot.
+        with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
             fetched = pool.map(lambda c: self._fetch(bubble_type, c, constraints, search, result, hooks), todo)
             try:
                 for cursor in cursors or [0]:
