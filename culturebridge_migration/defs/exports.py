@@ -38,9 +38,6 @@ class ExportConfig(dg.Config):
     overlap_minutes: float = 5.0  # re-read this much before the watermark: Bubble's clock may skew
 
 
-PREVIEW_ROWS = 5
-
-
 def export_key(entity_name: str) -> dg.AssetKey:
     return dg.AssetKey(["bubble", entity_name])
 
@@ -97,6 +94,9 @@ def bubble_export(
     entities = [e for name, e in settings.entities().items() if export_key(name) in context.selected_asset_keys]
     starts = {e.name: _incremental_start(postgres, e, config) if config.incremental else None for e in entities}
     context.log.info(f"Exporting {', '.join(e.name for e in entities)} from {bubble.describe()}")
+    for name, start in starts.items():
+        if start:
+            context.log.info(f"{name}: only records changed after {start:%Y-%m-%d %H:%M:%S} UTC")
     if bubble.api_url:
         context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
     progress: dict[str, tuple[int, int]] = {}  # written by the export threads, logged by this one
@@ -192,7 +192,7 @@ def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> d
         )
     return dg.MaterializeResult(
         asset_key=export_key(entity.name),
-        metadata={**_metadata(entity, manifest, export.writer, str(export.path)), "seconds": round(export.seconds, 2)},
+        metadata=_metadata(export),
         check_results=[completeness(manifest)],
     )
 
@@ -244,16 +244,18 @@ def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
     )
 
 
-def _metadata(entity: Entity, manifest: ExportManifest, writer: ExportWriter, path: str) -> dict[str, object]:
+def _metadata(export: TypeExport) -> dict[str, object]:
+    manifest, writer = export.manifest, export.writer
     return {
         "dagster/row_count": manifest.exported,
         "announced_total": manifest.announced_total,
         "pages": manifest.pages,
         "passwords_hashed": manifest.passwords_hashed,
         "source": manifest.source,
-        "path": dg.MetadataValue.path(path),
+        "path": dg.MetadataValue.path(str(export.path)),
+        "seconds": round(export.seconds, 2),
         "fields_seen": dg.MetadataValue.json(dict(writer.fields.most_common())),
-        "preview": dg.MetadataValue.md(preview_markdown(entity, writer.preview)),
+        "preview": dg.MetadataValue.md(preview_markdown(export.entity, writer.preview)),
     }
 
 

@@ -272,6 +272,11 @@ class BubbleClient:
         result = ExportResult([], 0)
         collector = _Collector(sink or result.records.extend)
         tail = _WindowTail()
+
+        def take(records: list[dict]) -> None:
+            collector.add(records)
+            tail.add(records)
+
         before_window = 0
         window_start: datetime | None = None
         while True:
@@ -286,11 +291,6 @@ class BubbleClient:
                     }
                 )
             tail.reset()
-
-            def take(records: list[dict]) -> None:
-                collector.add(records)
-                tail.add(records)
-
             total = self._export_window(bubble_type, constraints, result, before_window, hooks, take)
             if total < self.search_cap:
                 result.announced_total = before_window + total
@@ -339,15 +339,16 @@ class BubbleClient:
         first = saved.pop(0, None) or self._fetch(bubble_type, 0, constraints, search, result, hooks)
         total = first.total
         cursors = range(0, min(total, self.search_cap), self.page_size)
-        todo = [c for c in cursors if c and c not in saved]
-        done, changed = 0, False
+        todo = [c for c in cursors[1:] if c not in saved]
+        take(first.results)
+        done, changed = first.count, False
         # Twice as many threads as requests in flight: one hashes and checkpoints its page while
         # another's request takes the slot.
         with ThreadPoolExecutor(max_workers=2 * self.workers) as pool:
             fetched = pool.map(lambda c: self._fetch(bubble_type, c, constraints, search, result, hooks), todo)
             try:
-                for cursor in cursors or [0]:
-                    page = first if cursor == 0 else saved.pop(cursor, None) or next(fetched)
+                for cursor in cursors[1:]:
+                    page = saved.pop(cursor, None) or next(fetched)
                     changed |= page.total != total
                     take(page.results)
                     done += page.count
