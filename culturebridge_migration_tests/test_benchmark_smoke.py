@@ -32,6 +32,9 @@ def test_benchmark_completes_and_writes_its_figures(pg_server_url: str, tmp_path
         assert migration["stages"][stage]["seconds"] > 0, stage
         assert migration["stages"][stage]["records_per_second"] > 0, stage
     assert migration["validation"]["seconds"] > 0
+    # The parts come from the assets' own timings: hashing in the export, reading and mapping in the loads.
+    assert all(migration["parts"][part] > 0 for part in ("hash", "read", "map", "database")), migration["parts"]
+    assert migration["database_rows_per_second"] > 0
     assert migration["entities"]["bookings"]["exported"] > 0
 
     assert report["hashing"]["plain_passwords"] > 0
@@ -40,6 +43,8 @@ def test_benchmark_completes_and_writes_its_figures(pg_server_url: str, tmp_path
     ceilings = report["ceilings"]
     assert ceilings["copy"]["rows_per_second"] > 0
     assert ceilings["copy"]["ratio"] > 0
+    assert ceilings["copy"]["into_schema"]["rows_per_second"] > 0
+    assert ceilings["copy"]["into_schema"]["foreign_keys"] == 2  # bookings -> users, twice
     assert ceilings["bcrypt"]["single_core_hashes_per_second"] > 0
     assert ceilings["bcrypt"]["ratio"] > 0
     assert ceilings["sequential_export"]["sequential_records_per_second"] > 0

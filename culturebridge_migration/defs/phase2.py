@@ -203,6 +203,8 @@ def _metadata(postgres: PostgresResource, entity: Entity, outcome: EntityOutcome
         "rejected_by_reason": dg.MetadataValue.json(outcome.rejects_by_reason),
         "deleted_in_bubble": dg.MetadataValue.json(_sweep_metadata(outcome)),
         "seconds": round(outcome.seconds, 3),
+        "read_seconds": round(outcome.read_seconds, 3),
+        "map_seconds": round(outcome.map_seconds, 3),
         "rejects_preview": dg.MetadataValue.md(_rejects_markdown(outcome)),
     }
 
