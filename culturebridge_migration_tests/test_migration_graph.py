@@ -275,6 +275,28 @@ def test_csv_exports_give_the_same_tables_as_the_api(
         assert api_rows == csv_rows, entity.table
 
 
+def test_an_export_holding_an_id_twice_fails_its_completeness_check(
+    sample: SampleData, tmp_path: Path, database_url: str
+) -> None:
+    from culturebridge_migration.sources.bubble_csv import write_csv_export
+
+    resources_twice = [*sample.records["resources"], dict(sample.records["resources"][0])]
+    write_csv_export({**sample.records, "resources": resources_twice}, tmp_path / "csv", tz="UTC")
+    res = resources(database_url, tmp_path, BubbleResource(csv_dir=str(tmp_path / "csv"), csv_timezone="UTC"))
+    result = dg.materialize(
+        EXPORT_ASSETS,
+        selection="bubble/resources",
+        resources=res,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
+    assert not result.success  # the check is blocking: nothing downstream may load this export
+    (check,) = result.get_asset_check_evaluations()
+    assert (check.check_name, check.passed) == ("export_complete", False)
+    assert check.metadata["exported"].value == len(resources_twice)
+    assert check.metadata["duplicate_ids"].value == 1
+
+
 def test_failed_error_check_still_writes_reports_then_fails_the_run(
     database_url: str, tmp_path: Path, bubble_server: FakeBubble
 ) -> None:

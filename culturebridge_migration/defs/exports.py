@@ -169,7 +169,7 @@ def export_type(
         source=source.description,
         announced_total=result.announced_total,
         exported=writer.count,
-        unique_ids=len(writer.ids),
+        unique_ids=result.exported,
         pages=result.pages,
         exported_at=datetime.now(UTC).isoformat(),
         run_id=run_id,

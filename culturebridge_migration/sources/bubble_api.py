@@ -60,7 +60,7 @@ class ExportResult:
     announced_total: int
     pages: int = 0
     notes: list[str] = field(default_factory=list)  # things the operator should know, e.g. deletions mid-export
-    exported: int = 0  # records handed over, each _id once
+    exported: int = 0  # distinct ids handed over (the export file may hold more records: a defect)
 
 
 class _Collector:

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity
+from culturebridge_migration.mapping.entities import ID_KEY, MODIFIED_KEY, Entity
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult, ProgressCallback
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
@@ -90,7 +90,8 @@ class CsvSource:
         if sink:
             sink(records)
         # A file announces no total of its own: its rows are the whole export.
-        return ExportResult([] if sink else records, len(records), pages=1, exported=len(records))
+        distinct = len({r.get(ID_KEY) for r in records})
+        return ExportResult([] if sink else records, len(records), pages=1, exported=distinct)
 
 
 def _modified_after(record: dict, moment: datetime) -> bool:
