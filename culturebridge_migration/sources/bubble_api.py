@@ -8,8 +8,8 @@
   are de-duplicated by _id; what arrived is compared with the total Bubble announced.
 - One search returns at most 50,000 items, silently: a search that reaches the cap is never
   taken as complete, the export continues in the next window of Created Date.
-- Memory stays bounded by a window: each window's records go to a `sink` (the export file) as
-  soon as the window is complete; only their ids are kept, to de-duplicate.
+- Memory stays bounded by a window: records go to a `sink` (the export file) page by page, in
+  order; only the current window's ids are kept, to de-duplicate.
 """
 
 from __future__ import annotations
@@ -64,10 +64,15 @@ class ExportResult:
 
 
 class _Collector:
-    """Hands records on in export order, each _id once, keeping only the ids."""
+    """Hands records on in export order, each _id once, counting them.
+
+    It keeps the ids of the current search window only, so memory is bounded by Bubble's search cap
+    however large the type: a window starts at the last Created Date of the one before, so the
+    records carrying that date are the only ones a later window can send again.
+    """
 
     def __init__(self, sink: Callable[[list[dict]], None]) -> None:
-        self.sink, self.ids = sink, set()
+        self.sink, self.ids, self.count = sink, set(), 0
 
     def add(self, records: Iterable[dict]) -> list[dict]:
         fresh = []
@@ -76,8 +81,12 @@ class _Collector:
                 self.ids.add(record[ID_KEY])
                 fresh.append(record)
         if fresh:
+            self.count += len(fresh)
             self.sink(fresh)
         return fresh
+
+    def next_window(self, carried: set[object]) -> None:
+        self.ids = set(carried)
 
 
 ProgressCallback = Callable[[int, int], None]  # (records so far, announced total)
@@ -307,9 +316,10 @@ class BubbleClient:
             window_start = new_start
             # Everything kept so far is older than the new window, except the records sharing its
             # first Created Date: those sit at the end of this window and the next one reads them too.
-            before_window = len(collector.ids) - len(tail.ids)
+            collector.next_window(tail.ids)
+            before_window = collector.count - len(tail.ids)
             logger.info("type %r: search cap reached, continuing after %s", bubble_type, tail.created)
-        result.exported = len(collector.ids)
+        result.exported = collector.count
         self._verify(bubble_type, result)
         return result
 
