@@ -61,6 +61,7 @@ EXPORT_STEP = "bubble_export"  # one step exports every type at once
 LOAD_PREFIX = "phase2_"  # table step keys: phase2_users, ...
 REPORT_STEPS = ("report_files", "reports__cutover_readiness")
 SINGLE_CORE_HASHES = 4
+COPY_REPEATS = 3  # each COPY ceiling is a few seconds: the median of three
 # The seed's (the original plan's) throughput figures, records per minute.
 SEED_PER_MINUTE = {
     "export": 1_000,
@@ -396,7 +397,7 @@ def copy_ceiling(database_url: str, export_dir: Path, rows_wanted: int, migratio
         bare = _timed_copy(
             conn,
             "CREATE UNLOGGED TABLE bench_copy (LIKE public.bookings INCLUDING DEFAULTS INCLUDING IDENTITY)",
-            (mapped[i % len(mapped)] for i in range(rows_wanted)),
+            lambda: (mapped[i % len(mapped)] for i in range(rows_wanted)),
         )
         foreign_keys = [
             definition
@@ -410,12 +411,13 @@ def copy_ceiling(database_url: str, export_dir: Path, rows_wanted: int, migratio
             "CREATE TABLE bench_copy (LIKE public.bookings INCLUDING ALL"
             + "".join(f", {fk}" for fk in foreign_keys)
             + ")",
-            iter(mapped),
+            lambda: iter(mapped),
         )
     rate, schema_rate = rows_wanted / bare, len(mapped) / schema
     return {
         "rows": rows_wanted,
         "seconds": bare,
+        "repeats": COPY_REPEATS,
         "rows_per_second": rate,
         **ours,
         "ratio": ours["load_rows_per_second"] / rate,
@@ -430,32 +432,34 @@ def copy_ceiling(database_url: str, export_dir: Path, rows_wanted: int, migratio
     }
 
 
-def _timed_copy(conn: psycopg.Connection, create: str, rows: Iterator[dict[str, object]]) -> float:
-    """Seconds to COPY (binary, one transaction) `rows` into the table `create` makes as bench_copy."""
+def _timed_copy(conn: psycopg.Connection, create: str, rows: Callable[[], Iterator[dict[str, object]]]) -> float:
+    """Median seconds to COPY (binary, one transaction) `rows()` into a fresh table `create` makes as bench_copy."""
     columns = row_columns(ENTITIES["bookings"])
-    conn.execute("DROP TABLE IF EXISTS bench_copy")
-    conn.execute(create)
-    type_oids = [
-        oid
-        for (oid,) in conn.execute(
-            "SELECT atttypid FROM pg_attribute WHERE attrelid = 'bench_copy'::regclass AND attnum > 0"
-            " AND NOT attisdropped AND attname = ANY(%s) ORDER BY array_position(%s, attname::text)",
-            (columns, columns),
-        )
-    ]
-    conn.commit()
     copy_sql = sql.SQL("COPY bench_copy ({}) FROM STDIN (FORMAT BINARY)").format(
         sql.SQL(", ").join(map(sql.Identifier, columns))
     )
-    clock = time.perf_counter()
-    with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
-        copy.set_types(type_oids)
-        for row in rows:
-            copy.write_row([row[c] for c in columns])
-    seconds = time.perf_counter() - clock
-    conn.execute("DROP TABLE bench_copy")
-    conn.commit()
-    return seconds
+    timings = []
+    for _ in range(COPY_REPEATS):
+        conn.execute("DROP TABLE IF EXISTS bench_copy")
+        conn.execute(create)
+        type_oids = [
+            oid
+            for (oid,) in conn.execute(
+                "SELECT atttypid FROM pg_attribute WHERE attrelid = 'bench_copy'::regclass AND attnum > 0"
+                " AND NOT attisdropped AND attname = ANY(%s) ORDER BY array_position(%s, attname::text)",
+                (columns, columns),
+            )
+        ]
+        conn.commit()
+        clock = time.perf_counter()
+        with conn.transaction(), conn.cursor().copy(copy_sql) as copy:
+            copy.set_types(type_oids)
+            for row in rows():
+                copy.write_row([row[c] for c in columns])
+        timings.append(time.perf_counter() - clock)
+        conn.execute("DROP TABLE bench_copy")
+        conn.commit()
+    return statistics.median(timings)
 
 
 def sequential_export(bubble_url: str, entity_name: str, ours: float) -> dict[str, Any]:
