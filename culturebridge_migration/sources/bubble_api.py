@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry
 
 from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY
 from culturebridge_migration.mapping.values import format_bubble_datetime, parse_datetime
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.sources.http import retrying_session
 
 logger = logging.getLogger(__name__)
 
@@ -128,27 +127,6 @@ class RequestBudget:
         time.sleep(max(0.0, slot - now))
 
 
-def _retrying_session(api_key: str, max_retries: int, backoff: float, pool_size: int) -> requests.Session:
-    retry = Retry(
-        total=max_retries,
-        connect=max_retries,
-        read=max_retries,
-        status=max_retries,
-        backoff_factor=backoff,
-        backoff_max=30,
-        status_forcelist=(429, 500, 502, 503, 504),
-        allowed_methods=frozenset({"GET"}),
-        respect_retry_after_header=True,
-        raise_on_status=False,  # the last response reaches us, so the error can say what Bubble said
-    )
-    session = requests.Session()
-    adapter = HTTPAdapter(max_retries=retry, pool_connections=pool_size, pool_maxsize=pool_size)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
-    return session
-
-
 class BubbleClient:
     def __init__(
         self,
@@ -171,16 +149,23 @@ class BubbleClient:
         self.budget = RequestBudget(requests_per_minute)
         # One bound on requests in flight for the whole client, however many types export through it at once.
         self._in_flight = threading.BoundedSemaphore(self.workers)
-        self.session = _retrying_session(api_key, max_retries, backoff, pool_size=max(8, self.workers))
+        self.session = retrying_session(
+            max_retries=max_retries,
+            backoff=backoff,
+            pool_size=max(8, self.workers),
+            headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
+        )
 
     def close(self) -> None:
         self.session.close()
 
     # -- one page -----------------------------------------------------------------------------
-    def fetch_page(self, bubble_type: str, cursor: int, constraints: list[dict] | None = None) -> Page:
+    def fetch_page(
+        self, bubble_type: str, cursor: int, constraints: list[dict] | None = None, *, limit: int | None = None
+    ) -> Page:
         params = {
             "cursor": cursor,
-            "limit": self.page_size,
+            "limit": limit or self.page_size,
             "sort_field": CREATED_KEY,
             "descending": "false",
         }
@@ -196,6 +181,13 @@ class BubbleClient:
                     raise
                 logger.warning("%s; asking again (%d/%d)", exc, attempt, _BODY_ATTEMPTS)
         raise AssertionError("unreachable")
+
+    def count(self, bubble_type: str, constraints: list[dict] | None = None) -> int:
+        """How many records match: Bubble announces a search's total even for a one-record page.
+
+        A total at or above the search cap is a lower bound only (the cap can be silent).
+        """
+        return self.fetch_page(bubble_type, 0, constraints, limit=1).total
 
     def _get(self, url: str, params: dict, where: str) -> requests.Response:
         try:
