@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 import uuid
@@ -25,13 +24,14 @@ import psycopg
 
 from benchmarks.run import add_scale_arguments, fresh_database, postgres_server
 from culturebridge_migration.loading import loader, migrate
-from culturebridge_migration.loading.database import ensure_schema
 from culturebridge_migration.loading.deletions import DeletedRecords
-from culturebridge_migration.loading.loader import Schemas
-from culturebridge_migration.mapping.entities import ENTITIES, ENTITY_ORDER
+from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
+from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.mapping.entities import ENTITIES, load_order
 from culturebridge_migration.sources.export_store import ExportManifest, read_export, write_export
 from culturebridge_migration.sources.sample_data import generate_sample
-from culturebridge_migration.validation import checks
+from culturebridge_migration.validation.checks import CheckInputs, table_checks
+from culturebridge_migration.validation.export_digest import ExportDigest
 
 PHASES: dict[str, float] = {}
 
@@ -81,7 +81,7 @@ def write_files(args: argparse.Namespace, folder: Path) -> dict[str, int]:
 
 
 def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[str]) -> dict[str, Any]:
-    schemas = Schemas()
+    db = Phase2Database(conn)
     run_id = f"{label}-{uuid.uuid4().hex[:8]}"
     out: dict[str, Any] = {}
     for name in entities:
@@ -89,23 +89,18 @@ def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[st
         conn.timings = {}
         PHASES.clear()
         t0 = time.perf_counter()
-        records, _ = read_export(folder, name)
+        records, manifest = read_export(folder, name)
         t1 = time.perf_counter()
-        outcome = migrate.migrate_entity(conn, schemas, ENTITIES, entity, records, run_id=run_id, job_name="profile")
+        outcome = migrate.migrate_entity(db, entity, records, run_id=run_id, job_name="profile")
         conn.commit()
         t2 = time.perf_counter()
         load_sql = dict(conn.timings)
         phases = dict(PHASES)
         conn.timings = {}
-        checks.check_row_counts(conn, schemas, entity, len(records))
-        checks.check_sample(
-            conn, schemas, ENTITIES, entity, random.Random(7).sample(records, min(len(records), 200)), size=100
-        )
-        ids = [r.get("_id") for r in records]
-        checks.check_deleted_in_bubble(conn, schemas, entity, ids, DeletedRecords.REPORT)
-        for rule in checks.RULES:
-            if rule.entity == name:
-                checks.run_rule(conn, schemas, rule)
+        digest = ExportDigest(200, seed=7).consume(records)
+        inputs = CheckInputs(db, entity, digest, manifest, 100, DeletedRecords.REPORT)
+        for check in table_checks(entity):
+            check.evaluate(inputs)
         conn.commit()
         t3 = time.perf_counter()
         loaded = outcome.loaded
@@ -138,7 +133,9 @@ def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[st
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_scale_arguments(p, users=5000, bookings=50000, payments=50000, posts=10000)
-    p.add_argument("--entities", default=",".join(ENTITY_ORDER), help="comma-separated; upstream ones are loaded")
+    p.add_argument(
+        "--entities", default=",".join(load_order(ENTITIES)), help="comma-separated; upstream ones are loaded"
+    )
     p.add_argument("--database-url")
     p.add_argument("--profile", choices=("none", "pyinstrument"), default="none")
     p.add_argument("--profile-out", default="/tmp/profile_load.html")
@@ -159,9 +156,9 @@ def main() -> None:
         print(f"wrote {sum(counts.values())} records in {time.perf_counter() - clock:.1f}s", flush=True)
         with TimedConnection.connect(url) as conn:
             conn.timings = {}
-            ensure_schema(conn, "public", "migration")
+            ensure_schema(conn, Schemas())
             conn.commit()
-            names = list(ENTITY_ORDER)
+            names = load_order(ENTITIES)
             profiler = None
             if args.profile == "pyinstrument":
                 from pyinstrument import Profiler

@@ -46,8 +46,7 @@ from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
-from culturebridge_migration.loading import loader
-from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import ENTITIES, Kind
 from culturebridge_migration.mapping.mapper import map_records, row_columns
 from culturebridge_migration.mapping.passwords import BCRYPT_COST, bcrypt_cost, secure_passwords
@@ -390,7 +389,7 @@ def copy_ceiling(database_url: str, export_dir: Path, rows_wanted: int, migratio
     except FileNotFoundError:  # the run failed before exporting bookings
         return nothing
     with psycopg.connect(database_url) as conn:
-        refs = loader.reference_lookups(conn, Schemas(), ENTITIES, entity)
+        refs = Phase2Database(conn).reference_lookups(entity)
         mapped = map_records(entity, records, refs).rows
         if not mapped or rows_wanted <= 0:
             return nothing

@@ -1,7 +1,12 @@
-"""Shared fixtures: a real PostgreSQL server (DATABASE_URL, or an embedded one) and a fresh database per test."""
+"""Shared fixtures: a real PostgreSQL server (DATABASE_URL, or an embedded one), fresh databases, the
+bundled sample served by the local Bubble server, and the migration graph run in process.
+
+Tests reach every helper through a fixture here, never by importing another test module.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -10,11 +15,24 @@ import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import dagster as dg
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
+from culturebridge_migration.defs.exports import EXPORT_ASSETS
+from culturebridge_migration.defs.phase2 import TABLE_ASSETS
+from culturebridge_migration.defs.reports import REPORT_ASSETS
+from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
+from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
+API_KEY = "test-api-key"
+ALL_ASSETS = [*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS]
+
+
+# -- PostgreSQL -----------------------------------------------------------------------------------
 @pytest.fixture(scope="session")
 def pg_server_url() -> Iterator[str]:
     """DATABASE_URL when set; otherwise an embedded PostgreSQL for the whole session.
@@ -36,24 +54,33 @@ def pg_server_url() -> Iterator[str]:
     shutil.rmtree(folder, ignore_errors=True)
 
 
-@pytest.fixture
-def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
-    """A factory of new, empty databases on the server; all are dropped after the test."""
-    names: list[str] = []
+class Databases:
+    """New, empty databases on the test server; every one is dropped when its owner is done."""
 
-    def create() -> str:
+    def __init__(self, server_url: str) -> None:
+        self.server_url, self.names = server_url, []
+
+    def create(self) -> str:
         name = f"cb_test_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(pg_server_url, autocommit=True) as admin:
+        with psycopg.connect(self.server_url, autocommit=True) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
-        names.append(name)
-        params = conninfo_to_dict(pg_server_url)
+        self.names.append(name)
+        params = conninfo_to_dict(self.server_url)
         params["dbname"] = name
         return make_conninfo(**params)
 
-    yield create
-    with psycopg.connect(pg_server_url, autocommit=True) as admin:
-        for name in names:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    def drop_all(self) -> None:
+        with psycopg.connect(self.server_url, autocommit=True) as admin:
+            for name in self.names:
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def new_database(pg_server_url: str) -> Iterator[Callable[[], str]]:
+    """A factory of new, empty databases on the server; all are dropped after the test."""
+    databases = Databases(pg_server_url)
+    yield databases.create
+    databases.drop_all()
 
 
 @pytest.fixture
@@ -61,6 +88,113 @@ def database_url(new_database: Callable[[], str]) -> str:
     return new_database()
 
 
+@pytest.fixture(scope="module")
+def module_database(pg_server_url: str) -> Iterator[str]:
+    """One database for a module's read-only tests of one migrated graph."""
+    databases = Databases(pg_server_url)
+    yield databases.create()
+    databases.drop_all()
+
+
+def table_rows(conn: psycopg.Connection, table: str) -> list[tuple]:
+    return conn.execute(f"SELECT * FROM public.{table} ORDER BY bubble_id").fetchall()
+
+
+def _checksums(database_url: str) -> dict[str, str]:
+    with psycopg.connect(database_url) as conn:
+        return {
+            e.table: hashlib.sha256(repr(table_rows(conn, e.table)).encode()).hexdigest() for e in ENTITIES.values()
+        }
+
+
+@pytest.fixture(scope="session")
+def checksums() -> Callable[[str], dict[str, str]]:
+    """A checksum of every Phase 2 table's rows: equal checksums, equal tables."""
+    return _checksums
+
+
+# -- the local Bubble server ----------------------------------------------------------------------
+def bubble_data(sample: SampleData) -> dict[str, list[dict]]:
+    return {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+
+
+@pytest.fixture(scope="session")
+def sample() -> SampleData:
+    """The bundled sample: a few hundred users, with bad records of every reject kind."""
+    return generate_sample()
+
+
+@pytest.fixture
+def bubble_server(sample: SampleData) -> Iterator[FakeBubble]:
+    """The sample, served by the local Bubble server over HTTP."""
+    with FakeBubble(bubble_data(sample), api_key=API_KEY) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def serve() -> Callable[..., FakeBubble]:
+    """A local Bubble server for a data set of the test's own (call it in a `with`)."""
+
+    def start(data: dict[str, list[dict]], **options: object) -> FakeBubble:
+        return FakeBubble(data, api_key=API_KEY, **options)
+
+    return start
+
+
+# -- the graph, in process ------------------------------------------------------------------------
+class Graph:
+    """The migration graph as a test runs it: resources for one database and folder, one Dagster instance."""
+
+    def __init__(self, database_url: str, folder: Path, bubble: BubbleResource, **settings: object) -> None:
+        self.database_url, self.folder, self.bubble = database_url, folder, bubble
+        self.instance = dg.DagsterInstance.ephemeral()
+        self.settings = {"sample_seed": 7, "sample_size": 50, **settings}
+
+    @property
+    def resources(self) -> dict[str, dg.ConfigurableResource]:
+        return {
+            "postgres": PostgresResource(database_url=self.database_url),
+            "bubble": self.bubble,
+            "settings": MigrationSettings(
+                export_dir=str(self.folder / "exports"), report_dir=str(self.folder / "reports"), **self.settings
+            ),
+        }
+
+    def materialize(self, assets: list | None = None, **options: object) -> dg.ExecuteInJobResult:
+        """`assets` (default: the whole graph), with dg.materialize's options (selection, run_config, tags)."""
+        return dg.materialize(
+            assets or ALL_ASSETS, resources=self.resources, instance=self.instance, raise_on_error=False, **options
+        )
+
+    def with_settings(self, **settings: object) -> Graph:
+        """The same database, folder and instance, with other settings."""
+        other = Graph(self.database_url, self.folder, self.bubble, **{**self.settings, **settings})
+        other.instance = self.instance
+        return other
+
+
+def api(server: FakeBubble, **options: object) -> BubbleResource:
+    return BubbleResource(api_url=server.url, api_key=API_KEY, max_retries=2, **options)
+
+
+@pytest.fixture(scope="session")
+def graph_for() -> Callable[..., Graph]:
+    """graph_for(database_url, folder, server_or_resource, **settings): the graph on that database and Bubble."""
+
+    def make(database_url: str, folder: Path, source: FakeBubble | BubbleResource, **settings: object) -> Graph:
+        bubble = api(source) if isinstance(source, FakeBubble) else source
+        return Graph(database_url, folder, bubble, **settings)
+
+    return make
+
+
+@pytest.fixture
+def graph(database_url: str, tmp_path: Path, bubble_server: FakeBubble, graph_for: Callable[..., Graph]) -> Graph:
+    """The graph on a fresh database, reading the sample from the local Bubble server."""
+    return graph_for(database_url, tmp_path, bubble_server)
+
+
+# -- the CLI --------------------------------------------------------------------------------------
 def stop_embedded_server(workdir: Path) -> None:
     """Stop the embedded server a CLI run left in `workdir` (it outlives runs by design)."""
     pgdata = workdir / ".culturebridge" / "pgdata"
@@ -77,3 +211,15 @@ def workdir(tmp_path: Path) -> Iterator[Path]:
     """An empty directory to run the CLI in, as a new user would; its embedded server is stopped after."""
     yield tmp_path
     stop_embedded_server(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def user_env() -> Callable[..., dict[str, str]]:
+    """The environment a user's shell has: none of the project's variables, plus the ones given."""
+
+    def env(**variables: str) -> dict[str, str]:
+        clean = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
+        clean.pop("DATABASE_URL", None)
+        return clean | variables
+
+    return env

@@ -3,30 +3,35 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
 
 
-def dagster(
-    *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
-) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
-    clean.pop("DATABASE_URL", None)
-    return subprocess.run(
-        [str(DAGSTER), *args], cwd=cwd, env=clean | (env or {}), capture_output=True, text=True, timeout=timeout
-    )
+@pytest.fixture
+def dagster(user_env: Callable[..., dict[str, str]]) -> Callable[..., subprocess.CompletedProcess]:
+    """dagster(*args, cwd=, env=): the dagster CLI in a user's environment, plus `env`."""
+
+    def run(
+        *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(DAGSTER), *args], cwd=cwd, env=user_env(**(env or {})), capture_output=True, text=True, timeout=timeout
+        )
+
+    return run
 
 
-def test_materialize_everything_on_embedded_defaults_exits_zero(workdir: Path) -> None:
+def test_materialize_everything_on_embedded_defaults_exits_zero(workdir: Path, dagster: Callable) -> None:
     tmp_path = workdir
     done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -41,7 +46,10 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(workdir: Path) -
     assert "inserted 0, updated 0" in again.stderr
 
 
-def test_graph_runs_on_a_postgresql_backed_dagster_instance(tmp_path: Path, new_database, database_url: str) -> None:
+@pytest.mark.integration
+def test_graph_runs_on_a_postgresql_backed_dagster_instance(
+    tmp_path: Path, new_database: Callable, database_url: str, dagster: Callable
+) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "deploy" / "dagster.yaml").read_text())
@@ -80,7 +88,9 @@ def test_graph_runs_on_a_postgresql_backed_dagster_instance(tmp_path: Path, new_
         ({"BUBBLE_CSV_DIR": "/nonexistent/csv"}, "is not a folder"),
     ],
 )
-def test_bad_configuration_stops_with_one_clear_message(workdir: Path, env: dict, message: str) -> None:
+def test_bad_configuration_stops_with_one_clear_message(
+    workdir: Path, env: dict, message: str, dagster: Callable
+) -> None:
     tmp_path = workdir
     done = dagster(
         "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/users+", cwd=tmp_path, env=env
@@ -89,7 +99,7 @@ def test_bad_configuration_stops_with_one_clear_message(workdir: Path, env: dict
     assert message in done.stderr
 
 
-def test_definitions_validate_and_every_check_targets_a_real_asset(tmp_path: Path) -> None:
+def test_definitions_validate_and_every_check_targets_a_real_asset(tmp_path: Path, dagster: Callable) -> None:
     done = dagster("definitions", "validate", "-m", "culturebridge_migration", cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     from culturebridge_migration.definitions import defs

@@ -8,20 +8,22 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import pytest
 
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
 from culturebridge_migration.sources.sample_data import generate_sample
 
+pytestmark = pytest.mark.slow
 KEY = "resume-key"
 DAGSTER = Path(sys.executable).with_name("dagster")
 
 
-def export_bookings(cwd: Path, url: str) -> subprocess.Popen:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
-    env |= {"BUBBLE_API_URL": url, "BUBBLE_API_KEY": KEY}
+def export_bookings(cwd: Path, env: dict[str, str]) -> subprocess.Popen:
     return subprocess.Popen(
         [str(DAGSTER), "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/bookings"],
         cwd=cwd,
@@ -37,11 +39,12 @@ def booking_cursors(server: FakeBubble) -> list[int]:
     return [r.cursor for r in server.requests if r.bubble_type == "booking" and r.status == 200]
 
 
-def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path) -> None:
+def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path, user_env: Callable) -> None:
     sample = generate_sample(100, bookings=4000)
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
     with FakeBubble(data, api_key=KEY, latency=0.25) as server:
-        first = export_bookings(tmp_path, server.url)
+        env = user_env(BUBBLE_API_URL=server.url, BUBBLE_API_KEY=KEY)
+        first = export_bookings(tmp_path, env)
         deadline = time.monotonic() + 120
         while len(booking_cursors(server)) < 12 and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -53,7 +56,7 @@ def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path) -> No
         assert 0 < len(finished) < 40, "the kill should land in the middle of the export"
         server.latency = 0
         server.requests.clear()
-        second = export_bookings(tmp_path, server.url)
+        second = export_bookings(tmp_path, env)
         _, stderr = second.communicate(timeout=300)
         assert second.returncode == 0, stderr[-2000:]
         asked_again = set(booking_cursors(server))
@@ -64,15 +67,17 @@ def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path) -> No
     assert not partial.path.exists()
 
 
-def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(tmp_path: Path, database_url: str) -> None:
+@pytest.mark.integration
+def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(
+    tmp_path: Path, database_url: str, user_env: Callable
+) -> None:
     import psycopg
 
     sample = generate_sample(200, bookings=60_000, payments=10, posts=10, comments=10, resources=10)
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
     expected_bookings = len(sample.records["bookings"]) - sum(p.entity == "bookings" for p in sample.planted)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
     with FakeBubble(data, api_key=KEY) as server:
-        env |= {"BUBBLE_API_URL": server.url, "BUBBLE_API_KEY": KEY, "DATABASE_URL": database_url}
+        env = user_env(BUBBLE_API_URL=server.url, BUBBLE_API_KEY=KEY, DATABASE_URL=database_url)
         command = [str(DAGSTER), "asset", "materialize", "-m", "culturebridge_migration", "--select", "*"]
         first = subprocess.Popen(
             command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True

@@ -18,14 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from culturebridge_migration_tests.conftest import stop_embedded_server
-
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 REPO = Path(__file__).resolve().parents[1]
 ARTIFACTS = REPO / "test-artifacts"
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"
-)
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="Debian's chromium is not installed (.ci/run installs it)"),
+]
 
 
 def free_port() -> int:
@@ -45,7 +44,8 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
 
 
 @pytest.fixture
-def dagster_dev(tmp_path: Path):
+def dagster_dev(workdir: Path, user_env):
+    tmp_path = workdir  # its embedded server is stopped after the test
     port = free_port()
     (tmp_path / "workspace.yaml").write_text(
         "load_from:\n  - python_module:\n      module_name: culturebridge_migration.definitions\n"
@@ -53,9 +53,7 @@ def dagster_dev(tmp_path: Path):
     )
     home = tmp_path / "dagster_home"
     home.mkdir()
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BUBBLE_", "MIGRATION_", "DAGSTER_"))}
-    env.pop("DATABASE_URL", None)
-    env["DAGSTER_HOME"] = str(home)
+    env = user_env(DAGSTER_HOME=str(home))
     dagster = Path(sys.executable).with_name("dagster")
     server = subprocess.Popen(
         [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
@@ -89,7 +87,6 @@ def dagster_dev(tmp_path: Path):
     finally:
         os.killpg(server.pid, signal.SIGKILL)
         server.wait()
-        stop_embedded_server(tmp_path)
 
 
 def test_operator_materializes_everything_and_reads_checks_and_report(dagster_dev) -> None:

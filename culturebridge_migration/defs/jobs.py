@@ -48,12 +48,12 @@ class RollbackConfig(dg.Config):
 
 @dg.op(description="Undo one migration run in one transaction; rows not from the migration are never touched.")
 def rollback_run_op(context: dg.OpExecutionContext, config: RollbackConfig, postgres: PostgresResource) -> None:
-    with postgres.connection() as conn:
-        run_id = config.run_id or last_run(conn, postgres.schemas)
+    with postgres.database() as db:
+        run_id = config.run_id or last_run(db)
         if run_id is None:
             raise dg.Failure("There is no migration run to roll back.")
         try:
-            counts = rollback_run(conn, postgres.schemas, run_id)
+            counts = rollback_run(db, run_id)
         except RollbackBlocked as exc:
             raise dg.Failure(str(exc)) from None
     context.log.info(

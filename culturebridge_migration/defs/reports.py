@@ -103,10 +103,10 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
     folder = Path(settings.report_dir)
     folder.mkdir(parents=True, exist_ok=True)
     checks = check_records(context.instance, run_id)
-    with postgres.connection() as conn:
-        report = rep.gather(conn, postgres.schemas, run_id, checks, _planned_entities(context.instance, run_id))
-        rollback = rollback_script(conn, postgres.schemas, run_id)
-        mappings = {name: rep.id_mapping(conn, postgres.schemas, name) for name in ID_MAPPINGS}
+    with postgres.database(settings.entities()) as db:
+        report = rep.gather(db, run_id, checks, _planned_entities(context.instance, run_id))
+        rollback = rollback_script(db, run_id)
+        mappings = {name: db.id_mapping(db.entities[name]) for name in ID_MAPPINGS}
     files = {
         SUMMARY: (folder / f"summary_{stamp}.txt", rep.render_summary(report)),
         ERRORS: (folder / f"errors_{stamp}.csv", rep.render_errors_csv(report)),

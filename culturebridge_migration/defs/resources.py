@@ -11,25 +11,20 @@ import dagster as dg
 import psycopg
 from pydantic import Field as ConfigField
 
-from culturebridge_migration.loading.database import (
-    DatabaseUnavailable,
-    connect,
-    embedded_server_url,
-    ensure_schema,
-    redact,
-)
+from culturebridge_migration.loading.database import DatabaseUnavailable, connect, embedded_server_url, redact
 from culturebridge_migration.loading.deletions import DeletedRecords
-from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
+from culturebridge_migration.loading.schema import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.sources.bubble_api import BubbleClient
 from culturebridge_migration.sources.source import SAMPLE_API_KEY, ApiSource, CsvSource, RecordSource, sample_api
 
 
 @cache
-def _prepared(url: str, app: str, mig: str) -> bool:
+def _prepared(url: str, schemas: Schemas) -> bool:
     """Create the schemas once per process and database."""
     with connect(url) as conn:
-        ensure_schema(conn, app, mig)
+        ensure_schema(conn, schemas)
     return True
 
 
@@ -43,7 +38,10 @@ class PostgresResource(dg.ConfigurableResource):
 
     @property
     def schemas(self) -> Schemas:
-        return Schemas(self.app_schema, self.migration_schema)
+        try:
+            return Schemas(self.app_schema, self.migration_schema)
+        except ValueError as exc:
+            raise dg.Failure(str(exc)) from None
 
     def url(self) -> str:
         return self.database_url or embedded_server_url(self.embedded_dir)
@@ -53,14 +51,21 @@ class PostgresResource(dg.ConfigurableResource):
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
+        schemas = self.schemas
         with ExitStack() as stack:
             try:
                 url = self.url()
-                _prepared(url, self.app_schema, self.migration_schema)
+                _prepared(url, schemas)
                 conn = stack.enter_context(connect(url))
             except DatabaseUnavailable as exc:
                 raise dg.Failure(str(exc)) from None  # one clear message, not a driver traceback
             yield conn
+
+    @contextmanager
+    def database(self, entities: dict[str, Entity] | None = None) -> Iterator[Phase2Database]:
+        """Phase 2 through one connection, with the field table the run maps with."""
+        with self.connection() as conn:
+            yield Phase2Database(conn, self.schemas, entities or ENTITIES)
 
 
 class BubbleResource(dg.ConfigurableResource):

@@ -1,21 +1,18 @@
-"""Where Phase 2 lives: DATABASE_URL when given, else an embedded PostgreSQL server in a folder.
+"""Where Phase 2 lives: DATABASE_URL when given, else an embedded PostgreSQL server in a folder; connecting to it.
 
 The embedded server outlives the process (the next run and `dagster dev` see the same data).
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
-from importlib import resources
 from pathlib import Path
 
 import psycopg
-from psycopg import sql
 
 logger = logging.getLogger(__name__)
 
@@ -54,43 +51,3 @@ def connect(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connectio
         ) from None
     with conn:
         yield conn
-
-
-def render_sql(conn: psycopg.Connection, name: str, app_schema: str, migration_schema: str) -> str:
-    """A packaged SQL file with {app} and {mig} replaced by the quoted schema names.
-
-    Plain replacement, not str.format: the files hold braces of their own ('{}' arrays, regexes).
-    """
-    text = resources.files("culturebridge_migration.loading").joinpath("sql", name).read_text()
-    for placeholder, schema in (("{app}", app_schema), ("{mig}", migration_schema)):
-        text = text.replace(placeholder, sql.Identifier(schema).as_string(conn))
-    return text
-
-
-def ensure_schema(conn: psycopg.Connection, app_schema: str, migration_schema: str) -> None:
-    """Create the Phase 2 tables and the bookkeeping schema if they are not there yet.
-
-    DDL runs only when the installed schema differs from the packaged SQL: even `CREATE INDEX IF NOT
-    EXISTS` locks its table, which deadlocks against a load running in a parallel step. When it
-    does run, an advisory lock keeps parallel steps from racing on it.
-    """
-    scripts = [render_sql(conn, name, app_schema, migration_schema) for name in ("phase2.sql", "migration.sql")]
-    version = hashlib.sha256("\n".join(scripts).encode()).hexdigest()
-    marker = sql.Identifier(migration_schema, "schema_version")
-    if _installed_version(conn, marker) == version:
-        return
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('culturebridge_migration.schema'))")
-        for script in scripts:
-            conn.execute(script.encode())
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (version text NOT NULL)").format(marker))
-        conn.execute(sql.SQL("DELETE FROM {}").format(marker))
-        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(marker), (version,))
-
-
-def _installed_version(conn: psycopg.Connection, marker: sql.Identifier) -> str | None:
-    with conn.transaction():
-        if conn.execute("SELECT to_regclass(%s)", (marker.as_string(conn),)).fetchone()[0] is None:
-            return None
-        row = conn.execute(sql.SQL("SELECT version FROM {}").format(marker)).fetchone()
-    return row[0] if row else None

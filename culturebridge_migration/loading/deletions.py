@@ -17,10 +17,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-import psycopg
 from psycopg import sql
 
-from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity
 
 
@@ -37,34 +36,33 @@ class Sweep:
     flagged: dict[str, str] = field(default_factory=dict)  # bubble_id -> why it stays
 
 
-def stage_exported_ids(conn: psycopg.Connection, exported_ids: Iterable[str | None]) -> None:
+def stage_exported_ids(db: Phase2Database, exported_ids: Iterable[str | None]) -> None:
     """The export's Bubble ids as the temp table `exported_ids`; call inside a transaction."""
-    conn.execute("DROP TABLE IF EXISTS exported_ids")
+    db.execute("DROP TABLE IF EXISTS exported_ids")
     # No index: the one query on it is a hash anti-join, which ANALYZE lets the planner choose.
-    conn.execute("CREATE TEMP TABLE exported_ids (bubble_id text NOT NULL) ON COMMIT DROP")
-    with conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
+    db.execute("CREATE TEMP TABLE exported_ids (bubble_id text NOT NULL) ON COMMIT DROP")
+    with db.conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
         for bubble_id in {i for i in exported_ids if i}:
             copy.write_row((bubble_id,))
-    conn.execute("ANALYZE exported_ids")
+    db.execute("ANALYZE exported_ids")
 
 
-def find_gone(conn: psycopg.Connection, schemas: Schemas, entity: Entity) -> list[str]:
+def find_gone(db: Phase2Database, entity: Entity) -> list[str]:
     """Bubble ids of migrated rows still in Phase 2 but missing from `exported_ids`, sorted."""
     return [
         bubble_id
-        for (bubble_id,) in conn.execute(
+        for (bubble_id,) in db.execute(
             sql.SQL(
                 "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
                 " WHERE NOT EXISTS (SELECT 1 FROM exported_ids e WHERE e.bubble_id = t.bubble_id) ORDER BY 1"
-            ).format(table=schemas.table(entity), id_map=schemas.bookkeeping("id_map")),
+            ).format(table=db.table(entity), id_map=db.bookkeeping("id_map")),
             (entity.name,),
         )
     ]
 
 
 def sweep(
-    conn: psycopg.Connection,
-    schemas: Schemas,
+    db: Phase2Database,
     entity: Entity,
     exported_ids: Iterable[str | None],
     mode: DeletedRecords,
@@ -73,36 +71,36 @@ def sweep(
     """Apply `mode` to the rows gone from a full export; must run inside the load's transaction."""
     if mode is DeletedRecords.REPORT:
         return Sweep(mode)
-    stage_exported_ids(conn, exported_ids)
-    gone = find_gone(conn, schemas, entity)
+    stage_exported_ids(db, exported_ids)
+    gone = find_gone(db, entity)
     deleted: list[str] = []
     if mode is DeletedRecords.FLAG:
         flagged = dict.fromkeys(gone, "deleted in Bubble")
     else:
-        flagged = _referenced(conn, schemas, entity, gone)
+        flagged = _referenced(db, entity, gone)
         deleted = [bubble_id for bubble_id in gone if bubble_id not in flagged]
-        _delete(conn, schemas, entity, deleted, run_id)
-    _replace_flags(conn, schemas, entity, flagged, run_id)
+        _delete(db, entity, deleted, run_id)
+    _replace_flags(db, entity, flagged, run_id)
     return Sweep(mode, deleted, flagged)
 
 
-def _referenced(conn: psycopg.Connection, schemas: Schemas, entity: Entity, gone: list[str]) -> dict[str, str]:
+def _referenced(db: Phase2Database, entity: Entity, gone: list[str]) -> dict[str, str]:
     """Of `gone`, the rows some row references through a foreign key, any table's, with the first such column."""
     if not gone:
         return {}
-    foreign_keys = conn.execute(
+    foreign_keys = db.execute(
         "SELECT c.conrelid::regclass::text, a.attname FROM pg_constraint c"
         " JOIN pg_attribute a ON a.attrelid = c.conrelid AND a.attnum = c.conkey[1]"
         " WHERE c.contype = 'f' AND c.confrelid = %s::regclass ORDER BY 1, 2",
-        (schemas.table(entity).as_string(conn),),
+        (db.table(entity).as_string(),),
     ).fetchall()
     referenced: dict[str, str] = {}
     for child, column in foreign_keys:
-        rows = conn.execute(
+        rows = db.execute(
             sql.SQL(
                 "SELECT t.bubble_id FROM {table} t WHERE t.bubble_id = ANY(%s)"
                 " AND EXISTS (SELECT 1 FROM {child} c WHERE c.{column} = t.id)"
-            ).format(table=schemas.table(entity), child=sql.SQL(child), column=sql.Identifier(column)),
+            ).format(table=db.table(entity), child=sql.SQL(child), column=sql.Identifier(column)),
             (gone,),
         )
         for (bubble_id,) in rows:
@@ -110,34 +108,32 @@ def _referenced(conn: psycopg.Connection, schemas: Schemas, entity: Entity, gone
     return referenced
 
 
-def _delete(conn: psycopg.Connection, schemas: Schemas, entity: Entity, bubble_ids: list[str], run_id: str) -> None:
+def _delete(db: Phase2Database, entity: Entity, bubble_ids: list[str], run_id: str) -> None:
     """Delete the rows, saving each one's last version for the rollback (the id map keeps their history)."""
-    conn.execute(
+    db.execute(
         sql.SQL(
             "WITH removed AS (DELETE FROM {table} t WHERE t.bubble_id = ANY(%(ids)s) RETURNING t.*)"
             " INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row)"
             " SELECT %(run)s, %(table_name)s, r.bubble_id, 'delete', to_jsonb(r) FROM removed r"
-        ).format(table=schemas.table(entity), changes=schemas.bookkeeping("row_changes")),
+        ).format(table=db.table(entity), changes=db.bookkeeping("row_changes")),
         {"ids": bubble_ids, "run": run_id, "table_name": entity.table},
     )
 
 
-def _replace_flags(
-    conn: psycopg.Connection, schemas: Schemas, entity: Entity, flagged: dict[str, str], run_id: str
-) -> None:
+def _replace_flags(db: Phase2Database, entity: Entity, flagged: dict[str, str], run_id: str) -> None:
     """The entity's flags become exactly `flagged`; a flag keeps the run that first raised it."""
-    flags = schemas.bookkeeping("deleted_in_bubble")
-    conn.execute(
+    flags = db.bookkeeping("deleted_in_bubble")
+    db.execute(
         sql.SQL("DELETE FROM {} WHERE entity = %s AND NOT (bubble_id = ANY(%s))").format(flags),
         (entity.name, list(flagged)),
     )
-    conn.execute(
+    db.execute(
         sql.SQL(
             "INSERT INTO {flags} (entity, bubble_id, phase2_id, reason, run_id)"
             " SELECT %(entity)s, t.bubble_id, t.id, f.reason, %(run)s"
             " FROM unnest(%(ids)s::text[], %(reasons)s::text[]) AS f (bubble_id, reason)"
             " JOIN {table} t USING (bubble_id)"
             " ON CONFLICT (entity, bubble_id) DO UPDATE SET reason = EXCLUDED.reason"
-        ).format(flags=flags, table=schemas.table(entity)),
+        ).format(flags=flags, table=db.table(entity)),
         {"entity": entity.name, "run": run_id, "ids": list(flagged), "reasons": list(flagged.values())},
     )

@@ -13,11 +13,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-import psycopg
-
 from culturebridge_migration.loading import deletions, loader
 from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
-from culturebridge_migration.loading.loader import LoadResult, Schemas
+from culturebridge_migration.loading.loader import LoadResult
+from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
@@ -39,7 +38,7 @@ class EntityOutcome:
 
     @property
     def loaded(self) -> int:
-        return self.result.staged
+        return self.result.loaded
 
 
 class StreamedMapping:
@@ -89,9 +88,7 @@ def _chunks(records: Iterable[dict], size: int | None) -> Iterator[list[dict]]:
 
 
 def migrate_entity(
-    conn: psycopg.Connection,
-    schemas: Schemas,
-    entities: Mapping[str, Entity],
+    db: Phase2Database,
     entity: Entity,
     records: Iterable[dict],
     *,
@@ -106,19 +103,17 @@ def migrate_entity(
     full export, what to do with migrated rows it no longer holds (None: an incremental export).
     """
     started, clock = datetime.now(UTC), time.monotonic()
-    with conn.transaction():
-        loader.register_run(conn, schemas, run_id, job_name)
-        refs = loader.reference_lookups(conn, schemas, entities, entity)
-        mapping = StreamedMapping(entity, refs, loader.taken_emails(conn, schemas, entity))
-        result = loader.load_rows(conn, schemas, entity, mapping.rows(records), run_id)
-        loader.clear_rejects(conn, schemas, run_id, entity)
-        loader.save_rejects(conn, schemas, run_id, mapping.rejects)
+    with db.transaction():
+        db.register_run(run_id, job_name)
+        mapping = StreamedMapping(entity, db.reference_lookups(entity), loader.taken_emails(db, entity))
+        result = loader.load_rows(db, entity, mapping.rows(records), run_id)
+        loader.clear_rejects(db, run_id, entity)
+        loader.save_rejects(db, run_id, mapping.rejects)
         sweep = None
         if deleted_records is not None:
-            sweep = deletions.sweep(conn, schemas, entity, mapping.ids, deleted_records, run_id)
+            sweep = deletions.sweep(db, entity, mapping.ids, deleted_records, run_id)
         loader.save_entity_run(
-            conn,
-            schemas,
+            db,
             run_id,
             entity,
             exported=mapping.exported,
@@ -128,7 +123,7 @@ def migrate_entity(
             deleted=len(sweep.deleted) if sweep else 0,
         )
         if watermark is not None:
-            loader.advance_watermark(conn, schemas, entity, watermark, run_id)
+            db.advance_watermark(entity, watermark, run_id)
     return EntityOutcome(
         entity.name,
         mapping.exported,

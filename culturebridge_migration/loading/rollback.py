@@ -13,13 +13,11 @@ inserted, the delete fails on its foreign key, the transaction rolls back and no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import psycopg
 from psycopg import sql
 
-from culturebridge_migration.loading.loader import Schemas
-from culturebridge_migration.mapping.entities import ENTITIES, Entity
+from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.entities import load_order
 from culturebridge_migration.mapping.mapper import row_columns
 
 
@@ -27,14 +25,13 @@ class RollbackBlocked(RuntimeError):
     """Rollback would break rows that did not come from the migration; nothing was changed."""
 
 
-def rollback_statements(
-    conn: psycopg.Connection, schemas: Schemas, run_id: str, entities: Mapping[str, Entity] = ENTITIES
-) -> list[str]:
+def rollback_statements(db: Phase2Database, run_id: str) -> list[str]:
     """The statements that undo `run_id`, as plain SQL text (the run id is a literal)."""
     run = sql.Literal(run_id)
-    changes = schemas.bookkeeping("row_changes")
+    changes = db.bookkeeping("row_changes")
+    parents_first = [db.entities[name] for name in load_order(db.entities)]
     statements: list[sql.Composable] = []
-    for entity in entities.values():
+    for entity in parents_first:
         columns = row_columns(entity)
         statements.append(
             sql.SQL(
@@ -43,7 +40,7 @@ def rollback_statements(
                 " WHERE run_id = {run} AND table_name = {name} AND action = 'update' ORDER BY bubble_id, seq) c"
                 " WHERE t.bubble_id = c.bubble_id"
             ).format(
-                table=schemas.table(entity),
+                table=db.table(entity),
                 cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
                 old_cols=sql.SQL(", ").join(sql.Identifier("o", c) for c in columns),
                 changes=changes,
@@ -51,29 +48,29 @@ def rollback_statements(
                 name=sql.Literal(entity.table),
             )
         )
-    for entity in entities.values():
+    for entity in parents_first:
         statements.append(
             sql.SQL(
                 "INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, c.old_row)).*"
                 " FROM (SELECT DISTINCT ON (bubble_id) bubble_id, old_row FROM {changes}"
                 " WHERE run_id = {run} AND table_name = {name} AND action = 'delete' ORDER BY bubble_id, seq) c"
-            ).format(table=schemas.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
+            ).format(table=db.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
         )
-    for entity in reversed(list(entities.values())):
+    for entity in reversed(parents_first):
         statements.append(
             sql.SQL(
                 "DELETE FROM {table} t USING {changes} c"
                 " WHERE c.run_id = {run} AND c.table_name = {name} AND c.action = 'insert' AND t.bubble_id = c.bubble_id"
-            ).format(table=schemas.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
+            ).format(table=db.table(entity), changes=changes, run=run, name=sql.Literal(entity.table))
         )
-    for entity in entities.values():
+    for entity in parents_first:
         # Only the records the run inserted leave the id map: it keeps the ids of deleted ones.
         statements.append(
             sql.SQL(
                 "DELETE FROM {id_map} m USING {changes} c WHERE m.entity = {name} AND c.run_id = {run}"
                 " AND c.table_name = {table_name} AND c.action = 'insert' AND m.bubble_id = c.bubble_id"
             ).format(
-                id_map=schemas.bookkeeping("id_map"),
+                id_map=db.bookkeeping("id_map"),
                 changes=changes,
                 run=run,
                 name=sql.Literal(entity.name),
@@ -81,21 +78,19 @@ def rollback_statements(
             )
         )
     statements.append(
-        sql.SQL("DELETE FROM {flags} WHERE run_id = {run}").format(
-            flags=schemas.bookkeeping("deleted_in_bubble"), run=run
-        )
+        sql.SQL("DELETE FROM {flags} WHERE run_id = {run}").format(flags=db.bookkeeping("deleted_in_bubble"), run=run)
     )
     statements.append(
         sql.SQL("UPDATE {runs} SET rolled_back_at = now() WHERE run_id = {run}").format(
-            runs=schemas.bookkeeping("runs"), run=run
+            runs=db.bookkeeping("runs"), run=run
         )
     )
-    return [s.as_string(conn) for s in statements]
+    return [s.as_string() for s in statements]
 
 
-def rollback_script(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> str:
+def rollback_script(db: Phase2Database, run_id: str) -> str:
     """A psql script that undoes `run_id`: all or nothing."""
-    body = ";\n".join(rollback_statements(conn, schemas, run_id))
+    body = ";\n".join(rollback_statements(db, run_id))
     return (
         f"-- Undo CultureBridge migration run {run_id}.\n"
         '-- Run: psql "$DATABASE_URL" -f this_file.sql\n'
@@ -108,45 +103,45 @@ def rollback_script(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> 
     )
 
 
-def last_run(conn: psycopg.Connection, schemas: Schemas) -> str | None:
+def last_run(db: Phase2Database) -> str | None:
     """The latest run that changed Phase 2 and was not rolled back."""
-    row = conn.execute(
+    row = db.execute(
         sql.SQL(
             "SELECT r.run_id FROM {runs} r WHERE r.rolled_back_at IS NULL"
             " AND EXISTS (SELECT 1 FROM {changes} c WHERE c.run_id = r.run_id)"
             " ORDER BY r.started_at DESC LIMIT 1"
-        ).format(runs=schemas.bookkeeping("runs"), changes=schemas.bookkeeping("row_changes"))
+        ).format(runs=db.bookkeeping("runs"), changes=db.bookkeeping("row_changes"))
     ).fetchone()
     return row[0] if row else None
 
 
-def rollback_run(conn: psycopg.Connection, schemas: Schemas, run_id: str) -> dict[str, int]:
+def rollback_run(db: Phase2Database, run_id: str) -> dict[str, int]:
     """Undo `run_id` in one transaction. Returns how many rows were restored, recreated and deleted."""
-    known = conn.execute(
-        sql.SQL("SELECT rolled_back_at FROM {} WHERE run_id = %s").format(schemas.bookkeeping("runs")), (run_id,)
+    known = db.execute(
+        sql.SQL("SELECT rolled_back_at FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,)
     ).fetchone()
     if known is None:
-        raise RollbackBlocked(f"No migration run {run_id} in {schemas.migration}.runs: nothing to roll back")
+        raise RollbackBlocked(f"No migration run {run_id} in {db.schemas.migration}.runs: nothing to roll back")
     if known[0] is not None:
         raise RollbackBlocked(f"Run {run_id} was already rolled back at {known[0]:%Y-%m-%d %H:%M:%S %Z}")
-    later = last_run(conn, schemas)
+    later = last_run(db)
     if later is not None and later != run_id:
         raise RollbackBlocked(
             f"Run {later} changed Phase 2 after run {run_id}: roll back {later} first, so no row is restored "
             "to a state that a later run built on"
         )
     counts = dict(
-        conn.execute(
+        db.execute(
             sql.SQL(
                 "SELECT action, count(DISTINCT (table_name, bubble_id)) FROM {} WHERE run_id = %s GROUP BY action"
-            ).format(schemas.bookkeeping("row_changes")),
+            ).format(db.bookkeeping("row_changes")),
             (run_id,),
         )
     )
     try:
-        with conn.transaction():
-            for statement in rollback_statements(conn, schemas, run_id):
-                conn.execute(statement.encode())
+        with db.transaction():
+            for statement in rollback_statements(db, run_id):
+                db.execute(statement.encode())
     except psycopg.errors.ForeignKeyViolation as exc:
         detail = exc.diag.message_detail or str(exc)
         raise RollbackBlocked(

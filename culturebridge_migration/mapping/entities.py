@@ -1,8 +1,10 @@
-"""The one table of field mappings: Bubble type and field -> Phase 2 table and column.
+"""The one table of field mappings: Bubble type and field -> Phase 2 table and column, with every rule.
 
-Everything that differs between Bubble apps (type names, field key names) is data here and
-can be overridden from configuration (see `apply_field_overrides`); the mapping code reads
-only this table.
+Everything that differs between Bubble apps (type names, field key names) is data here and can be
+overridden from configuration (see `apply_field_overrides`). Every rule about a value lives here
+once: the mapper applies it to each record, `loading/schema.py` turns it into the table's SQL
+(types, NOT NULL, defaults, CHECK constraints, foreign keys) and `validation/rules.py` into the
+asset checks that re-check Phase 2 as it is.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 
 
@@ -29,6 +32,49 @@ class Kind(StrEnum):
     PASSWORD = "password"  # Legacy Password -> bcrypt hash, never plain text
 
 
+_SQL_TYPES = {
+    Kind.BOOL: "boolean",
+    Kind.INTEGER: "integer",
+    Kind.DATE: "timestamptz",
+    Kind.LIST: "text[]",
+    Kind.JSON: "jsonb",
+    Kind.REF: "bigint",
+}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """An inclusive (or, at the low end, exclusive) range of numbers: one rule for mapper, CHECK and check."""
+
+    low: Decimal | None = None
+    high: Decimal | None = None
+    low_exclusive: bool = False
+
+    def __contains__(self, value: Decimal | int) -> bool:
+        above = self.low is None or (value > self.low if self.low_exclusive else value >= self.low)
+        return above and (self.high is None or value <= self.high)
+
+    def describe(self) -> str:
+        """Like `>= 25 and <= 500`, for messages a person reads."""
+        low = None if self.low is None else f"{'>' if self.low_exclusive else '>='} {self.low}"
+        high = None if self.high is None else f"<= {self.high}"
+        return " and ".join(part for part in (low, high) if part)
+
+    def sql(self, column: str) -> str:
+        """The same range as a SQL condition on `column` (a plain identifier of ours)."""
+        low = None if self.low is None else f"{column} {'>' if self.low_exclusive else '>='} {self.low}"
+        high = None if self.high is None else f"{column} <= {self.high}"
+        return " AND ".join(part for part in (low, high) if part)
+
+
+def between(low: str, high: str) -> Bounds:
+    return Bounds(Decimal(low), Decimal(high))
+
+
+def above(low: str, *, up_to: str) -> Bounds:
+    return Bounds(Decimal(low), Decimal(up_to), low_exclusive=True)
+
+
 @dataclass(frozen=True)
 class Field:
     column: str  # Phase 2 column
@@ -38,10 +84,26 @@ class Field:
     default: object = None
     values: Mapping[str, str] | None = None  # ENUM: Bubble display text -> Phase 2 value
     ref: str | None = None  # REF: the entity referenced
-    min: float | None = None  # inclusive bounds for NUMBER/INTEGER
-    max: float | None = None
-    min_exclusive: bool = False  # True: value must be > min
-    sql_type: str = "text"
+    bounds: Bounds | None = None  # NUMBER/INTEGER: the values Phase 2 accepts
+    digits: tuple[int, int] = (10, 2)  # NUMBER: numeric(precision, scale); values are rounded to the scale
+    rule: str | None = None  # name of the asset check that re-checks the bounds on Phase 2, if any
+    label: str = ""  # how a person calls the value, for check descriptions
+
+    @property
+    def sql_type(self) -> str:
+        if self.kind is Kind.NUMBER:
+            return f"numeric({self.digits[0]},{self.digits[1]})"
+        return _SQL_TYPES.get(self.kind, "text")
+
+    @property
+    def not_null(self) -> bool:
+        """A required value, or one with a default: the column never holds NULL."""
+        return self.required or self.default is not None
+
+    @property
+    def stored_values(self) -> tuple[str, ...]:
+        """ENUM: the Phase 2 values, each once, in the order the field table names them."""
+        return tuple(dict.fromkeys((self.values or {}).values()))
 
 
 @dataclass(frozen=True)
@@ -50,6 +112,7 @@ class Entity:
     bubble_type: str  # Data API type, e.g. "user"
     table: str  # Phase 2 table
     fields: tuple[Field, ...]
+    noun: str = ""  # one record, as a person says it: "coach profile"
     csv_prefix: str = ""  # CSV export file name part, e.g. "All-Users"
 
     @property
@@ -60,6 +123,10 @@ class Entity:
     def upstream(self) -> tuple[str, ...]:
         """Entities this one references, in field order, without repeats."""
         return tuple(dict.fromkeys(f.ref for f in self.refs if f.ref))
+
+    @property
+    def has_passwords(self) -> bool:
+        return any(f.kind is Kind.PASSWORD for f in self.fields)
 
     def field(self, column: str) -> Field:
         return next(f for f in self.fields if f.column == column)
@@ -97,13 +164,20 @@ PAYMENT_STATUS = {
 }
 RESOURCE_TYPE = {"Article": "article", "Video": "video", "Guide": "guide", "Worksheet": "worksheet"}
 
+# numeric(10,2) holds at most 99,999,999.99.
+LARGEST_AMOUNT = "99999999.99"
 
-def _ref(column: str, source: str, entity: str, required: bool = True) -> Field:
-    return Field(column, source, Kind.REF, required=required, ref=entity, sql_type="bigint")
+
+def _ref(column: str, source: str, entity: str, required: bool = True, label: str = "") -> Field:
+    return Field(column, source, Kind.REF, required=required, ref=entity, label=label)
 
 
 def _list(column: str, source: str) -> Field:
-    return Field(column, source, Kind.LIST, default=(), sql_type="text[]")
+    return Field(column, source, Kind.LIST, default=())
+
+
+def _flag(column: str, source: str) -> Field:
+    return Field(column, source, Kind.BOOL, default=False)
 
 
 ENTITIES: dict[str, Entity] = {
@@ -114,14 +188,8 @@ ENTITIES: dict[str, Entity] = {
             "user",
             "users",
             (
-                Field("email", "authentication.email.email", Kind.EMAIL, required=True),
-                Field(
-                    "email_verified",
-                    "authentication.email.email_confirmed",
-                    Kind.BOOL,
-                    default=False,
-                    sql_type="boolean",
-                ),
+                Field("email", "authentication.email.email", Kind.EMAIL, required=True, rule="valid_emails"),
+                _flag("email_verified", "authentication.email.email_confirmed"),
                 Field("first_name", "First Name"),
                 Field("last_name", "Last Name"),
                 Field("role", "Role", Kind.ENUM, required=True, values=ROLE),
@@ -133,6 +201,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("profile_photo_url", "Profile Photo", Kind.URL),
                 Field("password_hash", "Legacy Password", Kind.PASSWORD),
             ),
+            noun="user",
             csv_prefix="All-Users",
         ),
         Entity(
@@ -141,19 +210,14 @@ ENTITIES: dict[str, Entity] = {
             "client_profiles",
             (
                 _ref("user_id", "User", "users"),
-                Field("quiz_answers", "Quiz Answers", Kind.JSON, sql_type="jsonb"),
+                Field("quiz_answers", "Quiz Answers", Kind.JSON),
                 _list("goals", "Goals"),
                 _list("preferred_languages", "Preferred Languages"),
                 Field("current_country", "Current Country"),
                 Field("target_country", "Target Country"),
-                Field(
-                    "onboarding_complete",
-                    "Onboarding Complete",
-                    Kind.BOOL,
-                    default=False,
-                    sql_type="boolean",
-                ),
+                _flag("onboarding_complete", "Onboarding Complete"),
             ),
+            noun="client profile",
             csv_prefix="All-ClientProfiles",
         ),
         Entity(
@@ -166,12 +230,20 @@ ENTITIES: dict[str, Entity] = {
                 _list("expertise", "Expertise"),
                 _list("languages", "Languages"),
                 _list("countries", "Countries"),
-                Field("hourly_rate", "Hourly Rate", Kind.NUMBER, min=25, max=500, sql_type="numeric(10,2)"),
-                Field("years_experience", "Years Experience", Kind.INTEGER, min=0, max=80, sql_type="integer"),
-                Field("rating", "Rating", Kind.NUMBER, min=0, max=5, sql_type="numeric(3,2)"),
-                Field("verified", "Verified", Kind.BOOL, default=False, sql_type="boolean"),
-                Field("availability", "Availability", Kind.JSON, sql_type="jsonb"),
+                Field(
+                    "hourly_rate",
+                    "Hourly Rate",
+                    Kind.NUMBER,
+                    bounds=between("25", "500"),
+                    rule="hourly_rate_in_range",
+                    label="hourly rate (USD)",
+                ),
+                Field("years_experience", "Years Experience", Kind.INTEGER, bounds=between("0", "80")),
+                Field("rating", "Rating", Kind.NUMBER, bounds=between("0", "5"), digits=(3, 2)),
+                _flag("verified", "Verified"),
+                Field("availability", "Availability", Kind.JSON),
             ),
+            noun="coach profile",
             csv_prefix="All-CoachProfiles",
         ),
         Entity(
@@ -181,22 +253,22 @@ ENTITIES: dict[str, Entity] = {
             (
                 _ref("client_id", "Client", "users"),
                 _ref("coach_id", "Coach", "users"),
-                Field("session_start", "Session Start", Kind.DATE, required=True, sql_type="timestamptz"),
+                Field("session_start", "Session Start", Kind.DATE, required=True),
                 Field(
                     "duration_minutes",
                     "Duration Minutes",
                     Kind.INTEGER,
                     required=True,
-                    min=0,
-                    min_exclusive=True,
-                    max=1440,
-                    sql_type="integer",
+                    bounds=above("0", up_to="1440"),  # a session longer than a day is a typo
+                    rule="duration_positive",
+                    label="duration in minutes",
                 ),
                 Field("status", "Status", Kind.ENUM, required=True, values=BOOKING_STATUS),
                 Field("session_type", "Session Type"),
                 Field("notes", "Notes"),
                 Field("meeting_link", "Meeting Link"),
             ),
+            noun="booking",
             csv_prefix="All-Bookings",
         ),
         Entity(
@@ -210,16 +282,16 @@ ENTITIES: dict[str, Entity] = {
                     "Amount",
                     Kind.NUMBER,
                     required=True,
-                    min=0,
-                    min_exclusive=True,
-                    max=99_999_999.99,
-                    sql_type="numeric(10,2)",
+                    bounds=above("0", up_to=LARGEST_AMOUNT),
+                    rule="amount_positive",
+                    label="amount",
                 ),
                 Field("currency", "Currency", Kind.CURRENCY, default="USD"),
                 Field("status", "Status", Kind.ENUM, required=True, values=PAYMENT_STATUS),
                 Field("stripe_charge_id", "Stripe Charge ID"),
-                Field("paid_at", "Paid At", Kind.DATE, sql_type="timestamptz"),
+                Field("paid_at", "Paid At", Kind.DATE),
             ),
+            noun="payment",
             csv_prefix="All-Payments",
         ),
         Entity(
@@ -232,6 +304,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("body", "Body"),
                 _list("tags", "Tags"),
             ),
+            noun="community post",
             csv_prefix="All-Posts",
         ),
         Entity(
@@ -243,6 +316,7 @@ ENTITIES: dict[str, Entity] = {
                 _ref("author_id", "Author", "users"),
                 Field("body", "Body", required=True),
             ),
+            noun="comment",
             csv_prefix="All-Comments",
         ),
         Entity(
@@ -254,16 +328,40 @@ ENTITIES: dict[str, Entity] = {
                 Field("url", "URL", Kind.URL),
                 Field("resource_type", "Resource Type", Kind.ENUM, values=RESOURCE_TYPE),
                 _list("tags", "Tags"),
-                _ref("uploaded_by", "Uploaded By", "users", required=False),
+                _ref("uploaded_by", "Uploaded By", "users", required=False, label="uploader"),
                 Field("file_url", "File", Kind.URL),
             ),
+            noun="resource",
             csv_prefix="All-Resources",
         ),
     )
 }
 
-# Load order: every entity after the entities it references.
-ENTITY_ORDER: tuple[str, ...] = tuple(ENTITIES)
+
+def load_order(entities: Mapping[str, Entity]) -> list[str]:
+    """Every entity after the entities it references (a topological sort); the table's order breaks ties.
+
+    Derived, not written down: a new type cannot be loaded before what it references.
+    """
+    ordered: list[str] = []
+    visiting: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in ordered:
+            return
+        if name in visiting:
+            raise ValueError(f"the field table's references form a cycle through {name!r}")
+        if name not in entities:
+            raise ValueError(f"a field references unknown entity {name!r}")
+        visiting.add(name)
+        for upstream in entities[name].upstream:
+            visit(upstream)
+        visiting.discard(name)
+        ordered.append(name)
+
+    for name in entities:
+        visit(name)
+    return ordered
 
 
 def apply_field_overrides(
@@ -291,11 +389,12 @@ def apply_field_overrides(
 __all__ = [
     "CREATED_KEY",
     "ENTITIES",
-    "ENTITY_ORDER",
     "ID_KEY",
     "MODIFIED_KEY",
+    "Bounds",
     "Entity",
     "Field",
     "Kind",
     "apply_field_overrides",
+    "load_order",
 ]

@@ -8,12 +8,11 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from decimal import Decimal
 
 from culturebridge_migration.mapping import values as v
 from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, Entity, Field, Kind
 from culturebridge_migration.mapping.passwords import bcrypt_cost, is_strong_hash
-from culturebridge_migration.mapping.rejects import Reject, display_value
+from culturebridge_migration.mapping.rejects import Reject, RejectReason, display_value
 
 _MISSING = object()
 
@@ -40,14 +39,26 @@ class _Rejected(Exception):
 
 def lookup(record: Mapping[str, object], key: str) -> object:
     """A record's value for a key: the literal key first, then a dotted path into nested objects."""
-    if key in record:
-        return record[key]
-    node: object = record
-    for part in key.split("."):
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
+    return path_getter(key)(record)
+
+
+def path_getter(key: str) -> Callable[[Mapping[str, object]], object]:
+    """`lookup` for one key, with a dotted key split once instead of for every record."""
+    if "." not in key:
+        return lambda record: record.get(key, _MISSING)
+    parts = key.split(".")
+
+    def get(record: Mapping[str, object]) -> object:
+        if key in record:
+            return record[key]
+        node: object = record
+        for part in parts:
+            if not isinstance(node, Mapping) or part not in node:
+                return _MISSING
+            node = node[part]
+        return node
+
+    return get
 
 
 def get_value(record: Mapping[str, object], key: str) -> object:
@@ -99,7 +110,17 @@ def map_records(
                 _claim_unique_email(entity, email_columns, row, owners)
         except _Rejected as r:
             bubble_id = str(record.get(ID_KEY) or "")
-            rejects.append(Reject(entity.name, bubble_id, r.column, r.source, r.value, r.reason, r.message))
+            rejects.append(
+                Reject(
+                    entity=entity.name,
+                    bubble_id=bubble_id,
+                    field=r.source,
+                    column=r.column,
+                    value=r.value,
+                    reason=r.reason,
+                    message=r.message,
+                )
+            )
             continue
         rows.append(row)
     return MappedBatch(rows, rejects)
@@ -125,31 +146,14 @@ def _plan(entity: Entity, refs: Mapping[str, RefLookup]) -> list[_Step]:
     return [(spec.column, _field_mapper(entity, spec, refs), spec.kind is Kind.PASSWORD) for spec in entity.fields]
 
 
-def _getter(key: str) -> Callable[[Mapping[str, object]], object] | None:
-    """`lookup` for one dotted key, without splitting it again for every record; None for a plain key."""
-    if "." not in key:
-        return None
-    parts = key.split(".")
-
-    def get(record: Mapping[str, object]) -> object:
-        if key in record:
-            return record[key]
-        node: object = record
-        for part in parts:
-            if not isinstance(node, Mapping) or part not in node:
-                return _MISSING
-            node = node[part]
-        return node
-
-    return get
-
-
 def _map_record(
     entity: Entity, plan: list[_Step], record: Mapping[str, object], created: datetime | None
 ) -> dict[str, object]:
     bubble_id = record.get(ID_KEY)
     if _is_empty(bubble_id):
-        raise _reject("missing_required", "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked")
+        raise _reject(
+            RejectReason.MISSING_REQUIRED, "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked"
+        )
     row: dict[str, object] = {"bubble_id": bubble_id if type(bubble_id) is str else str(bubble_id)}
     for column, map_field, is_password in plan:
         row[column] = value = map_field(record)
@@ -165,43 +169,41 @@ def _map_record(
         try:
             row["updated_at"] = v.parse_datetime(modified)
         except ValueError as exc:
-            raise _reject("unparseable_date", "updated_at", MODIFIED_KEY, modified, f"{MODIFIED_KEY} {exc}") from None
+            raise _reject(
+                RejectReason.UNPARSEABLE_DATE, "updated_at", MODIFIED_KEY, modified, f"{MODIFIED_KEY} {exc}"
+            ) from None
     return row
 
 
 def _timestamp(record: Mapping[str, object], key: str, column: str) -> datetime:
     raw = lookup(record, key)
     if _is_empty(raw):
-        raise _reject("missing_required", column, key, None, f"{key} is empty: every Bubble thing has one")
+        raise _reject(RejectReason.MISSING_REQUIRED, column, key, None, f"{key} is empty: every Bubble thing has one")
     try:
         return v.parse_datetime(raw)
     except ValueError as exc:
-        raise _reject("unparseable_date", column, key, raw, f"{key} {exc}") from None
+        raise _reject(RejectReason.UNPARSEABLE_DATE, column, key, raw, f"{key} {exc}") from None
 
 
 def _field_mapper(
     entity: Entity, spec: Field, refs: Mapping[str, RefLookup]
 ) -> Callable[[Mapping[str, object]], object]:
     """One field's whole mapping (look up, empty -> default or reject, convert, resolve or range-check) as one closure."""
-    key, get = spec.source, _getter(spec.source)
+    get = path_getter(spec.source)
     convert = _converter(spec)
     is_ref = spec.kind is Kind.REF
-    ranged = spec.min is not None or spec.max is not None
-    # The bounds as exact Decimals: comparing a Decimal with a float converts the float on every call.
-    low = None if spec.min is None else Decimal(spec.min)
-    high = None if spec.max is None else Decimal(spec.max)
-    low_exclusive = spec.min_exclusive
+    bounds = spec.bounds
     required = spec.required
     default, default_is_list = spec.default, isinstance(spec.default, tuple)
     reason = _reason_for(spec)
     ref = refs.get(spec.ref or "") if is_ref else None
 
     def map_field(record: Mapping[str, object]) -> object:
-        raw = record.get(key, _MISSING) if get is None else get(record)
+        raw = get(record)
         if raw is _MISSING or raw is None or (isinstance(raw, str) and not raw.strip()):
             if required:
                 raise _reject(
-                    "missing_required",
+                    RejectReason.MISSING_REQUIRED,
                     spec.column,
                     spec.source,
                     None,
@@ -214,44 +216,23 @@ def _field_mapper(
             raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
         if is_ref:
             return _resolve(spec, value, ref)
-        if ranged and not (
-            (low is None or (value > low if low_exclusive else value >= low)) and (high is None or value <= high)
-        ):
-            _check_range(spec, value, raw)  # raises, with the bounds as the field table writes them
+        if bounds is not None and value not in bounds:
+            raise _reject(
+                RejectReason.OUT_OF_RANGE,
+                spec.column,
+                spec.source,
+                raw,
+                f"{spec.source} {raw!r} must be {bounds.describe()}",
+            )
         return value
 
     return map_field
 
 
 def _converter(spec: Field) -> Callable[[object], object]:
-    match spec.kind:
-        case Kind.TEXT:
-            return _text
-        case Kind.CURRENCY:
-            return v.parse_currency
-        case Kind.EMAIL:
-            return v.parse_email
-        case Kind.BOOL:
-            return v.parse_bool
-        case Kind.NUMBER:
-            return v.parse_decimal
-        case Kind.INTEGER:
-            return v.parse_integer
-        case Kind.DATE:
-            return v.parse_datetime
-        case Kind.LIST:
-            return v.parse_list
-        case Kind.JSON:
-            return v.parse_json
-        case Kind.ENUM:
-            return v.enum_parser(dict(spec.values or {}))
-        case Kind.URL:
-            return v.normalize_url
-        case Kind.REF:
-            return ref_id
-        case Kind.PASSWORD:
-            return _password_value
-    raise AssertionError(spec.kind)
+    if spec.kind is Kind.ENUM:
+        return v.enum_parser(dict(spec.values or {}))
+    return _CONVERTERS[spec.kind]
 
 
 def _text(raw: object) -> str:
@@ -276,18 +257,34 @@ def _password(value: str) -> str | None:
     raise ValueError("is not a bcrypt hash: passwords must be hashed by the export, never loaded as text")
 
 
+# What turns a Bubble value into a Phase 2 value, per kind (option sets build theirs from their values).
+_CONVERTERS: dict[Kind, Callable[[object], object]] = {
+    Kind.TEXT: _text,
+    Kind.CURRENCY: v.parse_currency,
+    Kind.EMAIL: v.parse_email,
+    Kind.BOOL: v.parse_bool,
+    Kind.NUMBER: v.parse_decimal,
+    Kind.INTEGER: v.parse_integer,
+    Kind.DATE: v.parse_datetime,
+    Kind.LIST: v.parse_list,
+    Kind.JSON: v.parse_json,
+    Kind.URL: v.normalize_url,
+    Kind.REF: ref_id,
+    Kind.PASSWORD: _password_value,
+}
+
 _REASONS = {
-    Kind.EMAIL: "invalid_email",
-    Kind.ENUM: "unknown_enum",
-    Kind.DATE: "unparseable_date",
-    Kind.NUMBER: "unparseable_number",
-    Kind.INTEGER: "unparseable_number",
-    Kind.JSON: "invalid_json",
+    Kind.EMAIL: RejectReason.INVALID_EMAIL,
+    Kind.ENUM: RejectReason.UNKNOWN_ENUM,
+    Kind.DATE: RejectReason.UNPARSEABLE_DATE,
+    Kind.NUMBER: RejectReason.UNPARSEABLE_NUMBER,
+    Kind.INTEGER: RejectReason.UNPARSEABLE_NUMBER,
+    Kind.JSON: RejectReason.INVALID_JSON,
 }
 
 
-def _reason_for(spec: Field) -> str:
-    return _REASONS.get(spec.kind, "invalid_value")
+def _reason_for(spec: Field) -> RejectReason:
+    return _REASONS.get(spec.kind, RejectReason.INVALID_VALUE)
 
 
 def _message(spec: Field, exc: ValueError) -> str:
@@ -298,18 +295,6 @@ def _message(spec: Field, exc: ValueError) -> str:
     return f"{spec.source} {exc}: correct it in Bubble"
 
 
-def _check_range(spec: Field, value: object, raw: object) -> None:
-    if spec.min is None and spec.max is None:
-        return
-    low_ok = spec.min is None or (value > spec.min if spec.min_exclusive else value >= spec.min)
-    high_ok = spec.max is None or value <= spec.max
-    if not (low_ok and high_ok):
-        low = "" if spec.min is None else (f"> {spec.min:g}" if spec.min_exclusive else f">= {spec.min:g}")
-        high = "" if spec.max is None else f"<= {spec.max:g}"
-        bounds = " and ".join(b for b in (low, high) if b)
-        raise _reject("out_of_range", spec.column, spec.source, raw, f"{spec.source} {raw!r} must be {bounds}")
-
-
 def _resolve(spec: Field, target: str, lookup_: RefLookup | None) -> int:
     if lookup_ is not None:
         found = lookup_.ids.get(target, _MISSING)
@@ -317,7 +302,7 @@ def _resolve(spec: Field, target: str, lookup_: RefLookup | None) -> int:
             return found  # type: ignore[return-value]
     if lookup_ is not None and target in lookup_.rejected:
         raise _reject(
-            "rejected_reference",
+            RejectReason.REJECTED_REFERENCE,
             spec.column,
             spec.source,
             target,
@@ -325,7 +310,7 @@ def _resolve(spec: Field, target: str, lookup_: RefLookup | None) -> int:
             f"({lookup_.rejected[target]}): fix that record in Bubble first",
         )
     raise _reject(
-        "missing_reference",
+        RejectReason.MISSING_REFERENCE,
         spec.column,
         spec.source,
         target,
@@ -343,7 +328,7 @@ def _claim_unique_email(
         owner = owners.setdefault(email, bubble_id)
         if owner != bubble_id:
             raise _reject(
-                "duplicate_email",
+                RejectReason.DUPLICATE_EMAIL,
                 column,
                 source,
                 email,
@@ -352,6 +337,7 @@ def _claim_unique_email(
             )
 
 
-def _reject(reason: str, column: str, source: str, raw: object, message: str) -> _Rejected:
+def _reject(reason: RejectReason, column: str, source: str, raw: object, message: str) -> _Rejected:
     secret = "password" in source.lower() or "password" in column
-    return _Rejected(reason, column, source, display_value(raw, secret=secret), message)
+    # The plain value: a database driver would write an enum member by its name.
+    return _Rejected(reason.value, column, source, display_value(raw, secret=secret), message)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import dataclasses
+from dataclasses import dataclass
+from enum import StrEnum
 
-# The reasons DESIGN.md names, as stable codes for reports and checks.
-REJECT_REASONS = (
-    "missing_required",
-    "invalid_email",
-    "duplicate_email",
-    "unknown_enum",
-    "unparseable_date",
-    "unparseable_number",
-    "out_of_range",
-    "invalid_value",
-    "invalid_json",
-    "missing_reference",
-    "rejected_reference",
-)
+
+class RejectReason(StrEnum):
+    """The reasons DESIGN.md names, as stable codes for reports and checks."""
+
+    MISSING_REQUIRED = "missing_required"
+    INVALID_EMAIL = "invalid_email"
+    DUPLICATE_EMAIL = "duplicate_email"
+    UNKNOWN_ENUM = "unknown_enum"
+    UNPARSEABLE_DATE = "unparseable_date"
+    UNPARSEABLE_NUMBER = "unparseable_number"
+    OUT_OF_RANGE = "out_of_range"
+    INVALID_VALUE = "invalid_value"
+    INVALID_JSON = "invalid_json"
+    MISSING_REFERENCE = "missing_reference"
+    REJECTED_REFERENCE = "rejected_reference"
+
 
 MASK = "***"
 _MAX_VALUE_CHARS = 200
@@ -27,14 +31,18 @@ _MAX_VALUE_CHARS = 200
 class Reject:
     entity: str
     bubble_id: str
-    column: str  # Phase 2 column the problem is about
     field: str  # Bubble field (key) it came from
+    column: str  # Phase 2 column the problem is about
     value: str | None  # the offending value, masked for passwords, shortened for long text
-    reason: str  # one of REJECT_REASONS
+    reason: str  # a RejectReason
     message: str  # what is wrong and what to do
 
     def as_dict(self) -> dict[str, str | None]:
-        return asdict(self)
+        return dataclasses.asdict(self)
+
+
+# A reject's parts in order: the rejects table, the errors CSV and the JSON report all follow it.
+REJECT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Reject))
 
 
 def display_value(value: object, *, secret: bool = False) -> str | None:

@@ -7,7 +7,6 @@ reject. None of them guess: a value that is not clearly what the field holds is 
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -32,7 +31,7 @@ _DATE_FORMATS = (
     "%Y-%m-%d",
 )
 
-# Deliberately simple: one @, no spaces, a dot in the domain. Matches the SQL check in validation.
+# Deliberately simple: one @, no spaces, a dot in the domain. Shared with the valid_emails check's SQL.
 EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 _THOUSANDS = re.compile(r"-?\d{1,3}(,\d{3})+(\.\d+)?")
@@ -100,7 +99,8 @@ def parse_decimal(value: object) -> Decimal:
     """A number; text may carry a $ and thousands separators (1,234.50), never a decimal comma (12,50)."""
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a number")
-    text = str(value).strip().removeprefix("$") if isinstance(value, str) else repr(value)
+    # A float's repr is its shortest exact text (0.1 -> "0.1"), so the Decimal holds what Bubble sent.
+    text = str(value).strip().removeprefix("$") if isinstance(value, str | Decimal) else repr(value)
     if "," in text:
         if not _THOUSANDS.fullmatch(text):
             raise ValueError(f"{value!r} is not a number (use a dot for decimals)")
@@ -156,13 +156,11 @@ def parse_email(value: object) -> str:
     return email
 
 
-def parse_enum(value: object, values: dict[str, str]) -> str:
-    """Option set display text -> Phase 2 value; matching ignores case and surrounding spaces."""
-    return enum_parser(values)(value)
-
-
 def enum_parser(values: dict[str, str]) -> Callable[[object], str]:
-    """`parse_enum` for one option set, with its lookup table built once instead of per value."""
+    """Option set display text -> Phase 2 value, matching regardless of case and surrounding spaces.
+
+    The lookup table is built once per option set, not per value.
+    """
     by_lower = {k.lower(): v for k, v in values.items()}
     exact = {k: by_lower[k.lower()] for k in values}  # the display texts as Bubble writes them
     choices = ", ".join(values)
@@ -180,12 +178,14 @@ def enum_parser(values: dict[str, str]) -> Callable[[object], str]:
     return parse
 
 
-_CURRENCY = re.compile(r"[A-Z]{3}")
+# Shared with the table's CHECK constraint.
+CURRENCY_PATTERN = r"^[A-Z]{3}$"
+_CURRENCY = re.compile(CURRENCY_PATTERN)
 
 
 def parse_currency(value: object) -> str:
     code = str(value).strip().upper()
-    if not _CURRENCY.fullmatch(code):
+    if not _CURRENCY.match(code):
         raise ValueError(f"{value!r} is not an ISO 4217 currency code like USD")
     return code
 
@@ -194,7 +194,3 @@ def normalize_url(value: object) -> str:
     """Bubble serves uploaded files as protocol-relative URLs (//s3.amazonaws.com/...)."""
     url = str(value).strip()
     return "https:" + url if url.startswith("//") else url
-
-
-def is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

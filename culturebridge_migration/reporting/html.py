@@ -56,7 +56,7 @@ def _rejects_chart(report: MigrationReport) -> str:
 
 
 def _checks_chart(report: MigrationReport) -> str:
-    outcomes = Counter(check_outcome(c.passed, c.severity) for c in report.checks)
+    outcomes = Counter(c.outcome for c in report.checks)
     labels = ["pass", "warn", "fail"]
     fig, ax = plt.subplots(figsize=(4, 2.6))
     ax.bar(labels, [outcomes[k] for k in labels], color=[GREEN, AMBER, RED])
@@ -73,10 +73,6 @@ def _durations_chart(report: MigrationReport) -> str:
     return _svg(fig)
 
 
-def check_outcome(passed: bool, severity: str) -> str:
-    return "pass" if passed else ("fail" if severity == "ERROR" else "warn")
-
-
 def render_html(report: MigrationReport) -> str:
     e = html.escape
     rows = "".join(
@@ -85,8 +81,8 @@ def render_html(report: MigrationReport) -> str:
         for x in report.entities
     )
     checks = "".join(
-        f"<tr class='{check_outcome(c.passed, c.severity)}'><td>{e(c.asset)}</td><td>{e(c.check)}</td>"
-        f"<td>{check_outcome(c.passed, c.severity).upper()}</td><td>{'' if c.passed else c.offending_rows}</td>"
+        f"<tr class='{c.outcome}'><td>{e(c.asset)}</td><td>{e(c.check)}</td>"
+        f"<td>{c.outcome.upper()}</td><td>{'' if c.passed else c.offending_rows}</td>"
         f"<td>{e(', '.join(c.sample_bubble_ids[:3]))}</td></tr>"
         for c in report.checks
     )

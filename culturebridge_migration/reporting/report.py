@@ -8,7 +8,7 @@ The JSON shape (version 1) is stable; `REPORT_JSON_KEYS` documents it and a test
                 "rejected", "rejected_by_reason": {reason: n}, "deleted", "seconds"}],
   ("deleted": rows removed because they are gone from Bubble, with deleted_records = delete)
   "checks": [{"asset", "check", "passed", "severity", "offending_rows", "sample_bubble_ids", "description"}],
-  "rejects": [{"entity", "bubble_id", "column", "field", "value", "reason", "message"}],
+  "rejects": [{"entity", "bubble_id", "field", "column", "value", "reason", "message"}],
   "totals": {"exported", "loaded", "rejected"}
 }
 """
@@ -22,11 +22,12 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
-import psycopg
 from psycopg import sql
 
-from culturebridge_migration.loading.loader import Schemas
-from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.loading.loader import read_rejects
+from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.entities import load_order
+from culturebridge_migration.mapping.rejects import REJECT_FIELDS
 
 REPORT_VERSION = 1
 REPORT_JSON_KEYS = (
@@ -40,7 +41,7 @@ REPORT_JSON_KEYS = (
     "rejects",
     "totals",
 )
-ERRORS_CSV_COLUMNS = ("entity", "bubble_id", "field", "column", "value", "reason", "message")
+ERRORS_CSV_COLUMNS = REJECT_FIELDS
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,11 @@ class CheckRecord:
     offending_rows: int | None = None
     sample_bubble_ids: list[str] = field(default_factory=list)
     description: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """pass, warn (a failed WARN check) or fail (a failed ERROR check)."""
+        return "pass" if self.passed else ("fail" if self.severity == "ERROR" else "warn")
 
 
 @dataclass
@@ -98,38 +104,25 @@ class MigrationReport:
 
 
 def gather(
-    conn: psycopg.Connection,
-    schemas: Schemas,
-    run_id: str,
-    checks: list[CheckRecord],
-    expected_entities: list[str] | None = None,
+    db: Phase2Database, run_id: str, checks: list[CheckRecord], expected_entities: list[str] | None = None
 ) -> MigrationReport:
-    entity_rows = conn.execute(
+    entity_rows = db.execute(
         sql.SQL(
             "SELECT entity, exported, loaded, inserted, updated, unchanged, rejected, deleted,"
             " extract(epoch FROM finished_at - started_at)::float FROM {} WHERE run_id = %s"
-        ).format(schemas.bookkeeping("entity_runs")),
+        ).format(db.bookkeeping("entity_runs")),
         (run_id,),
     ).fetchall()
-    order = list(ENTITIES)
+    order = load_order(db.entities)
     entity_rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
-    rejects = [
-        dict(zip(("entity", "bubble_id", "column", "field", "value", "reason", "message"), row, strict=True))
-        for row in conn.execute(
-            sql.SQL(
-                "SELECT entity, bubble_id, column_name, field, value, reason, message FROM {}"
-                " WHERE run_id = %s ORDER BY entity, bubble_id"
-            ).format(schemas.bookkeeping("rejects")),
-            (run_id,),
-        )
-    ]
+    rejects = [r.as_dict() for r in read_rejects(db, run_id)]
     by_reason: dict[str, Counter] = {}
     for r in rejects:
         by_reason.setdefault(r["entity"], Counter())[r["reason"]] += 1
     entities = [
         {
             "entity": name,
-            "table": ENTITIES[name].table if name in ENTITIES else name,
+            "table": db.entities[name].table if name in db.entities else name,
             "exported": exported,
             "loaded": loaded,
             "inserted": inserted,
@@ -168,7 +161,7 @@ def render_summary(report: MigrationReport) -> str:
             lines.append(f"  {e['entity']:<18}{reason:<22}{n:>6}")
     lines += ["", "Checks:"]
     for c in report.checks:
-        outcome = "PASS" if c.passed else ("FAIL" if c.severity == "ERROR" else "WARN")
+        outcome = c.outcome.upper()
         extra = f" {c.offending_rows} rows, e.g. {', '.join(c.sample_bubble_ids[:3])}" if not c.passed else ""
         lines.append(f"  [{outcome}] {c.asset} / {c.check}{extra}")
     return "\n".join(lines) + "\n"
@@ -184,10 +177,3 @@ def render_errors_csv(report: MigrationReport) -> str:
 
 def render_json(report: MigrationReport) -> str:
     return json.dumps(report.as_json(), indent=2, default=str)
-
-
-def id_mapping(conn: psycopg.Connection, schemas: Schemas, entity: str) -> dict[str, int]:
-    """Bubble id -> Phase 2 id for every row of an entity now in Phase 2."""
-    return dict(
-        conn.execute(sql.SQL("SELECT bubble_id, id FROM {} ORDER BY id").format(schemas.table(ENTITIES[entity])))
-    )

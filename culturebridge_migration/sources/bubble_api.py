@@ -18,17 +18,16 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
 
 import requests
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY
-from culturebridge_migration.mapping.values import format_bubble_datetime, parse_datetime
-from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.mapping.entities import CREATED_KEY
+from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.http import retrying_session
+from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
 
 logger = logging.getLogger(__name__)
 
@@ -59,54 +58,7 @@ class ExportResult:
     announced_total: int
     pages: int = 0
     notes: list[str] = field(default_factory=list)  # things the operator should know, e.g. deletions mid-export
-    exported: int = 0  # distinct ids handed over (the export file may hold more records: a defect)
-
-
-class _Collector:
-    """Hands records on in export order, each _id once, counting them.
-
-    It keeps the ids of the current search window only, so memory is bounded by Bubble's search cap
-    however large the type: a window starts at the last Created Date of the one before, so the
-    records carrying that date are the only ones a later window can send again.
-    """
-
-    def __init__(self, sink: Callable[[list[dict]], None]) -> None:
-        self.sink, self.ids, self.count = sink, set(), 0
-
-    def add(self, records: Iterable[dict]) -> list[dict]:
-        fresh = []
-        for record in records:
-            if record[ID_KEY] not in self.ids:
-                self.ids.add(record[ID_KEY])
-                fresh.append(record)
-        if fresh:
-            self.count += len(fresh)
-            self.sink(fresh)
-        return fresh
-
-    def next_window(self, carried: set[object]) -> None:
-        self.ids = set(carried)
-
-
-ProgressCallback = Callable[[int, int], None]  # (records so far, announced total)
-
-
-@dataclass(frozen=True)
-class _Hooks:
-    on_progress: ProgressCallback | None = None
-    prepare_page: Callable[[list[dict]], None] | None = None
-    checkpoint: PageCheckpoint | None = None
-
-    def prepare(self, results: list[dict]) -> None:
-        if self.prepare_page:
-            self.prepare_page(results)
-
-    def save(self, search: str, page: Page) -> None:
-        if self.checkpoint:
-            self.checkpoint.save(search, page.cursor, page.total, page.results)
-
-    def saved(self, search: str) -> dict:
-        return self.checkpoint.pages(search) if self.checkpoint else {}
+    unique_ids: int = 0  # distinct ids handed over (the export file may hold more records: a defect)
 
 
 class RequestBudget:
@@ -244,74 +196,21 @@ class BubbleClient:
         return page
 
     # -- a whole type -------------------------------------------------------------------------
-    def export(
-        self,
-        bubble_type: str,
-        *,
-        modified_after: datetime | None = None,
-        on_progress: ProgressCallback | None = None,
-        prepare: Callable[[list[dict]], None] | None = None,
-        checkpoint: PageCheckpoint | None = None,
-        sink: Callable[[list[dict]], None] | None = None,
-    ) -> ExportResult:
-        """Every record of a type (changed after `modified_after`, when given), in Created Date order.
-
-        `prepare` runs on each page as it arrives (the export hashes passwords there), before the
-        page is saved to `checkpoint`, from which a killed export resumes. With a `sink`, records
-        are handed to it a window at a time instead of being gathered in `ExportResult.records`.
-        """
-        hooks = _Hooks(on_progress, prepare, checkpoint)
-        base = []
-        if modified_after is not None:
-            base.append(
-                {
-                    "key": MODIFIED_KEY,
-                    "constraint_type": "greater than",
-                    "value": format_bubble_datetime(modified_after),
-                }
-            )
+    def export(self, bubble_type: str, hooks: ExportHooks | None = None) -> ExportResult:
+        """Every record of a type (changed after `hooks.modified_after`, when given), in Created Date order."""
+        hooks = hooks or ExportHooks()
         result = ExportResult([], 0)
-        collector = _Collector(sink or result.records.extend)
-        tail = _WindowTail()
-
-        def take(records: list[dict]) -> None:
-            collector.add(records)
-            tail.add(records)
-
-        before_window = 0
-        window_start: datetime | None = None
-        while True:
-            constraints = list(base)
-            if window_start is not None:
-                # 1 ms earlier, so records sharing the boundary's Created Date are not lost; _id de-duplicates.
-                constraints.append(
-                    {
-                        "key": CREATED_KEY,
-                        "constraint_type": "greater than",
-                        "value": format_bubble_datetime(window_start - timedelta(milliseconds=1)),
-                    }
-                )
-            tail.reset()
-            total = self._export_window(bubble_type, constraints, result, before_window, hooks, take)
-            if total < self.search_cap:
-                result.announced_total = before_window + total
-                break
-            # The search hit the cap: the rest lies beyond the last Created Date seen.
-            if tail.created is None:
-                raise BubbleError(f"type {bubble_type!r}: the search reached Bubble's cap but returned no records")
-            new_start = parse_datetime(tail.created)
-            if window_start is not None and new_start <= window_start:
-                raise BubbleError(
-                    f"type {bubble_type!r}: more than {self.search_cap} records share Created Date {tail.created}; "
-                    "they cannot be exported through the Data API in windows"
-                )
-            window_start = new_start
-            # Everything kept so far is older than the new window, except the records sharing its
-            # first Created Date: those sit at the end of this window and the next one reads them too.
-            collector.next_window(tail.ids)
-            before_window = collector.count - len(tail.ids)
-            logger.info("type %r: search cap reached, continuing after %s", bubble_type, tail.created)
-        result.exported = collector.count
+        search = WindowedSearch(bubble_type, self.search_cap, hooks.sink or result.records.extend)
+        try:
+            while True:
+                constraints = hooks.modified_constraints() + search.constraints()
+                total = self._export_window(bubble_type, constraints, result, search.before_window, hooks, search.take)
+                if search.close_window(total):
+                    break
+                logger.info("type %r: search cap reached, continuing after %s", bubble_type, search.last_created)
+        except SearchCapError as exc:
+            raise BubbleError(str(exc)) from None
+        result.announced_total, result.unique_ids = search.announced_total, search.count
         self._verify(bubble_type, result)
         return result
 
@@ -321,7 +220,7 @@ class BubbleClient:
         constraints: list[dict],
         result: ExportResult,
         before_window: int,
-        hooks: _Hooks,
+        hooks: ExportHooks,
         take: Callable[[list[dict]], None],
     ) -> int:
         """Fetch one search's pages, concurrently once the first page told the total.
@@ -333,9 +232,8 @@ class BubbleClient:
         those records again, and the collector keeps each _id once.
         """
         search = json.dumps([bubble_type, constraints, self.page_size])
-        saved = {
-            c: Page(c, p.results, len(p.results), p.total - c - len(p.results)) for c, p in hooks.saved(search).items()
-        }
+        saved_pages = hooks.checkpoint.pages(search) if hooks.checkpoint else {}
+        saved = {c: Page(c, p.results, len(p.results), p.total - c - len(p.results)) for c, p in saved_pages.items()}
         if saved:
             result.notes.append(f"resumed from checkpoint: {len(saved)} page(s) already exported")
         first = saved.pop(0, None) or self._fetch(bubble_type, 0, constraints, search, result, hooks)
@@ -364,11 +262,19 @@ class BubbleClient:
         return total
 
     def _fetch(
-        self, bubble_type: str, cursor: int, constraints: list[dict], search: str, result: ExportResult, hooks: _Hooks
+        self,
+        bubble_type: str,
+        cursor: int,
+        constraints: list[dict],
+        search: str,
+        result: ExportResult,
+        hooks: ExportHooks,
     ) -> Page:
         page = self.fetch_page(bubble_type, cursor, constraints)
-        hooks.prepare(page.results)
-        hooks.save(search, page)
+        if hooks.prepare:
+            hooks.prepare(page.results)
+        if hooks.checkpoint:
+            hooks.checkpoint.save(search, page.cursor, page.total, page.results)
         result.pages += 1
         return page
 
@@ -378,7 +284,7 @@ class BubbleClient:
         constraints: list[dict],
         result: ExportResult,
         search: str,
-        hooks: _Hooks,
+        hooks: ExportHooks,
         take: Callable[[list[dict]], None],
     ) -> int:
         cursor, total = 0, None
@@ -397,7 +303,7 @@ class BubbleClient:
                 return total
 
     def _verify(self, bubble_type: str, result: ExportResult) -> None:
-        arrived, announced = result.exported, result.announced_total
+        arrived, announced = result.unique_ids, result.announced_total
         if arrived < announced:
             # Not raised: the export's blocking completeness check fails on it, so no table loads it.
             result.notes.append(
@@ -409,26 +315,6 @@ class BubbleClient:
                 f"{arrived - announced} record(s) arrived beyond the final total (deleted in Bubble meanwhile); "
                 "the deletion sweep reports them"
             )
-
-
-class _WindowTail:
-    """The last Created Date of a search window, and the ids of the records that carry it.
-
-    The next window starts at that date, so it reads those records again.
-    """
-
-    def __init__(self) -> None:
-        self.created: str | None = None
-        self.ids: set[object] = set()
-
-    def reset(self) -> None:
-        self.created, self.ids = None, set()
-
-    def add(self, records: list[dict]) -> None:
-        for record in records:  # in Created Date order
-            if record[CREATED_KEY] != self.created:
-                self.created, self.ids = record[CREATED_KEY], set()
-            self.ids.add(record[ID_KEY])
 
 
 def _bubble_message(response: requests.Response) -> str:

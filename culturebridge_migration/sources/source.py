@@ -7,7 +7,7 @@ goes through the real API client.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,8 +16,8 @@ from typing import Protocol
 
 from culturebridge_migration.mapping.entities import ID_KEY, MODIFIED_KEY, Entity
 from culturebridge_migration.mapping.values import parse_datetime
-from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult, ProgressCallback
-from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult
+from culturebridge_migration.sources.hooks import ExportHooks
 
 SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
 
@@ -25,16 +25,7 @@ SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loo
 class RecordSource(Protocol):
     description: str
 
-    def export(
-        self,
-        entity: Entity,
-        *,
-        modified_after: datetime | None = None,
-        on_progress: ProgressCallback | None = None,
-        prepare: Callable[[list[dict]], None] | None = None,
-        checkpoint: PageCheckpoint | None = None,
-        sink: Callable[[list[dict]], None] | None = None,
-    ) -> ExportResult: ...
+    def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult: ...
 
 
 @dataclass
@@ -42,24 +33,8 @@ class ApiSource:
     client: BubbleClient
     description: str
 
-    def export(
-        self,
-        entity: Entity,
-        *,
-        modified_after: datetime | None = None,
-        on_progress: ProgressCallback | None = None,
-        prepare: Callable[[list[dict]], None] | None = None,
-        checkpoint: PageCheckpoint | None = None,
-        sink: Callable[[list[dict]], None] | None = None,
-    ) -> ExportResult:
-        return self.client.export(
-            entity.bubble_type,
-            modified_after=modified_after,
-            on_progress=on_progress,
-            prepare=prepare,
-            checkpoint=checkpoint,
-            sink=sink,
-        )
+    def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult:
+        return self.client.export(entity.bubble_type, hooks)
 
 
 @dataclass
@@ -68,30 +43,22 @@ class CsvSource:
     timezone: str
     description: str
 
-    def export(
-        self,
-        entity: Entity,
-        *,
-        modified_after: datetime | None = None,
-        on_progress: ProgressCallback | None = None,
-        prepare: Callable[[list[dict]], None] | None = None,
-        checkpoint: PageCheckpoint | None = None,  # a local file needs none: reading it again is cheap
-        sink: Callable[[list[dict]], None] | None = None,
-    ) -> ExportResult:
+    def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult:
+        """The file's rows; a local file needs no checkpoint: reading it again is cheap."""
         from culturebridge_migration.sources.bubble_csv import read_csv_export
 
         records = read_csv_export(self.folder, entity, tz=self.timezone)
-        if modified_after is not None:
-            records = [r for r in records if _modified_after(r, modified_after)]
-        if prepare:
-            prepare(records)
-        if on_progress:
-            on_progress(len(records), len(records))
-        if sink:
-            sink(records)
+        if hooks.modified_after is not None:
+            records = [r for r in records if _modified_after(r, hooks.modified_after)]
+        if hooks.prepare:
+            hooks.prepare(records)
+        if hooks.on_progress:
+            hooks.on_progress(len(records), len(records))
+        if hooks.sink:
+            hooks.sink(records)
         # A file announces no total of its own: its rows are the whole export.
         distinct = len({r.get(ID_KEY) for r in records})
-        return ExportResult([] if sink else records, len(records), pages=1, exported=distinct)
+        return ExportResult([] if hooks.sink else records, len(records), pages=1, unique_ids=distinct)
 
 
 def _modified_after(record: dict, moment: datetime) -> bool:

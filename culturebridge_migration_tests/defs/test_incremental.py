@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
@@ -11,30 +12,31 @@ import pytest
 
 from culturebridge_migration.defs.resources import MigrationSettings
 from culturebridge_migration.fake_bubble import FakeBubble
-from culturebridge_migration.loading.loader import Schemas
+from culturebridge_migration.loading.database import connect
+from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.rollback import rollback_run
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.sample_data import generate_sample
-from culturebridge_migration_tests.test_migration_graph import ALL_ASSETS, KEY, api, checksums, resources
 
+pytestmark = pytest.mark.integration
 INCREMENTAL = {"ops": {"bubble_export": {"config": {"incremental": True}}}}
 LATER = "2027-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
-def setup(database_url: str, tmp_path: Path):
+def migrated(database_url: str, tmp_path: Path, serve: Callable, graph_for: Callable):
+    """A small sample, migrated once; yields its Bubble server and graph."""
     sample = generate_sample(60)
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
-    with FakeBubble(data, api_key=KEY) as server:
-        res = resources(database_url, tmp_path, api(server))
-        instance = dg.DagsterInstance.ephemeral()
-        assert dg.materialize(ALL_ASSETS, resources=res, instance=instance).success
-        yield server, res, instance, tmp_path
+    with serve(data) as server:
+        graph = graph_for(database_url, tmp_path, server)
+        assert graph.materialize().success
+        yield server, graph
 
 
-def sync(res: dict, instance: dg.DagsterInstance) -> dg.ExecuteInJobResult:
-    return dg.materialize(ALL_ASSETS, resources=res, instance=instance, run_config=INCREMENTAL, raise_on_error=False)
+def sync(graph) -> dg.ExecuteInJobResult:
+    return graph.materialize(run_config=INCREMENTAL)
 
 
 def changed_since(server: FakeBubble, bubble_type: str, export_manifest: dict) -> int:
@@ -46,10 +48,10 @@ def manifest(tmp_path: Path, entity: str) -> dict:
     return json.loads((tmp_path / "exports" / f"{entity}.manifest.json").read_text())
 
 
-def test_sync_without_changes_writes_nothing(setup, database_url: str) -> None:
-    server, res, instance, tmp_path = setup
+def test_sync_without_changes_writes_nothing(migrated, database_url: str, tmp_path: Path, checksums: Callable) -> None:
+    server, graph = migrated
     before = checksums(database_url)
-    result = sync(res, instance)
+    result = sync(graph)
     assert result.success
     assert checksums(database_url) == before
     # Bubble was asked only for what changed after the watermark (minus the clock-skew overlap).
@@ -61,14 +63,14 @@ def test_sync_without_changes_writes_nothing(setup, database_url: str) -> None:
     assert written == 0
 
 
-def test_sync_brings_over_exactly_the_edits_and_additions(setup, database_url: str) -> None:
-    server, res, instance, tmp_path = setup
+def test_sync_brings_over_exactly_the_edits_and_additions(migrated, database_url: str, tmp_path: Path) -> None:
+    server, graph = migrated
     user = next(u for u in server.records("user") if u.get("Role") == "Coach" and "@" in str(u))
     server.put("user", {**user, "First Name": "Edited", "Modified Date": LATER})
     booking = server.records("booking")[0]
     new_booking = {**booking, "_id": "1799999999999x000000000000000001", "Created Date": LATER, "Modified Date": LATER}
     server.put("booking", new_booking)
-    result = sync(res, instance)
+    result = sync(graph)
     assert result.success
     for entity, bubble_type in (("users", "user"), ("bookings", "booking")):
         exported = manifest(tmp_path, entity)
@@ -88,14 +90,14 @@ def test_sync_brings_over_exactly_the_edits_and_additions(setup, database_url: s
     assert watermark.isoformat().startswith("2027-01-01")
 
 
-def test_full_export_reports_records_deleted_in_bubble(setup, database_url: str) -> None:
-    server, res, instance, _ = setup
+def test_full_export_reports_records_deleted_in_bubble(migrated, database_url: str) -> None:
+    server, graph = migrated
     gone = server.records("post")[0]["_id"]  # a post that was loaded
     comments_on_it = [c["_id"] for c in server.records("comment") if c.get("Post") == gone]
     for comment in comments_on_it:
         server.delete("comment", comment)
     server.delete("post", gone)
-    result = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    result = graph.materialize()
     deleted = {
         e.asset_key.to_user_string(): e
         for e in result.get_asset_check_evaluations()
@@ -107,13 +109,6 @@ def test_full_export_reports_records_deleted_in_bubble(setup, database_url: str)
     assert deleted["phase2/users"].passed
     with psycopg.connect(database_url) as conn:  # report only: the row stays until a person decides
         assert conn.execute("SELECT count(*) FROM community_posts WHERE bubble_id = %s", (gone,)).fetchone()[0] == 1
-
-
-def deleting(res: dict, tmp_path: Path, mode: str) -> dict:
-    settings = MigrationSettings(
-        export_dir=str(tmp_path / "exports"), report_dir=str(tmp_path / "reports"), deleted_records=mode
-    )
-    return {**res, "settings": settings}
 
 
 def loaded_ids(database_url: str, table: str) -> set[str]:
@@ -134,12 +129,12 @@ def deleted_check(result: dg.ExecuteInJobResult, asset: str) -> dg.AssetCheckEva
     )
 
 
-def test_flag_mode_keeps_records_gone_from_bubble_and_lists_them_until_they_return(setup, database_url: str) -> None:
-    server, res, instance, tmp_path = setup
-    res = deleting(res, tmp_path, "flag")
+def test_flag_mode_keeps_records_gone_from_bubble_and_lists_them_until_they_return(migrated, database_url: str) -> None:
+    server, graph = migrated
+    graph = graph.with_settings(deleted_records="flag")
     resource = next(r for r in server.records("resource") if r["_id"] in loaded_ids(database_url, "resources"))
     server.delete("resource", resource["_id"])
-    result = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    result = graph.materialize()
     assert resource["_id"] in loaded_ids(database_url, "resources")
     assert flags(database_url) == {resource["_id"]: "deleted in Bubble"}
     check = deleted_check(result, "phase2/resources")
@@ -147,14 +142,16 @@ def test_flag_mode_keeps_records_gone_from_bubble_and_lists_them_until_they_retu
     assert check.metadata["flagged"].value == 1
 
     server.put("resource", resource)  # restored in Bubble: the flag goes
-    result = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    result = graph.materialize()
     assert flags(database_url) == {}
     assert deleted_check(result, "phase2/resources").passed
 
 
-def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_back(setup, database_url: str) -> None:
-    server, res, instance, tmp_path = setup
-    res = deleting(res, tmp_path, "delete")
+def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_back(
+    migrated, database_url: str, checksums: Callable
+) -> None:
+    server, graph = migrated
+    graph = graph.with_settings(deleted_records="delete")
     before = checksums(database_url)
     resource = next(r for r in server.records("resource") if r["_id"] in loaded_ids(database_url, "resources"))
     loaded_comments = loaded_ids(database_url, "community_comments")
@@ -169,7 +166,7 @@ def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_b
     server.delete("post", post)
     server.delete("resource", resource["_id"])
 
-    first = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    first = graph.materialize()
     assert resource["_id"] not in loaded_ids(database_url, "resources")
     assert not set(comments) & loaded_ids(database_url, "community_comments")
     # The post's comments still pointed at it when posts loaded: kept and flagged, not broken.
@@ -178,13 +175,14 @@ def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_b
     assert deleted_check(first, "phase2/community_posts").metadata["sample_bubble_ids"].value == [post]
     assert deleted_check(first, "phase2/resources").passed
 
-    second = dg.materialize(ALL_ASSETS, resources=res, instance=instance, raise_on_error=False)
+    second = graph.materialize()
     assert post not in loaded_ids(database_url, "community_posts")
     assert flags(database_url) == {}
-    with psycopg.connect(database_url) as conn:
-        deleted = dict(conn.execute("SELECT entity, deleted FROM migration.entity_runs WHERE deleted > 0"))
-        assert rollback_run(conn, Schemas(), second.run_id) == {"restored": 0, "recreated": 1, "deleted": 0}
-        assert rollback_run(conn, Schemas(), first.run_id)["recreated"] == 1 + len(loaded_comments & set(comments))
+    with connect(database_url) as conn:
+        db = Phase2Database(conn)
+        deleted = dict(db.execute("SELECT entity, deleted FROM migration.entity_runs WHERE deleted > 0"))
+        assert rollback_run(db, second.run_id) == {"restored": 0, "recreated": 1, "deleted": 0}
+        assert rollback_run(db, first.run_id)["recreated"] == 1 + len(loaded_comments & set(comments))
     assert deleted == {"resources": 1, "comments": len(loaded_comments & set(comments)), "posts": 1}
     assert checksums(database_url) == before
 

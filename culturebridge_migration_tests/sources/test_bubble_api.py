@@ -10,6 +10,7 @@ import pytest
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.mapping.values import format_bubble_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
+from culturebridge_migration.sources.hooks import ExportHooks
 
 KEY = "test-key"
 BASE = datetime(2025, 1, 1, tzinfo=UTC)
@@ -70,13 +71,13 @@ def test_windows_whose_boundary_splits_records_sharing_a_created_date_count_them
     with FakeBubble({"post": records}, api_key=KEY, search_cap=250) as fake:
         result = client(fake, search_cap=250, workers=4).export("post")
     assert [r["_id"] for r in result.records] == [r["_id"] for r in records]
-    assert (result.announced_total, result.exported) == (620, 620)
+    assert (result.announced_total, result.unique_ids) == (620, 620)
     assert not result.notes
 
 
 def test_modified_after_asks_bubble_only_for_changes(server: FakeBubble) -> None:
     since = BASE + timedelta(days=1, minutes=199)
-    result = client(server).export("post", modified_after=since)
+    result = client(server).export("post", ExportHooks(modified_after=since))
     assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(200, 250)]
 
 
@@ -147,7 +148,7 @@ def test_record_deleted_between_pages_skips_no_other_record(server: FakeBubble) 
             server.delete("post", doomed)
         pages.append(len(results))
 
-    result = client(server, workers=1).export("post", prepare=delete_after_first_page)
+    result = client(server, workers=1).export("post", ExportHooks(prepare=delete_after_first_page))
     ids = [r["_id"] for r in result.records]
     assert {r["_id"] for r in server.records("post")} <= set(ids)  # the shifted offsets skipped nobody
     # Pages are handed on as they arrive, so the doomed record, read before it was deleted, is kept
@@ -180,10 +181,10 @@ def test_checkpoint_resumes_at_the_first_unfinished_page(server: FakeBubble, tmp
     checkpoint = PageCheckpoint(tmp_path / "post.partial.jsonl")
     server.add_fault("drop", times=50, cursor=200)  # the export dies at its third page
     with pytest.raises(BubbleError):
-        client(server, workers=1, max_retries=1).export("post", checkpoint=checkpoint)
+        client(server, workers=1, max_retries=1).export("post", ExportHooks(checkpoint=checkpoint))
     server.clear_faults()
     server.requests.clear()
-    result = client(server, workers=1).export("post", checkpoint=checkpoint)
+    result = client(server, workers=1).export("post", ExportHooks(checkpoint=checkpoint))
     assert pages_asked(server) == [200]
     assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(250)]
     assert any("resumed" in note for note in result.notes)
@@ -204,7 +205,13 @@ def test_record_created_during_the_export_is_not_lost(server: FakeBubble) -> Non
             server.put("post", newcomer)
             added.append(True)
 
-    result = client(server, workers=4).export("post", prepare=create_after_first_page)
+    result = client(server, workers=4).export("post", ExportHooks(prepare=create_after_first_page))
     ids = [r["_id"] for r in result.records]
     assert newcomer["_id"] in ids and len(ids) == len(set(ids)) == 251
     assert result.announced_total == 251
+
+
+def test_count_asks_one_record_and_reads_the_announced_total(server: FakeBubble) -> None:
+    since = [{"key": "Created Date", "constraint_type": "greater than", "value": "2025-01-01T01:39:00.000Z"}]
+    assert client(server).count("post", since) == 150  # minutes 100..249
+    assert [r.limit for r in server.requests] == [1]

@@ -1,0 +1,153 @@
+"""Several Bubble types exported at once through one source: Bubble limits requests per app, not per type.
+
+Each type goes to `ENTITY.jsonl` under the export folder, its pages checkpointed and its plain
+passwords hashed as they arrive. The types run on threads of their own; the source's client bounds
+the requests in flight across all of them. The caller reads a stream of events (progress, a type
+exported, a type failed) on its own thread, so only that thread talks to a run's log. If the caller
+stops reading (an error, a terminated run), the other types stop at their next page; their pages
+stay checkpointed and the next run resumes after them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.passwords import PasswordGuard
+from culturebridge_migration.sources.bubble_api import BubbleError
+from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.sources.export_store import ExportManifest, ExportWriter
+from culturebridge_migration.sources.hooks import ExportHooks, ProgressCallback
+from culturebridge_migration.sources.source import RecordSource
+
+# Failures that are about the source or its data, reported per type; anything else is a bug and stops all.
+EXPORT_ERRORS = (BubbleError, FileNotFoundError, ValueError)
+
+
+@dataclass(frozen=True)
+class ExportPlan:
+    """One type to export: all of it, or what changed after `modified_after`."""
+
+    entity: Entity
+    modified_after: datetime | None = None
+    known_hashes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # see PasswordGuard
+
+
+@dataclass
+class TypeExport:
+    """What one type's export left: the committed manifest and the writer's running figures."""
+
+    entity: Entity
+    manifest: ExportManifest
+    writer: ExportWriter
+    path: Path
+    seconds: float  # wall time of this type's export, shared with the types exporting beside it
+    hash_seconds: float  # of `seconds`: wall time while some page's passwords were being secured
+
+
+@dataclass(frozen=True)
+class ExportProgress:
+    entity: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class ExportFailure:
+    entity: Entity
+    error: Exception
+
+
+class ExportCancelled(Exception):
+    """The export is stopping: its caller stopped reading."""
+
+
+ExportEvent = ExportProgress | TypeExport | ExportFailure
+
+
+def export_type(
+    source: RecordSource,
+    plan: ExportPlan,
+    export_dir: str | Path,
+    run_id: str,
+    *,
+    hash_workers: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> TypeExport:
+    """One type to `ENTITY.jsonl`, its pages checkpointed and its plain passwords hashed as they arrive."""
+    entity, started = plan.entity, time.monotonic()
+    guard = PasswordGuard((f.source for f in entity.fields if f.kind is Kind.PASSWORD), plan.known_hashes, hash_workers)
+    checkpoint = PageCheckpoint(Path(export_dir) / f"{entity.name}.partial.jsonl")
+    writer = ExportWriter(export_dir, entity.name)  # records go to disk as they arrive
+    hooks = ExportHooks(plan.modified_after, on_progress, guard, checkpoint, writer)
+    try:
+        result = source.export(entity, hooks)
+    except BaseException:
+        writer.discard()
+        raise
+    manifest = ExportManifest(
+        entity=entity.name,
+        bubble_type=entity.bubble_type,
+        source=source.description,
+        announced_total=result.announced_total,
+        exported=writer.count,
+        unique_ids=result.unique_ids,
+        pages=result.pages,
+        exported_at=datetime.now(UTC).isoformat(),
+        run_id=run_id,
+        passwords_hashed=guard.hashed,
+        notes=result.notes,
+        modified_after=plan.modified_after.isoformat() if plan.modified_after else None,
+        max_modified=writer.max_modified.isoformat() if writer.max_modified else None,
+    )
+    path = writer.commit(manifest)
+    checkpoint.clear()
+    return TypeExport(entity, manifest, writer, path, time.monotonic() - started, guard.seconds)
+
+
+def export_types(
+    source: RecordSource,
+    plans: Sequence[ExportPlan],
+    export_dir: str | Path,
+    run_id: str,
+    *,
+    hash_workers: int | None = None,
+    poll_seconds: float = 1.0,
+) -> Iterator[ExportEvent]:
+    """Export every planned type at once; yields progress every `poll_seconds` and each type's outcome."""
+    progress: dict[str, ExportProgress] = {}  # written by the export threads, handed on by the caller's
+    stop = threading.Event()
+
+    def export_one(plan: ExportPlan) -> TypeExport:
+        def on_progress(done: int, total: int) -> None:
+            if stop.is_set():
+                raise ExportCancelled
+            progress[plan.entity.name] = ExportProgress(plan.entity.name, done, total)
+
+        return export_type(source, plan, export_dir, run_id, hash_workers=hash_workers, on_progress=on_progress)
+
+    with ThreadPoolExecutor(max_workers=max(1, len(plans))) as pool:
+        futures: dict[Future, ExportPlan] = {pool.submit(export_one, plan): plan for plan in plans}
+        pending = set(futures)
+        try:
+            while pending:
+                finished, pending = wait(pending, timeout=poll_seconds, return_when=FIRST_COMPLETED)
+                for name in list(progress):
+                    yield progress.pop(name)
+                for future in finished:
+                    yield _outcome(future, futures[future].entity)
+        finally:
+            stop.set()  # the caller stopped early: the other types stop at their next page
+
+
+def _outcome(future: Future, entity: Entity) -> TypeExport | ExportFailure:
+    try:
+        return future.result()
+    except EXPORT_ERRORS as exc:
+        return ExportFailure(entity, exc)

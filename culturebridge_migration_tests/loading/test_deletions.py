@@ -1,0 +1,66 @@
+"""Rows gone from Bubble, on a real PostgreSQL: reported, flagged or deleted, never breaking a row that needs them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import SimpleNamespace
+
+import pytest
+
+from culturebridge_migration.loading.deletions import DeletedRecords, sweep
+from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.entities import ENTITIES
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def loaded(db: Phase2Database, load: Callable, records: SimpleNamespace) -> Phase2Database:
+    """Users 1x1..1x3 and two bookings of 1x1 with coach 1x2, from run-1."""
+    load("users", records.users("a@x.io", "b@x.io", "c@x.io"), "run-1")
+    load("bookings", records.bookings(2), "run-1")
+    return db
+
+
+def swept(db: Phase2Database, exported_ids: list[str], mode: DeletedRecords, run_id: str = "run-2"):
+    db.register_run(run_id, "test")  # a table step registers its run before it sweeps
+    return sweep(db, ENTITIES["users"], exported_ids, mode, run_id)
+
+
+def flags(db: Phase2Database) -> dict[str, str]:
+    return dict(db.execute("SELECT bubble_id, reason FROM migration.deleted_in_bubble"))
+
+
+def test_report_mode_changes_nothing(loaded: Phase2Database, table_sums: Callable) -> None:
+    before = table_sums()
+    result = swept(loaded, ["1x1"], DeletedRecords.REPORT)
+    assert (result.deleted, result.flagged) == ([], {})
+    assert table_sums() == before and flags(loaded) == {}
+
+
+def test_flag_mode_lists_every_gone_row_and_keeps_it(loaded: Phase2Database) -> None:
+    result = swept(loaded, ["1x1"], DeletedRecords.FLAG)
+    assert result.flagged == {"1x2": "deleted in Bubble", "1x3": "deleted in Bubble"}
+    assert loaded.scalar("SELECT count(*) FROM users") == 3
+    assert flags(loaded) == result.flagged
+    swept(loaded, ["1x1", "1x2"], DeletedRecords.FLAG, "run-3")  # 1x2 is back in Bubble
+    assert flags(loaded) == {"1x3": "deleted in Bubble"}
+
+
+def test_delete_mode_deletes_unreferenced_rows_and_keeps_referenced_ones_flagged(loaded: Phase2Database) -> None:
+    result = swept(loaded, ["1x1"], DeletedRecords.DELETE)
+    assert result.deleted == ["1x3"]  # 1x2 coaches both bookings
+    assert result.flagged == {"1x2": "deleted in Bubble, kept: still referenced by bookings.coach_id"}
+    assert sorted(b for (b,) in loaded.execute("SELECT bubble_id FROM users")) == ["1x1", "1x2"]
+    saved = loaded.execute("SELECT bubble_id, action FROM migration.row_changes WHERE run_id = 'run-2'").fetchall()
+    assert saved == [("1x3", "delete")]  # kept for the rollback
+
+
+def test_rows_the_app_created_are_never_considered(loaded: Phase2Database) -> None:
+    loaded.execute(
+        "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
+        " VALUES ('native', 'n@x.io', 'client', now(), now())"
+    )
+    result = swept(loaded, ["1x1", "1x2", "1x3"], DeletedRecords.DELETE)
+    assert (result.deleted, result.flagged) == ([], {})
+    assert loaded.scalar("SELECT count(*) FROM users WHERE bubble_id = 'native'") == 1

@@ -1,0 +1,106 @@
+"""Several types exported at once through one client, without Dagster: files, passwords, bounds, failures, stops."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import bcrypt
+
+from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources.bubble_api import BubbleClient
+from culturebridge_migration.sources.export_run import (
+    ExportFailure,
+    ExportPlan,
+    ExportProgress,
+    TypeExport,
+    export_types,
+)
+from culturebridge_migration.sources.sample_data import SampleData
+from culturebridge_migration.sources.source import ApiSource
+
+KEY = "test-api-key"
+
+
+def source(server: FakeBubble, **options: object) -> ApiSource:
+    options.setdefault("backoff", 0)
+    return ApiSource(BubbleClient(server.url, KEY, **options), "the local Bubble server")
+
+
+def run_all(src: ApiSource, plans: list[ExportPlan], folder: Path) -> list:
+    return list(export_types(src, plans, folder, "run-1", hash_workers=2, poll_seconds=0.05))
+
+
+def test_every_type_lands_on_disk_with_its_manifest_and_no_plain_password(
+    bubble_server: FakeBubble, sample: SampleData, tmp_path: Path
+) -> None:
+    events = run_all(source(bubble_server), [ExportPlan(e) for e in ENTITIES.values()], tmp_path)
+    exports = {e.entity.name: e for e in events if isinstance(e, TypeExport)}
+    assert set(exports) == set(ENTITIES)
+    for name in exports:
+        manifest = json.loads((tmp_path / f"{name}.manifest.json").read_text())
+        assert manifest["exported"] == manifest["announced_total"] == len(sample.records[name])
+        assert not (tmp_path / f"{name}.partial.jsonl").exists()  # the checkpoint goes once the export is whole
+    users_file = (tmp_path / "users.jsonl").read_text()
+    plain = [p for p in sample.passwords.values() if not p.startswith("strong") and not p.startswith("weak")]
+    assert plain and not any(p in users_file for p in plain)
+    assert exports["users"].manifest.passwords_hashed >= 3
+
+
+def test_a_user_bubble_did_not_modify_keeps_the_hash_phase2_holds(
+    bubble_server: FakeBubble, sample: SampleData, tmp_path: Path
+) -> None:
+    user = next(u for u in sample.records["users"] if u.get("Legacy Password", "").startswith("legacy-"))
+    held = bcrypt.hashpw(b"held", bcrypt.gensalt(12)).decode()
+    plan = ExportPlan(ENTITIES["users"], known_hashes={(user["_id"], user["Modified Date"]): held})
+    (export,) = [e for e in run_all(source(bubble_server), [plan], tmp_path) if isinstance(e, TypeExport)]
+    exported = {r["_id"]: r for r in map(json.loads, (tmp_path / "users.jsonl").read_text().splitlines())}
+    assert exported[user["_id"]]["Legacy Password"] == held
+    plain = sum(1 for u in sample.records["users"] if u.get("Legacy Password", "").startswith("legacy-"))
+    assert export.manifest.passwords_hashed == plain - 1
+
+
+def test_types_export_at_once_within_one_bound_on_requests_in_flight(
+    sample: SampleData, serve: Callable[..., FakeBubble], tmp_path: Path
+) -> None:
+    data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+    with serve(data, latency=0.05) as fake:
+        events = run_all(source(fake, page_size=20, workers=3), [ExportPlan(e) for e in ENTITIES.values()], tmp_path)
+        requests = sorted((r for r in fake.requests if r.bubble_type), key=lambda r: r.at)
+    assert sum(isinstance(e, TypeExport) for e in events) == len(ENTITIES)
+    # Bubble limits requests per app: one bound for all the types, never one per type.
+    assert max(r.in_flight for r in requests) == 3
+    overlapping = {
+        frozenset((a.bubble_type, b.bubble_type)) for a, b in itertools.pairwise(requests) if b.at - a.at < 0.05
+    }
+    assert any(len(pair) == 2 for pair in overlapping), "pages of different types were never in flight together"
+    assert any(isinstance(e, ExportProgress) for e in events)
+
+
+def test_a_failing_type_is_reported_while_the_others_export(bubble_server: FakeBubble, tmp_path: Path) -> None:
+    bubble_server.add_fault("unauthorized", times=50, bubble_type="payment")
+    plans = [ExportPlan(ENTITIES["payments"]), ExportPlan(ENTITIES["posts"])]
+    events = run_all(source(bubble_server, max_retries=0), plans, tmp_path)
+    (failure,) = [e for e in events if isinstance(e, ExportFailure)]
+    assert failure.entity.name == "payments" and "BUBBLE_API_KEY" in str(failure.error)
+    assert [e.entity.name for e in events if isinstance(e, TypeExport)] == ["posts"]
+    assert not (tmp_path / "payments.jsonl").exists()  # a failed type leaves no export to load from
+
+
+def test_a_caller_that_stops_reading_stops_every_type_at_its_next_page(
+    sample: SampleData, serve: Callable[..., FakeBubble], tmp_path: Path
+) -> None:
+    data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+    with serve(data, latency=0.1) as fake:
+        events = export_types(source(fake, page_size=5, workers=2), [ExportPlan(ENTITIES["bookings"])], tmp_path, "r")
+        next(e for e in events if isinstance(e, ExportProgress))
+        events.close()  # the run was terminated
+        asked = len(fake.requests)
+        time.sleep(0.5)
+        assert len(fake.requests) <= asked + 2  # at most the pages already in flight
+    assert not (tmp_path / "bookings.jsonl").exists()
+    assert (tmp_path / "bookings.partial.jsonl").exists()  # the next run resumes after the pages it has

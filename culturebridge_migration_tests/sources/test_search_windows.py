@@ -1,0 +1,63 @@
+"""Bubble's search cap handled in windows of Created Date, without HTTP: pages go in, records come out."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from culturebridge_migration.mapping.values import format_bubble_datetime
+from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
+
+BASE = datetime(2025, 1, 1, tzinfo=UTC)
+
+
+def record(i: int, minute: int) -> dict:
+    return {"_id": f"x{i}", "Created Date": format_bubble_datetime(BASE + timedelta(minutes=minute))}
+
+
+def test_a_search_under_the_cap_is_complete_in_one_window() -> None:
+    out: list[dict] = []
+    search = WindowedSearch("post", 5, out.extend)
+    assert search.constraints() == []
+    search.take([record(0, 0), record(1, 1)])
+    assert search.close_window(2) is True
+    assert (search.announced_total, search.count, [r["_id"] for r in out]) == (2, 2, ["x0", "x1"])
+
+
+def test_a_search_at_the_cap_continues_from_its_last_created_date_a_millisecond_early() -> None:
+    out: list[dict] = []
+    search = WindowedSearch("post", 3, out.extend)
+    search.take([record(0, 0), record(1, 1), record(2, 2)])
+    assert search.close_window(3) is False  # reaching the cap is never taken as complete
+    (constraint,) = search.constraints()
+    assert constraint == {"key": "Created Date", "constraint_type": "greater than", "value": "2025-01-01T00:01:59.999Z"}
+    search.take([record(2, 2), record(3, 3)])  # the next window starts with the record it already has
+    assert search.close_window(2) is True
+    assert [r["_id"] for r in out] == ["x0", "x1", "x2", "x3"]
+    assert (search.announced_total, search.count) == (4, 4)
+
+
+def test_records_sharing_the_boundary_date_are_handed_on_once() -> None:
+    out: list[dict] = []
+    search = WindowedSearch("post", 4, out.extend)
+    search.take([record(0, 0), record(1, 0), record(2, 1), record(3, 1)])
+    assert not search.close_window(4)
+    search.take([record(2, 1), record(3, 1), record(4, 2)])  # the window starts at minute 1 again
+    assert search.close_window(3)
+    assert [r["_id"] for r in out] == ["x0", "x1", "x2", "x3", "x4"]
+    assert search.announced_total == 5
+
+
+def test_more_records_on_one_created_date_than_the_cap_cannot_be_windowed() -> None:
+    search = WindowedSearch("post", 2, lambda records: None)
+    search.take([record(0, 0), record(1, 0)])
+    assert not search.close_window(2)
+    search.take([record(0, 0), record(1, 0)])
+    with pytest.raises(SearchCapError, match="more than 2 records share Created Date"):
+        search.close_window(2)
+
+
+def test_a_capped_search_that_returned_nothing_is_an_error_not_an_endless_loop() -> None:
+    with pytest.raises(SearchCapError, match="returned no records"):
+        WindowedSearch("post", 2, lambda records: None).close_window(2)
