@@ -7,16 +7,13 @@ import json
 import time
 from pathlib import Path
 
+from culturebridge_migration.fake_bubble.sample import sample_server_args
 from culturebridge_migration.fake_bubble.server import FakeBubble
-from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources.sample_data import generate_sample
 
 
-def load_data(data_dir: Path | None, users: int) -> dict[str, list[dict]]:
-    if data_dir is None:
-        from culturebridge_migration.sources.sample_data import generate_sample
-
-        sample = generate_sample(users)
-        return {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
+def load_dir(data_dir: Path) -> dict[str, list[dict]]:
+    """A folder of TYPE.jsonl files, one thing a line."""
     return {
         path.stem: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for path in sorted(data_dir.glob("*.jsonl"))
@@ -31,16 +28,33 @@ def main(argv: list[str] | None = None) -> None:
         "--latency", type=float, default=0.0, help="seconds added to every request (real Bubble: ~0.15)"
     )
     parser.add_argument("--data-dir", type=Path, help="folder of TYPE.jsonl files; default: the bundled sample")
+    parser.add_argument(
+        "--test-data-dir", type=Path, help="folder of TYPE.jsonl files for version-test; default: empty"
+    )
     parser.add_argument("--users", type=int, default=300, help="size of the bundled sample")
     parser.add_argument("--rate-limit", type=int, help="requests per minute before answering 429")
+    parser.add_argument("--hide-meta", action="store_true", help='answer /meta 404, as "Hide Swagger API docs" does')
     args = parser.parse_args(argv)
-    data = load_data(args.data_dir, args.users)
+    served = (
+        sample_server_args(generate_sample(args.users)) if args.data_dir is None else {"data": load_dir(args.data_dir)}
+    )
+    test_data = load_dir(args.test_data_dir) if args.test_data_dir else None
     server = FakeBubble(
-        data, api_key=args.api_key, port=args.port, latency=args.latency, rate_limit_per_minute=args.rate_limit
+        **served,
+        test_data=test_data,
+        api_key=args.api_key,
+        port=args.port,
+        latency=args.latency,
+        rate_limit_per_minute=args.rate_limit,
+        hide_meta=args.hide_meta,
     ).start()
-    counts = ", ".join(f"{t}: {len(r)}" for t, r in data.items())
-    print(f"Bubble Data API on {server.url} ({counts})")
-    print(f"BUBBLE_API_URL={server.url} BUBBLE_API_KEY=<the --api-key value>; Ctrl-C stops")
+    counts = ", ".join(f"{t}: {len(r)}" for t, r in served["data"].items())
+    # Flushed: a parent reading the first line through a pipe must not wait for a buffer to fill.
+    print(f"Bubble Data API on {server.url} ({counts})", flush=True)
+    print(
+        f"version-test on {server.test_url}; {len(served.get('files', {}))} files under {server.files_url}", flush=True
+    )
+    print(f"BUBBLE_API_URL={server.url} BUBBLE_API_KEY=<the --api-key value>; Ctrl-C stops", flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -17,6 +17,7 @@ from culturebridge_migration.mapping.values import format_bubble_datetime
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 ADMIN_CREATOR = "admin_user_culturebridge_test"
+CDN_HOST = "9f2c1d8e4b7a6c5d3e2f1a0b9c8d7e6f.cdn.bubble.io"  # an app's file host on Bubble's CDN
 
 # Legacy credentials that were already hashed by the old system (plain text kept here for tests).
 STRONG_HASHES = {
@@ -273,7 +274,7 @@ def _comment(m: _Maker, i: int, post: str, author: str) -> dict:
 
 
 def _resource(m: _Maker, i: int, uploader: str | None) -> dict:
-    return m.thing(
+    record = m.thing(
         uploader,
         **{
             "Title": f"Guide #{i}",
@@ -281,9 +282,12 @@ def _resource(m: _Maker, i: int, uploader: str | None) -> dict:
             "Resource Type": ("Article", "Video", "Guide", "Worksheet")[i % 4],
             "Tags": m.pick(("visa", "jobs", "housing"), 1),
             "Uploaded By": uploader,
-            "File": f"//s3.amazonaws.com/appforest_uf/res{i}.pdf" if i % 2 else None,
         },
     )
+    if i % 2:  # on Bubble's newer storage; an upload's f-id is its time (here the thing's), its name kept
+        name = f"Guide%20{i}%20checklist.pdf" if i % 5 == 3 else f"guide-{i}.pdf"
+        record["File"] = f"//{CDN_HOST}/f{record['_id']}/{name}"
+    return record
 
 
 def _plant_bad_records(m: _Maker, data: dict[str, list[dict]], passwords: dict[str, str]) -> list[PlantedReject]:

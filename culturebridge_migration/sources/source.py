@@ -14,10 +14,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from culturebridge_migration.mapping.entities import ID_KEY, MODIFIED_KEY, Entity
+from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult
 from culturebridge_migration.sources.hooks import ExportHooks
+from culturebridge_migration.sources.search_windows import record_key
 
 SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
 
@@ -56,9 +57,9 @@ class CsvSource:
             hooks.on_progress(len(records), len(records))
         if hooks.sink:
             hooks.sink(records)
-        # A file announces no total of its own: its rows are the whole export.
-        distinct = len({r.get(ID_KEY) for r in records})
-        return ExportResult([] if hooks.sink else records, len(records), pages=1, unique_ids=distinct)
+        # A file announces no total of its own: its records are the whole export, each id once.
+        distinct = len({record_key(r) for r in records})
+        return ExportResult([] if hooks.sink else records, distinct, pages=1, unique_ids=distinct)
 
 
 def _modified_after(record: dict, moment: datetime) -> bool:
@@ -72,10 +73,8 @@ def _modified_after(record: dict, moment: datetime) -> bool:
 def sample_api(users: int) -> Iterator[str]:
     """Serve the bundled sample on loopback; yields the API base URL."""
     from culturebridge_migration.fake_bubble import FakeBubble
-    from culturebridge_migration.mapping.entities import ENTITIES
+    from culturebridge_migration.fake_bubble.sample import sample_server_args
     from culturebridge_migration.sources.sample_data import generate_sample
 
-    sample = generate_sample(users)
-    data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
-    with FakeBubble(data, api_key=SAMPLE_API_KEY) as server:
+    with FakeBubble(**sample_server_args(generate_sample(users)), api_key=SAMPLE_API_KEY) as server:
         yield server.url

@@ -1,0 +1,160 @@
+"""One Bubble database (the live one, or version-test's): its things, searches and `/meta`.
+
+Searches are cached until their type changes, so paging through a large type sorts it once; `/meta` is
+inferred on first request and again only after a change, so a big data set costs nothing until asked.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Mapping
+from typing import TypeVar
+
+from culturebridge_migration.fake_bubble import meta as bubble_meta
+from culturebridge_migration.fake_bubble.constraints import Schema, compile_constraint
+from culturebridge_migration.mapping.values import parse_datetime
+
+T = TypeVar("T")
+
+
+def _key(record: dict) -> str:
+    """Where a thing is kept: its _id; a broken record (no _id, or not text) under a key of its own, served as it is."""
+    bubble_id = record.get("_id")
+    return bubble_id if isinstance(bubble_id, str) else f"(no text _id) {id(record)}"
+
+
+class Database:
+    def __init__(
+        self,
+        data: Mapping[str, list[dict]] | None = None,
+        *,
+        search_cap: int = 50_000,
+        meta: Mapping | None = None,
+        field_kinds: bubble_meta.FieldKinds | None = None,
+        type_displays: Mapping[str, str] | None = None,
+        app_version: str = "live",
+    ) -> None:
+        self._things: dict[str, dict[str, dict]] = {t: {_key(r): r for r in rs} for t, rs in (data or {}).items()}
+        self.search_cap = search_cap
+        self._explicit_meta = dict(meta) if meta is not None else None
+        self._field_kinds, self._type_displays, self._app_version = field_kinds, type_displays, app_version
+        self._lock = threading.Lock()
+        self._versions: dict[str, int] = {}
+        self._generation = 0  # bumped by every change, so derived views know they are stale
+        self._cache: dict[tuple, list[dict]] = {}
+        self._derived: dict[str, tuple[int, object]] = {}
+
+    # -- things ---------------------------------------------------------------------------------------
+    def put(self, bubble_type: str, record: dict) -> None:
+        with self._lock:
+            self._things.setdefault(bubble_type, {})[_key(record)] = dict(record)
+            self._changed(bubble_type)
+
+    def delete(self, bubble_type: str, thing_id: str) -> None:
+        with self._lock:
+            self._things.get(bubble_type, {}).pop(thing_id, None)
+            self._changed(bubble_type)
+
+    def records(self, bubble_type: str) -> list[dict]:
+        with self._lock:
+            return [dict(r) for r in self._things.get(bubble_type, {}).values()]
+
+    def thing(self, bubble_type: str, thing_id: str) -> dict | None:
+        with self._lock:
+            found = self._things.get(bubble_type, {}).get(thing_id)
+            return dict(found) if found is not None else None
+
+    def has_type(self, bubble_type: str) -> bool:
+        with self._lock:
+            return bubble_type in self._things
+
+    def _changed(self, bubble_type: str) -> None:
+        self._versions[bubble_type] = self._versions.get(bubble_type, 0) + 1
+        self._generation += 1
+
+    # -- search ---------------------------------------------------------------------------------------
+    def search(self, bubble_type: str, constraints: list, sort_field: str | None, descending: bool) -> list[dict]:
+        """Matching records, sorted, capped silently at `search_cap`; ConstraintError for a bad constraint."""
+        with self._lock:
+            version = self._versions.get(bubble_type, 0)
+            key = (bubble_type, json.dumps(constraints, sort_keys=True), sort_field, descending, version)
+            if key in self._cache:
+                return self._cache[key]
+            records = list(self._things[bubble_type].values())
+        schema = Schema(bubble_type, lambda key: self.field_exists(bubble_type, key), self.geocode)
+        tests = [compile_constraint(c, schema) for c in constraints]
+        matched = [r for r in records if all(test(r) for test in tests)]
+        if sort_field:
+            present = [r for r in matched if sort_field in r]
+            present.sort(key=lambda r: _sort_value(r[sort_field]), reverse=descending)
+            matched = present + [r for r in matched if sort_field not in r]
+        matched = matched[: self.search_cap]
+        with self._lock:
+            self._cache = {k: v for k, v in self._cache.items() if k[0] != bubble_type or k[-1] == version}
+            self._cache[key] = matched
+        return matched
+
+    def field_exists(self, bubble_type: str, key: str) -> bool:
+        """Whether a constraint may name `key`: a built-in, a key some thing of the type has, or a field of the meta."""
+        if key in bubble_meta.builtin_keys(bubble_type) or key in self._record_keys(bubble_type):
+            return True
+        return key in bubble_meta.record_keys(self.meta(), bubble_type)  # inferring the meta only when it can tell
+
+    def _record_keys(self, bubble_type: str) -> frozenset[str]:
+        def compute() -> frozenset[str]:
+            with self._lock:
+                return frozenset(k for r in self._things.get(bubble_type, {}).values() for k in r)
+
+        return self._derive(f"keys:{bubble_type}", compute)
+
+    def geocode(self, address: str) -> tuple[float, float] | None:
+        """(lat, lng) of an address some thing holds: the stand-in for Bubble's geocoder."""
+
+        def compute() -> dict[str, tuple[float, float]]:
+            with self._lock:
+                values = [v for things in self._things.values() for r in things.values() for v in r.values()]
+            return {
+                v["address"].strip().lower(): (float(v["lat"]), float(v["lng"]))
+                for v in values
+                if isinstance(v, dict) and isinstance(v.get("address"), str) and {"lat", "lng"} <= v.keys()
+            }
+
+        return self._derive("addresses", compute).get(address.strip().lower())
+
+    # -- /meta ----------------------------------------------------------------------------------------
+    def meta(self) -> dict:
+        if self._explicit_meta is not None:
+            return self._explicit_meta
+
+        def compute() -> dict:
+            with self._lock:
+                data = {t: list(things.values()) for t, things in self._things.items()}
+            return bubble_meta.infer_meta(
+                data, field_kinds=self._field_kinds, type_displays=self._type_displays, app_version=self._app_version
+            )
+
+        return self._derive("meta", compute)
+
+    def _derive(self, name: str, compute: Callable[[], T]) -> T:
+        """`compute()`, cached until the next change."""
+        with self._lock:
+            generation = self._generation
+            cached = self._derived.get(name)
+        if cached and cached[0] == generation:
+            return cached[1]
+        value = compute()
+        with self._lock:
+            self._derived[name] = (generation, value)
+        return value
+
+
+def _sort_value(value: object) -> tuple:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return (0, value, "")
+    if isinstance(value, str):
+        try:
+            return (1, parse_datetime(value).timestamp(), "")
+        except ValueError:
+            return (2, 0, value)
+    return (3, 0, json.dumps(value, sort_keys=True))

@@ -1,0 +1,146 @@
+"""Bubble's `/meta` document: inferred from a data set, or given whole.
+
+Shape (as Bubble serves it at `/api/1.1/meta`, trimmed to what a Data API client reads):
+
+    {"get": ["user", "booking", ...],            # the types exposed to the Data API
+     "post": [],                                  # Workflow API endpoints: none here
+     "types": {"booking": {"display": "Booking",
+                           "fields": [{"id": "client_user", "display": "Client", "type": "user"}, ...]}},
+     "app_data": {"appname": ..., "app_version": "live" | "test", "use_captions_for_get": true}}
+
+`use_captions_for_get` is the "Use field display instead of ID for key names" setting: records are keyed
+by a field's `display` when it is on and by its `id` when it is off. Field ids carry the type the way
+Bubble makes them: `first_name_text`, `role_option_os_role`, `client_user`, `expertise_list_text`,
+`booking_custom_booking`. Built-in keys are not fields. A field whose display ends in ` - deleted` was
+deleted in the editor and may still hold data.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable, Mapping
+
+from culturebridge_migration.fake_bubble.files import is_bubble_file_url
+
+BUILTIN_KEYS = frozenset({"_id", "Created Date", "Modified Date", "Created By", "Slug"})
+USER_BUILTIN_KEYS = frozenset({"authentication", "user_signed_up"})
+DELETED_SUFFIX = " - deleted"
+SCALAR_KINDS = ("text", "number", "date", "boolean", "geographic_address", "file", "image", "user")
+
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
+_IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".bmp", ".heic")
+
+Data = Mapping[str, Iterable[dict]]
+FieldKinds = Mapping[str, Mapping[str, str]]  # type -> record key -> kind, for what values cannot tell
+
+
+def builtin_keys(bubble_type: str) -> frozenset[str]:
+    return BUILTIN_KEYS | USER_BUILTIN_KEYS if bubble_type == "user" else BUILTIN_KEYS
+
+
+def is_iso_date(value: object) -> bool:
+    return isinstance(value, str) and bool(_ISO_DATE.match(value))
+
+
+def field_id(display: str, kind: str) -> str:
+    """The id Bubble gives a field: its display name in snake case, then its type (`hourly_rate_number`)."""
+    base = display.removesuffix(DELETED_SUFFIX)
+    words = re.sub(r"[^0-9a-z]+", "_", base.lower()).strip("_")
+    return f"{words}_{kind.replace('.', '_')}"
+
+
+def type_display(bubble_type: str, type_displays: Mapping[str, str] | None = None) -> str:
+    return (type_displays or {}).get(bubble_type) or bubble_type[:1].upper() + bubble_type[1:]
+
+
+def infer_meta(
+    data: Data,
+    *,
+    field_kinds: FieldKinds | None = None,
+    type_displays: Mapping[str, str] | None = None,
+    app_version: str = "live",
+    appname: str = "culturebridge",
+    use_captions_for_get: bool = True,
+) -> dict:
+    """The `/meta` of a display-keyed data set: every key but the built-ins, its kind the commonest of its values'."""
+    records = {bubble_type: list(rows) for bubble_type, rows in data.items()}
+    owners = {r["_id"]: bubble_type for bubble_type, rows in records.items() for r in rows if "_id" in r}
+    types = {
+        bubble_type: {
+            "display": type_display(bubble_type, type_displays),
+            "fields": _fields(bubble_type, rows, owners, (field_kinds or {}).get(bubble_type, {})),
+        }
+        for bubble_type, rows in records.items()
+    }
+    return {
+        "get": list(records),
+        "post": [],
+        "types": types,
+        "app_data": {"appname": appname, "app_version": app_version, "use_captions_for_get": use_captions_for_get},
+    }
+
+
+def _fields(bubble_type: str, rows: list[dict], owners: Mapping[str, str], explicit: Mapping[str, str]) -> list[dict]:
+    kinds: dict[str, Counter] = {}
+    for record in rows:
+        for key, value in record.items():
+            if key in builtin_keys(bubble_type):
+                continue
+            counter = kinds.setdefault(key, Counter())
+            kind = value_kind(value, owners)
+            if kind:
+                counter[kind] += 1
+    fields = []
+    for key, counter in kinds.items():
+        kind = explicit.get(key) or (counter.most_common(1)[0][0] if counter else "text")
+        fields.append({"id": field_id(key, kind), "display": key, "type": kind})
+    return fields
+
+
+def value_kind(value: object, owners: Mapping[str, str]) -> str | None:
+    """The field kind one value suggests, None for an empty value; `owners` maps record ids to their type."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, dict):
+        return "geographic_address" if {"lat", "lng"} <= value.keys() else "text"
+    if isinstance(value, list):
+        inner = Counter(k for k in (value_kind(v, owners) for v in value) if k)
+        return "list." + (inner.most_common(1)[0][0] if inner else "text")
+    if isinstance(value, str):
+        return _text_kind(value, owners)
+    return "text"
+
+
+def _text_kind(value: str, owners: Mapping[str, str]) -> str:
+    owner = owners.get(value)
+    if owner:
+        return "user" if owner == "user" else f"custom.{owner}"
+    if is_iso_date(value):
+        return "date"
+    if is_bubble_file_url(value):
+        return "image" if value.split("?", 1)[0].lower().endswith(_IMAGE_EXTENSIONS) else "file"
+    return "text"
+
+
+def record_keys(meta: Mapping, bubble_type: str) -> set[str]:
+    """The record keys the fields of a type appear under, by the app's key-name setting."""
+    key = "display" if meta.get("app_data", {}).get("use_captions_for_get", True) else "id"
+    return {f[key] for f in meta.get("types", {}).get(bubble_type, {}).get("fields", [])}
+
+
+def id_keyed(
+    data: Data, *, field_kinds: FieldKinds | None = None, type_displays: Mapping[str, str] | None = None
+) -> tuple[dict[str, list[dict]], dict]:
+    """A display-keyed data set as an app with "Use field display instead of ID" off serves it, and its meta."""
+    records = {bubble_type: list(rows) for bubble_type, rows in data.items()}
+    meta = infer_meta(records, field_kinds=field_kinds, type_displays=type_displays, use_captions_for_get=False)
+    renamed = {}
+    for bubble_type, rows in records.items():
+        ids = {f["display"]: f["id"] for f in meta["types"][bubble_type]["fields"]}
+        renamed[bubble_type] = [{ids.get(k, k): v for k, v in record.items()} for record in rows]
+    return renamed, meta
