@@ -1,0 +1,151 @@
+"""`{migration}.files`: one row per file reference (record, column, original URL) and what became of it.
+
+Plain functions on a psycopg 3 connection and the migration schema's name. A row is keyed by the
+reference and its URL, so a record whose file changed in Bubble keeps the row of its old file (still
+stored, and what a rollback of that run maps back) beside the new one. `run_id` and `recorded_at`
+say which run last changed a row: saving an unchanged result writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+from psycopg import sql
+
+from culturebridge_migration.files.types import CopyResult, FileRef
+
+# {mig} is the quoted migration schema, as in loading/sql/migration.sql.
+FILES_DDL = """
+CREATE SCHEMA IF NOT EXISTS {mig};
+
+CREATE TABLE IF NOT EXISTS {mig}.files (
+    entity       text NOT NULL,
+    bubble_id    text NOT NULL,
+    column_name  text NOT NULL,
+    original_url text NOT NULL,            -- as Bubble held it; a rollback puts it back
+    storage_key  text NOT NULL,
+    public_url   text,                     -- what Phase 2 holds instead, once copied
+    bytes        bigint CHECK (bytes >= 0),
+    sha256       text CHECK (sha256 ~ '^[0-9a-f]{64}$'),
+    content_type text,
+    status       text NOT NULL CHECK (status IN ('copied', 'missing', 'failed')),
+    reason       text,
+    run_id       text NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (entity, bubble_id, column_name, original_url),
+    CONSTRAINT files_copied_complete CHECK (
+        status <> 'copied' OR (public_url IS NOT NULL AND bytes IS NOT NULL AND sha256 IS NOT NULL)
+    ),
+    CONSTRAINT files_failure_explained CHECK (status = 'copied' OR reason IS NOT NULL)
+);
+CREATE INDEX IF NOT EXISTS files_original_url_idx ON {mig}.files (original_url) WHERE status = 'copied';
+"""
+
+_COLUMNS = (
+    "entity",
+    "bubble_id",
+    "column_name",
+    "original_url",
+    "storage_key",
+    "public_url",
+    "bytes",
+    "sha256",
+    "content_type",
+    "status",
+    "reason",
+    "run_id",
+)
+_KEY_COLUMNS = _COLUMNS[:4]
+_OUTCOME_COLUMNS = _COLUMNS[4:11]  # what a new result may change; run_id alone is no change
+
+
+@dataclass(frozen=True)
+class FileRow:
+    ref: FileRef
+    result: CopyResult
+    run_id: str
+    recorded_at: datetime
+
+
+def files_ddl(conn: psycopg.Connection, migration_schema: str) -> str:
+    return FILES_DDL.replace("{mig}", sql.Identifier(migration_schema).as_string(conn))
+
+
+def ensure_files_table(conn: psycopg.Connection, migration_schema: str) -> None:
+    """Create `{migration}.files` if it is not there; safe to run again, and from parallel steps at once.
+
+    Two sessions running `CREATE TABLE IF NOT EXISTS` together can still collide in the catalog,
+    hence the advisory lock.
+    """
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('culturebridge_migration.files'))")
+        conn.execute(files_ddl(conn, migration_schema).encode())
+
+
+def copied_files(conn: psycopg.Connection, migration_schema: str) -> dict[str, CopyResult]:
+    """The last `copied` result of every original URL (one file serves every record that links it)."""
+    query = sql.SQL(
+        "SELECT DISTINCT ON (original_url) original_url, storage_key, public_url, bytes, sha256, content_type "
+        "FROM {} WHERE status = 'copied' ORDER BY original_url, recorded_at DESC"
+    ).format(sql.Identifier(migration_schema, "files"))
+    rows = conn.execute(query).fetchall()
+    return {
+        url: CopyResult("copied", key, public, size, digest, ctype) for url, key, public, size, digest, ctype in rows
+    }
+
+
+def save_file_results(
+    conn: psycopg.Connection, migration_schema: str, results: Iterable[tuple[FileRef, CopyResult]], run_id: str
+) -> int:
+    """Upsert one row per (reference, result); returns how many rows were written (unchanged ones are not)."""
+    params = [_row_params(ref, result, run_id) for ref, result in results]
+    if not params:
+        return 0
+    with conn.cursor() as cursor:
+        cursor.executemany(_upsert(migration_schema), params)
+        return cursor.rowcount
+
+
+def _row_params(ref: FileRef, result: CopyResult, run_id: str) -> tuple:
+    outcome = (result.key, result.public_url, result.bytes, result.sha256, result.content_type, result.status)
+    return (ref.entity, ref.bubble_id, ref.column, ref.url, *outcome, result.reason, run_id)
+
+
+def _upsert(migration_schema: str) -> sql.Composed:
+    table = sql.Identifier(migration_schema, "files")
+    assignments = sql.SQL(", ").join(
+        sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column)) for column in (*_OUTCOME_COLUMNS, "run_id")
+    )
+    changed = sql.SQL("({}) IS DISTINCT FROM ({})").format(
+        sql.SQL(", ").join(sql.SQL("{}.{}").format(table, sql.Identifier(c)) for c in _OUTCOME_COLUMNS),
+        sql.SQL(", ").join(sql.SQL("EXCLUDED.{}").format(sql.Identifier(c)) for c in _OUTCOME_COLUMNS),
+    )
+    return sql.SQL(
+        "INSERT INTO {table} ({columns}) VALUES ({values}) ON CONFLICT ({key}) "
+        "DO UPDATE SET {assignments}, recorded_at = clock_timestamp() WHERE {changed}"
+    ).format(
+        table=table,
+        columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)),
+        values=sql.SQL(", ").join(sql.Placeholder() * len(_COLUMNS)),
+        key=sql.SQL(", ").join(map(sql.Identifier, _KEY_COLUMNS)),
+        assignments=assignments,
+        changed=changed,
+    )
+
+
+def file_rows(conn: psycopg.Connection, migration_schema: str, *, entity: str | None = None) -> list[FileRow]:
+    """Every row (of one entity, if given), in a stable order: for reports, rollbacks and tests."""
+    query = sql.SQL(
+        "SELECT {columns}, recorded_at FROM {table} WHERE %(entity)s::text IS NULL OR entity = %(entity)s "
+        "ORDER BY entity, bubble_id, column_name, original_url"
+    ).format(columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), table=sql.Identifier(migration_schema, "files"))
+    return [_file_row(row) for row in conn.execute(query, {"entity": entity}).fetchall()]
+
+
+def _file_row(row: tuple) -> FileRow:
+    entity, bubble_id, column, url, key, public, size, digest, ctype, status, reason, run_id, recorded_at = row
+    result = CopyResult(status, key, public, size, digest, ctype, reason)
+    return FileRow(FileRef(entity, bubble_id, column, url), result, run_id, recorded_at)
