@@ -1,7 +1,7 @@
 """Profile the load stage of one or more entities, without Dagster: where do the seconds go?
 
 Generates a data set, writes it as export files (JSON Lines, as the export assets do), starts an
-embedded PostgreSQL (or uses --database-url), creates the schema, then for every entity in load
+embedded PostgreSQL (or Debian's with --server debian, or uses --database-url), creates the schema, then for every entity in load
 order times: reading the export, mapping, and each SQL statement of the load (COPY, row history,
 upsert, id map, rejects), then the table's asset checks. A second pass loads the same files again
 (nothing changed), the incremental path. `--profile pyinstrument` wraps the first pass.
@@ -22,7 +22,8 @@ from typing import Any
 
 import psycopg
 
-from benchmarks.run import add_scale_arguments, fresh_database, postgres_server
+from benchmarks.harness.postgres import fresh_database, postgres_server, server_names
+from benchmarks.options import STARTUP_TIMEOUT, add_scale_arguments
 from culturebridge_migration.loading import loader, migrate
 from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
@@ -137,6 +138,9 @@ def main() -> None:
         "--entities", default=",".join(load_order(ENTITIES)), help="comma-separated; upstream ones are loaded"
     )
     p.add_argument("--database-url")
+    p.add_argument(
+        "--server", choices=("embedded", "debian"), help="default: --database-url or DATABASE_URL, else embedded"
+    )
     p.add_argument("--profile", choices=("none", "pyinstrument"), default="none")
     p.add_argument("--profile-out", default="/tmp/profile_load.html")
     p.add_argument("--sql-detail", action="store_true", help="print the per-statement seconds")
@@ -147,7 +151,9 @@ def main() -> None:
     loader._copy_rows = timed("copy", loader._copy_rows)
     with (
         tempfile.TemporaryDirectory(prefix="cb-prof-") as tmp,
-        postgres_server(args.database_url) as (server_url, _),
+        postgres_server(
+            server_names(args.server, args.database_url)[0], timeout=STARTUP_TIMEOUT, database_url=args.database_url
+        ) as (server_url, _),
         fresh_database(server_url) as url,
     ):
         folder = Path(tmp)
