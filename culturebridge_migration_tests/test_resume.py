@@ -16,6 +16,7 @@ import pytest
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.sources.export_store import read_export
 from culturebridge_migration.sources.sample_data import generate_sample
 
 pytestmark = pytest.mark.slow
@@ -62,7 +63,7 @@ def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path, user_
         asked_again = set(booking_cursors(server))
         all_pages = set(range(0, len(sample.records["bookings"]), 100))
     assert asked_again == all_pages - finished  # only the pages it had not finished
-    exported = [json.loads(line) for line in (tmp_path / "migration_data" / "bookings.jsonl").read_text().splitlines()]
+    exported, _ = read_export(tmp_path / "migration_data", "bookings")
     assert [r["_id"] for r in exported] == [r["_id"] for r in sample.records["bookings"]]
     assert not partial.path.exists()
 

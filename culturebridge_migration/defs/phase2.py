@@ -12,14 +12,16 @@ from collections.abc import Iterator
 from datetime import datetime
 
 import dagster as dg
+import psycopg
 
 from culturebridge_migration.defs.exports import export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.loading.database import first_line
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.loading.schema import table_columns
 from culturebridge_migration.mapping.entities import ENTITIES, Entity
 from culturebridge_migration.reporting.markdown import rejects_preview
-from culturebridge_migration.sources.export_store import iter_records, read_manifest
+from culturebridge_migration.sources.export_store import ExportMismatch, iter_records, read_manifest
 from culturebridge_migration.validation.checks import CheckInputs, Outcome, TableCheck, table_checks
 from culturebridge_migration.validation.export_digest import ExportDigest
 
@@ -61,47 +63,70 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
     )
     check_specs = [dg.AssetCheckSpec(c.name, asset=key, description=c.description) for c in checks]
 
-    @dg.multi_asset(name=f"phase2_{entity.table}", specs=[spec], check_specs=check_specs, can_subset=True, pool="phase2")
+    @dg.multi_asset(
+        name=f"phase2_{entity.table}", specs=[spec], check_specs=check_specs, can_subset=True, pool="phase2"
+    )
     def _table(
         context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-        entities = settings.entities()
-        current = entities[entity_name]
         try:
-            manifest = read_manifest(settings.export_dir, entity_name)
-        except FileNotFoundError as exc:
+            yield from _load_and_check(context, postgres, settings, entity_name, key, checks)
+        except ExportMismatch as exc:
             raise dg.Failure(str(exc)) from None
-        # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
-        digest = ExportDigest(2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
-        records = digest.watch(iter_records(settings.export_dir, entity_name))
-        with postgres.database(entities) as db:
-            if key in context.selected_asset_keys:
-                if not manifest.complete:
-                    raise dg.Failure(
-                        f"The {entity_name} export is incomplete ({manifest.exported} of {manifest.announced_total} "
-                        "announced records): export it again before loading"
-                    )
-                outcome = migrate_entity(
-                    db,
-                    current,
-                    records,
-                    run_id=context.run.run_id,
-                    job_name=context.run.job_name,
-                    watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
-                    # Only a full export proves a record is gone; an incremental one lists only changes.
-                    deleted_records=settings.deleted_records_mode() if manifest.modified_after is None else None,
-                )
-                _log_outcome(context, outcome)
-                yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
-            else:
-                digest.consume(records)
-            inputs = CheckInputs(db, current, digest, manifest, settings.sample_size, settings.deleted_records_mode())
-            selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
-            for check in checks:
-                if check.name in selected:
-                    yield check_result(check, check.evaluate(inputs))
+        except psycopg.OperationalError as exc:  # not about a row: the server, the disk, the network
+            raise dg.Failure(
+                f"PostgreSQL failed while loading {entity_name}: {first_line(exc)}. The table is as it was "
+                "(each table loads in one transaction); run the migration again once the database is back."
+            ) from None
 
     return _table
+
+
+def _load_and_check(
+    context: dg.AssetExecutionContext,
+    postgres: PostgresResource,
+    settings: MigrationSettings,
+    entity_name: str,
+    key: dg.AssetKey,
+    checks: list[TableCheck],
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    """Load the table from its export (when the table is selected), then run its selected checks."""
+    entities = settings.entities()
+    current = entities[entity_name]
+    try:
+        manifest = read_manifest(settings.export_dir, entity_name)
+    except FileNotFoundError as exc:
+        raise dg.Failure(str(exc)) from None
+    # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
+    digest = ExportDigest(2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
+    records = digest.watch(iter_records(settings.export_dir, entity_name, manifest.export_id))
+    with postgres.database(entities) as db:
+        if key in context.selected_asset_keys:
+            if not manifest.complete:
+                raise dg.Failure(
+                    f"The {entity_name} export is incomplete ({manifest.exported} of {manifest.announced_total} "
+                    "announced records): export it again before loading"
+                )
+            outcome = migrate_entity(
+                db,
+                current,
+                records,
+                run_id=context.run.run_id,
+                job_name=context.run.job_name,
+                watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
+                # Only a whole export proves a record is gone: the load checks it before any deletion.
+                deleted_records=settings.deleted_records_mode(),
+                export=manifest,
+            )
+            _log_outcome(context, outcome)
+            yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
+        else:
+            digest.consume(records)
+        inputs = CheckInputs(db, current, digest, manifest, settings.sample_size, settings.deleted_records_mode())
+        selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+        for check in checks:
+            if check.name in selected:
+                yield check_result(check, check.evaluate(inputs))
 
 
 def check_result(check: TableCheck, outcome: Outcome) -> dg.AssetCheckResult:

@@ -38,12 +38,18 @@ def redact(url: str) -> str:
     return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
 
 
+def first_line(exc: BaseException) -> str:
+    """The first line of an error's message (a driver's message goes on with hints and context)."""
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
 @contextmanager
 def connect(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
     try:
         conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
     except psycopg.OperationalError as exc:
-        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        detail = first_line(exc)
         raise DatabaseUnavailable(
             f"Cannot connect to PostgreSQL at {redact(url)}: {detail}. "
             "Check DATABASE_URL (host, port, database, user, password) and that the server is running; "

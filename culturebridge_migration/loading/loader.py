@@ -2,23 +2,27 @@
 
 Everything for one entity happens in one transaction: a run killed mid-load leaves the table as
 it was. Before the upsert, the previous version of every row it will change is saved in
-`row_changes`, so a rollback can restore exactly what this run touched. Rows whose values did
-not change are not written at all, so a re-run on unchanged data writes nothing.
+`row_changes` (and a hash of the version it leaves), so a rollback can restore exactly what this
+run touched and see what the app changed since. Rows whose values did not change are not written
+at all, so a re-run on unchanged data writes nothing. Rows PostgreSQL refuses are set aside with
+its reason (`isolation`); the rest load. The table and the id map are analyzed at the end, so what
+runs next plans on the rows that are there, not on statistics from before a bulk load.
 """
 
 from __future__ import annotations
 
+import itertools
+import operator
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
 
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from culturebridge_migration.loading.isolation import isolate
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.mapper import row_columns
-from culturebridge_migration.mapping.rejects import REJECT_FIELDS, Reject
 
 
 @dataclass(frozen=True)
@@ -44,27 +48,67 @@ def taken_emails(db: Phase2Database, entity: Entity) -> dict[str, str]:
     return owned
 
 
-def load_rows(db: Phase2Database, entity: Entity, rows: Iterable[Mapping[str, object]], run_id: str) -> LoadResult:
+@dataclass
+class Load:
+    """What one load did: its counts, and the rows PostgreSQL refused (each with its error)."""
+
+    result: LoadResult
+    refused: list[tuple[dict[str, object], Exception]] = field(default_factory=list)
+
+
+def load_rows(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]], run_id: str) -> Load:
     """Upsert `rows` into the entity's table; must run inside the caller's transaction.
 
-    `rows` is consumed once, as it is COPYed: a generator mapping records as they stream keeps
-    memory flat however large the table.
+    `rows` is consumed once, a batch of `BATCH_ROWS` at a time: a generator mapping records as they
+    stream keeps memory at one batch however large the table. A row PostgreSQL refuses is set
+    aside with its error (see `isolation`); every other row loads.
     """
+    table = db.table(entity)
+    load_into = _first_load if _claim_empty_table(db, table) else _upsert
+    load = load_into(db, entity, rows, run_id)
+    db.execute(sql.SQL("ANALYZE {}").format(table))  # the checks and the sweep plan on what is there now
+    db.execute(sql.SQL("ANALYZE {}").format(db.bookkeeping("id_map")))
+    return load
+
+
+def _upsert(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]], run_id: str) -> Load:
+    """COPY into a staging table, then upsert it by bubble_id in one statement (or, when refused, in parts)."""
     columns = row_columns(entity)
     table = db.table(entity)
-    if _claim_empty_table(db, table):
-        return _first_load(db, entity, rows, run_id)
     cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     db.execute(
         sql.SQL("CREATE TEMP TABLE stage ON COMMIT DROP AS SELECT {cols} FROM {table} WITH NO DATA").format(
             cols=cols, table=table
         )
     )
-    staged = _copy_rows(db, columns, rows)
+    # The row's place in the stage: the upsert works on ranges of it, so a refused row can be isolated.
+    db.execute("ALTER TABLE stage ADD COLUMN ord bigint GENERATED ALWAYS AS IDENTITY")
+    staged, refused = _copy_in_batches(db, columns, rows, _STAGE)
+    last = db.scalar("SELECT coalesce(max(ord), 0) FROM stage")
+    (inserted, updated), refused_ords = isolate(
+        db, range(1, int(last) + 1), lambda ords: _upsert_range(db, entity, ords[0], ords[-1], run_id), _add, (0, 0)
+    )
+    for ord_, error in refused_ords:
+        row = db.execute(sql.SQL("SELECT {} FROM stage WHERE ord = %s").format(cols), (ord_,)).fetchone()
+        refused.append((dict(zip(columns, row, strict=True)), error))
+    if refused_ords:
+        db.execute("DELETE FROM stage WHERE ord = ANY(%s)", ([o for o, _ in refused_ords],))
+    _map_ids(db, entity, sql.SQL("stage s JOIN {} t USING (bubble_id)").format(table), run_id)
+    _hash_new_versions(db, entity, run_id)
+    db.execute("DROP TABLE stage")
+    return Load(LoadResult(staged - len(refused_ords), inserted, updated), refused)
+
+
+def _upsert_range(db: Phase2Database, entity: Entity, first: int, last: int, run_id: str) -> tuple[int, int]:
+    """Save the previous version of every row the stage's rows `first..last` will change, then upsert them."""
+    columns = row_columns(entity)
+    table = db.table(entity)
+    cols = sql.SQL(", ").join(map(sql.Identifier, columns))
     changed = sql.SQL("({t}) IS DISTINCT FROM ({s})").format(
         t=sql.SQL(", ").join(sql.Identifier("t", c) for c in columns),
         s=sql.SQL(", ").join(sql.Identifier("s", c) for c in columns),
     )
+    params = {"run": run_id, "table": entity.table, "first": first, "last": last}
     inserted, updated = db.execute(
         sql.SQL(
             "WITH saved AS ("
@@ -73,15 +117,15 @@ def load_rows(db: Phase2Database, entity: Entity, rows: Iterable[Mapping[str, ob
             "        CASE WHEN t.id IS NULL THEN 'insert' ELSE 'update' END,"
             "        CASE WHEN t.id IS NULL THEN NULL ELSE to_jsonb(t) END"
             " FROM stage s LEFT JOIN {table} t USING (bubble_id)"
-            " WHERE t.id IS NULL OR {changed}"
+            " WHERE s.ord BETWEEN %(first)s AND %(last)s AND (t.id IS NULL OR {changed})"
             " RETURNING action)"
             " SELECT count(*) FILTER (WHERE action = 'insert'), count(*) FILTER (WHERE action = 'update') FROM saved"
         ).format(changes=db.bookkeeping("row_changes"), table=table, changed=changed),
-        {"run": run_id, "table": entity.table},
+        params,
     ).fetchone()
     db.execute(
         sql.SQL(
-            "INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM stage"
+            "INSERT INTO {table} AS t ({cols}) SELECT {cols} FROM stage WHERE ord BETWEEN %(first)s AND %(last)s"
             " ON CONFLICT (bubble_id) DO UPDATE SET {assign}"
             " WHERE ({tcols}) IS DISTINCT FROM ({ecols})"
         ).format(
@@ -90,11 +134,26 @@ def load_rows(db: Phase2Database, entity: Entity, rows: Iterable[Mapping[str, ob
             assign=sql.SQL(", ").join(sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in columns),
             tcols=sql.SQL(", ").join(sql.Identifier("t", c) for c in columns),
             ecols=sql.SQL(", ").join(sql.Identifier("excluded", c) for c in columns),
-        )
+        ),
+        params,
     )
-    _map_ids(db, entity, sql.SQL("stage s JOIN {} t USING (bubble_id)").format(table), run_id)
-    db.execute("DROP TABLE stage")
-    return LoadResult(staged, inserted, updated)
+    return inserted, updated
+
+
+def _add(a: tuple[int, int], b: tuple[int, int]) -> tuple[int, int]:
+    return a[0] + b[0], a[1] + b[1]
+
+
+def _hash_new_versions(db: Phase2Database, entity: Entity, run_id: str) -> None:
+    """Note, per row this run inserted or changed, a hash of the version it left: a rollback checks it."""
+    db.execute(
+        sql.SQL(
+            "UPDATE {changes} c SET new_hash = md5(to_jsonb(t)::text) FROM {table} t"
+            " WHERE c.run_id = %(run)s AND c.table_name = %(table_name)s AND c.action <> 'delete'"
+            " AND c.new_hash IS NULL AND t.bubble_id = c.bubble_id"
+        ).format(changes=db.bookkeeping("row_changes"), table=db.table(entity)),
+        {"run": run_id, "table_name": entity.table},
+    )
 
 
 def _claim_empty_table(db: Phase2Database, table: sql.Composable) -> bool:
@@ -110,23 +169,23 @@ def _claim_empty_table(db: Phase2Database, table: sql.Composable) -> bool:
     return bool(db.scalar(is_empty))
 
 
-def _first_load(db: Phase2Database, entity: Entity, rows: Iterable[Mapping[str, object]], run_id: str) -> LoadResult:
+def _first_load(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]], run_id: str) -> Load:
     """Load into an empty table (locked by `_claim_empty_table`): every row is an insert.
 
     The same rows, row history and id map as the upsert, but the rows are copied straight into the
     table: no staging table, no upsert, no join. Every row of the table is then one of this run.
     """
     table = db.table(entity)
-    copied = _copy_rows(db, row_columns(entity), rows, table)
+    copied, refused = _copy_in_batches(db, row_columns(entity), rows, table)
     db.execute(
         sql.SQL(
-            "INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row)"
-            " SELECT %(run)s, %(table)s, t.bubble_id, 'insert', NULL FROM {table} t"
+            "INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row, new_hash)"
+            " SELECT %(run)s, %(table)s, t.bubble_id, 'insert', NULL, md5(to_jsonb(t)::text) FROM {table} t"
         ).format(changes=db.bookkeeping("row_changes"), table=table),
         {"run": run_id, "table": entity.table},
     )
     _map_ids(db, entity, sql.SQL("{} t").format(table), run_id)
-    return LoadResult(copied, copied, 0)
+    return Load(LoadResult(copied, copied, 0), refused)
 
 
 def _map_ids(db: Phase2Database, entity: Entity, loaded: sql.Composable, run_id: str) -> None:
@@ -156,6 +215,20 @@ def _map_ids(db: Phase2Database, entity: Entity, loaded: sql.Composable, run_id:
 
 
 _STAGE = sql.Identifier("stage")
+BATCH_ROWS = 20_000  # rows held at once, and the most a refused row makes the load COPY again
+
+
+def _copy_in_batches(
+    db: Phase2Database, columns: list[str], rows: Iterable[dict[str, object]], target: sql.Composable
+) -> tuple[int, list[tuple[dict[str, object], Exception]]]:
+    """COPY `rows` a batch at a time, each in a savepoint; the rows PostgreSQL refuses are set aside."""
+    copied, refused = 0, []
+    rows = iter(rows)
+    while batch := list(itertools.islice(rows, BATCH_ROWS)):
+        done, refused_here = isolate(db, batch, lambda part: _copy_rows(db, columns, part, target), operator.add, 0)
+        copied += done
+        refused += refused_here
+    return copied, refused
 
 
 def _copy_rows(
@@ -193,66 +266,3 @@ def _copy_rows(
             write_row(values)
             count += 1
     return count
-
-
-_REJECT_COLUMNS = sql.SQL(", ").join(
-    sql.Identifier("column_name" if name == "column" else name) for name in REJECT_FIELDS
-)
-
-
-def save_rejects(db: Phase2Database, run_id: str, rejects: Iterable[Reject]) -> None:
-    query = sql.SQL("COPY {} (run_id, {}) FROM STDIN").format(db.bookkeeping("rejects"), _REJECT_COLUMNS)
-    with db.conn.cursor().copy(query) as copy:
-        for r in rejects:
-            copy.write_row((run_id, *(getattr(r, name) for name in REJECT_FIELDS)))
-
-
-def read_rejects(db: Phase2Database, run_id: str) -> list[Reject]:
-    """A run's rejects, by entity and Bubble id."""
-    query = sql.SQL("SELECT {} FROM {} WHERE run_id = %s ORDER BY entity, bubble_id").format(
-        _REJECT_COLUMNS, db.bookkeeping("rejects")
-    )
-    return [Reject(*row) for row in db.execute(query, (run_id,))]
-
-
-def clear_rejects(db: Phase2Database, run_id: str, entity: Entity) -> None:
-    """A step retried within the same run replaces, not adds to, its rejects."""
-    db.execute(
-        sql.SQL("DELETE FROM {} WHERE run_id = %s AND entity = %s").format(db.bookkeeping("rejects")),
-        (run_id, entity.name),
-    )
-
-
-def save_entity_run(
-    db: Phase2Database,
-    run_id: str,
-    entity: Entity,
-    *,
-    exported: int,
-    result: LoadResult,
-    rejected: int,
-    started_at: datetime,
-    deleted: int = 0,
-) -> None:
-    db.execute(
-        sql.SQL(
-            "INSERT INTO {} (run_id, entity, exported, loaded, inserted, updated, unchanged, rejected, started_at,"
-            " deleted) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-            " ON CONFLICT (run_id, entity) DO UPDATE SET exported = EXCLUDED.exported, loaded = EXCLUDED.loaded,"
-            " inserted = EXCLUDED.inserted, updated = EXCLUDED.updated, unchanged = EXCLUDED.unchanged,"
-            " rejected = EXCLUDED.rejected, started_at = EXCLUDED.started_at, deleted = EXCLUDED.deleted,"
-            " finished_at = clock_timestamp()"
-        ).format(db.bookkeeping("entity_runs")),
-        (
-            run_id,
-            entity.name,
-            exported,
-            result.loaded,
-            result.inserted,
-            result.updated,
-            result.unchanged,
-            rejected,
-            started_at,
-            deleted,
-        ),
-    )

@@ -13,13 +13,16 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from culturebridge_migration.loading import deletions, loader
+from culturebridge_migration.loading import bookkeeping, deletions, loader
 from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
+from culturebridge_migration.loading.isolation import refusal_reject
 from culturebridge_migration.loading.loader import LoadResult
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
+from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
+from culturebridge_migration.sources.export_store import ExportManifest
 
 CHUNK_RECORDS = 20_000
 
@@ -31,6 +34,7 @@ class EntityOutcome:
     result: LoadResult
     rejects: list[Reject]
     seconds: float
+    fixes: list[ValueFix] = field(default_factory=list)  # values changed before they were stored
     rejects_by_reason: dict[str, int] = field(default_factory=dict)
     sweep: Sweep | None = None  # what was done with rows gone from Bubble (full exports only)
     read_seconds: float = 0.0  # of `seconds`: pulling records from the export
@@ -54,6 +58,7 @@ class StreamedMapping:
         self.read_seconds = self.map_seconds = 0.0
         self.ids: list[str] = []
         self.rejects: list[Reject] = []
+        self.fixes: list[ValueFix] = []
         # The earliest-created record wins a duplicate email, whatever the file's order: a type
         # with emails (users, the smallest large type) is mapped in one batch.
         has_email = any(f.kind is Kind.EMAIL for f in entity.fields)
@@ -63,9 +68,10 @@ class StreamedMapping:
         chunks = _chunks(records, self.chunk_size)
         while (chunk := self._read(chunks)) is not None:
             clock = time.perf_counter()
-            self.ids += [r[ID_KEY] for r in chunk if r.get(ID_KEY)]
+            self.ids += [r[ID_KEY] for r in chunk if isinstance(r.get(ID_KEY), str)]
             batch = map_records(self.entity, chunk, self.refs, taken_emails=self.taken_emails)
             self.rejects += batch.rejects
+            self.fixes += batch.fixes
             self.exported += len(chunk)
             self.map_seconds += time.perf_counter() - clock
             yield from batch.rows
@@ -87,6 +93,16 @@ def _chunks(records: Iterable[dict], size: int | None) -> Iterator[list[dict]]:
         yield chunk
 
 
+def proves_whole_type(export: ExportManifest | None, records_read: int) -> bool:
+    """Only an export of every record of the type shows that a record is gone from Bubble."""
+    return (
+        export is not None
+        and export.modified_after is None
+        and export.complete
+        and records_read == export.exported == export.unique_ids
+    )
+
+
 def migrate_entity(
     db: Phase2Database,
     entity: Entity,
@@ -96,29 +112,36 @@ def migrate_entity(
     job_name: str,
     watermark: datetime | None = None,
     deleted_records: DeletedRecords | None = None,
+    export: ExportManifest | None = None,
 ) -> EntityOutcome:
     """Load one entity's export.
 
-    `watermark`: the newest Modified Date it holds, saved with the load. `deleted_records`: for a
-    full export, what to do with migrated rows it no longer holds (None: an incremental export).
+    `watermark`: the newest Modified Date it holds, saved with the load. `deleted_records`: what to do
+    with migrated rows the export no longer holds, done only when `export` (its manifest) proves it
+    whole, checked here, at the point of deletion: every record of the type, as many as Bubble
+    announced, each once, and exactly the records this load read.
     """
     started, clock = datetime.now(UTC), time.monotonic()
     with db.transaction():
         db.register_run(run_id, job_name)
         mapping = StreamedMapping(entity, db.reference_lookups(entity), loader.taken_emails(db, entity))
-        result = loader.load_rows(db, entity, mapping.rows(records), run_id)
-        loader.clear_rejects(db, run_id, entity)
-        loader.save_rejects(db, run_id, mapping.rejects)
+        load = loader.load_rows(db, entity, mapping.rows(records), run_id)
+        refused = {str(row["bubble_id"]) for row, _ in load.refused}
+        rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]
+        fixes = [fix for fix in mapping.fixes if fix.bubble_id not in refused]  # a refused row stored nothing
+        bookkeeping.clear_entity_run(db, run_id, entity)
+        bookkeeping.save_rejects(db, run_id, rejects)
+        bookkeeping.save_fixes(db, run_id, fixes)
         sweep = None
-        if deleted_records is not None:
+        if deleted_records is not None and proves_whole_type(export, mapping.exported):
             sweep = deletions.sweep(db, entity, mapping.ids, deleted_records, run_id)
-        loader.save_entity_run(
+        bookkeeping.save_entity_run(
             db,
             run_id,
             entity,
             exported=mapping.exported,
-            result=result,
-            rejected=len(mapping.rejects),
+            result=load.result,
+            rejected=len(rejects),
             started_at=started,
             deleted=len(sweep.deleted) if sweep else 0,
         )
@@ -127,10 +150,11 @@ def migrate_entity(
     return EntityOutcome(
         entity.name,
         mapping.exported,
-        result,
-        mapping.rejects,
+        load.result,
+        rejects,
         time.monotonic() - clock,
-        dict(Counter(r.reason for r in mapping.rejects)),
+        fixes,
+        dict(Counter(r.reason for r in rejects)),
         sweep,
         mapping.read_seconds,
         mapping.map_seconds,

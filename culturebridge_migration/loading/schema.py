@@ -43,8 +43,14 @@ _BUILT_IN = {
     "password_reset_required": Column(
         "password_reset_required", "boolean", True, "no usable password came from Bubble", default="true"
     ),
+    "bubble_created_by": Column(
+        "bubble_created_by", "text", False, "Bubble Created By: a user's _id or a placeholder, never a foreign key"
+    ),
     "created_at": Column("created_at", "timestamptz", True, "Bubble Created Date"),
     "updated_at": Column("updated_at", "timestamptz", True, "Bubble Modified Date"),
+    "bubble_extra": Column(
+        "bubble_extra", "jsonb", False, "every field of the Bubble record that no column maps, as Bubble sent it"
+    ),
 }
 ID_COLUMN = Column("id", "bigint", True, "surrogate key", unique=True)
 
@@ -127,6 +133,12 @@ def _table_sql(entity: Entity, entities: Mapping[str, Entity], app: str) -> str:
     columns = table_columns(entity, entities)
     body = ",\n    ".join(_column_sql(entity, column, app) for column in columns)
     statements = [f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n);"]
+    # A table made by an earlier version gains the columns added since (their constraints come with new tables).
+    for column in columns[1:]:
+        default = f" DEFAULT {column.default}" if column.default is not None else ""
+        not_null = " NOT NULL" if column.not_null and column.default is not None else ""
+        name = sql.Identifier(column.name).as_string()
+        statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {column.sql_type}{default}{not_null};")
     for column in columns:
         if column.references:  # foreign-key checks and child lookups by parent
             index = sql.Identifier(f"{entity.table}_{column.name}_idx").as_string()

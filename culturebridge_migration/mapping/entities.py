@@ -80,6 +80,7 @@ class Field:
     column: str  # Phase 2 column
     source: str  # Bubble key (display name or field id); dotted paths walk nested objects
     kind: Kind = Kind.TEXT
+    fallback: str | None = None  # where to look when `source` is empty; `*` matches any one key
     required: bool = False
     default: object = None
     values: Mapping[str, str] | None = None  # ENUM: Bubble display text -> Phase 2 value
@@ -114,6 +115,7 @@ class Entity:
     fields: tuple[Field, ...]
     noun: str = ""  # one record, as a person says it: "coach profile"
     csv_prefix: str = ""  # CSV export file name part, e.g. "All-Users"
+    ignored: tuple[str, ...] = ()  # Bubble keys deliberately left behind (from the field map's "_ignore")
 
     @property
     def refs(self) -> tuple[Field, ...]:
@@ -136,6 +138,8 @@ class Entity:
 ID_KEY = "_id"
 CREATED_KEY = "Created Date"
 MODIFIED_KEY = "Modified Date"
+CREATED_BY_KEY = "Created By"  # a User _id, or a placeholder like admin_user_...: kept as text, never a key
+BUILT_IN_KEYS = (ID_KEY, CREATED_KEY, MODIFIED_KEY, CREATED_BY_KEY)
 
 ROLE = {"Client": "client", "Coach": "coach", "Admin": "admin"}
 ACCOUNT_STATUS = {
@@ -188,7 +192,16 @@ ENTITIES: dict[str, Entity] = {
             "user",
             "users",
             (
-                Field("email", "authentication.email.email", Kind.EMAIL, required=True, rule="valid_emails"),
+                # Email sign-ups keep it under authentication.email; Google, Facebook, LinkedIn, ...
+                # sign-ups under authentication.<Provider>.email.
+                Field(
+                    "email",
+                    "authentication.email.email",
+                    Kind.EMAIL,
+                    required=True,
+                    fallback="authentication.*.email",
+                    rule="valid_emails",
+                ),
                 _flag("email_verified", "authentication.email.email_confirmed"),
                 Field("first_name", "First Name"),
                 Field("last_name", "Last Name"),
@@ -200,6 +213,8 @@ ENTITIES: dict[str, Entity] = {
                 Field("timezone", "Timezone"),
                 Field("profile_photo_url", "Profile Photo", Kind.URL),
                 Field("password_hash", "Legacy Password", Kind.PASSWORD),
+                # Bubble's own flag: registered users, as opposed to its temporary ones.
+                Field("signed_up", "user_signed_up", Kind.BOOL),
             ),
             noun="user",
             csv_prefix="All-Users",
@@ -369,8 +384,10 @@ def apply_field_overrides(
 ) -> dict[str, Entity]:
     """Return the table with Bubble key names replaced, e.g. {"users": {"first_name": "first_name_text"}}.
 
-    The special column "_type" renames the Bubble type itself. Unknown entities or columns are
-    errors: a typo in configuration must not silently fall back to the default name.
+    The special column "_type" renames the Bubble type itself, and "_ignore" lists Bubble keys left
+    behind on purpose (they are then neither kept in bubble_extra nor reported as unmapped). Unknown
+    entities or columns, and two columns read from one key, are errors: a typo in configuration must
+    not silently fall back to the default name.
     """
     result = dict(entities)
     for name, columns in overrides.items():
@@ -378,12 +395,32 @@ def apply_field_overrides(
             raise ValueError(f"field map names unknown entity {name!r}; known: {', '.join(entities)}")
         entity = entities[name]
         known = {f.column for f in entity.fields}
-        unknown = set(columns) - known - {"_type"}
+        unknown = set(columns) - known - {"_type", "_ignore"}
         if unknown:
             raise ValueError(f"field map for {name!r} names unknown columns {sorted(unknown)}; known: {sorted(known)}")
+        ignored = columns.get("_ignore", [])
+        if not isinstance(ignored, list) or not all(isinstance(key, str) for key in ignored):
+            raise ValueError(f'field map for {name!r}: "_ignore" must be a list of Bubble keys')
         fields = tuple(dataclasses.replace(f, source=columns.get(f.column, f.source)) for f in entity.fields)
-        result[name] = dataclasses.replace(entity, fields=fields, bubble_type=columns.get("_type", entity.bubble_type))
+        _refuse_shared_keys(name, fields)
+        result[name] = dataclasses.replace(
+            entity,
+            fields=fields,
+            bubble_type=columns.get("_type", entity.bubble_type),
+            ignored=tuple(dict.fromkeys([*entity.ignored, *ignored])),
+        )
     return result
+
+
+def _refuse_shared_keys(entity: str, fields: tuple[Field, ...]) -> None:
+    """Two columns read from one Bubble key is a typo in the field map, not a mapping."""
+    readers: dict[str, str] = {}
+    for spec in fields:
+        first = readers.setdefault(spec.source, spec.column)
+        if first != spec.column:
+            raise ValueError(
+                f"field map for {entity!r} reads Bubble key {spec.source!r} into both {first!r} and {spec.column!r}"
+            )
 
 
 __all__ = [

@@ -1,16 +1,31 @@
 """Bubble records -> Phase 2 rows or rejects, driven only by the field table in `entities`.
 
 Pure: no database, no Dagster. References are resolved through lookups the caller passes in.
+Every record becomes one row or one reject, and every value of a row is either mapped to its
+column or kept verbatim in `bubble_extra` (see `coverage`). A value changed on the way (NUL
+characters PostgreSQL cannot hold) is recorded as a `ValueFix`, never changed silently.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import ROUND_HALF_UP, Decimal
 
 from culturebridge_migration.mapping import values as v
-from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, Entity, Field, Kind
+from culturebridge_migration.mapping.coverage import Coverage
+from culturebridge_migration.mapping.entities import (
+    CREATED_BY_KEY,
+    CREATED_KEY,
+    ID_KEY,
+    MODIFIED_KEY,
+    Entity,
+    Field,
+    Kind,
+)
+from culturebridge_migration.mapping.fixes import NUL_REMOVED, ValueFix, printable
 from culturebridge_migration.mapping.passwords import bcrypt_cost, is_strong_hash
 from culturebridge_migration.mapping.rejects import Reject, RejectReason, display_value
 
@@ -29,6 +44,7 @@ class RefLookup:
 class MappedBatch:
     rows: list[dict[str, object]]
     rejects: list[Reject]
+    fixes: list[ValueFix] = field(default_factory=list)
 
 
 class _Rejected(Exception):
@@ -37,28 +53,40 @@ class _Rejected(Exception):
         self.reason, self.column, self.source, self.value, self.message = reason, column, source, value, message
 
 
+# -- reading a key ---------------------------------------------------------------------------------
 def lookup(record: Mapping[str, object], key: str) -> object:
     """A record's value for a key: the literal key first, then a dotted path into nested objects."""
     return path_getter(key)(record)
 
 
 def path_getter(key: str) -> Callable[[Mapping[str, object]], object]:
-    """`lookup` for one key, with a dotted key split once instead of for every record."""
+    """`lookup` for one key, split once instead of for every record. A `*` part matches any one key."""
     if "." not in key:
         return lambda record: record.get(key, _MISSING)
-    parts = key.split(".")
+    parts = tuple(key.split("."))
 
     def get(record: Mapping[str, object]) -> object:
         if key in record:
             return record[key]
-        node: object = record
-        for part in parts:
-            if not isinstance(node, Mapping) or part not in node:
-                return _MISSING
-            node = node[part]
-        return node
+        return _walk(record, parts)
 
     return get
+
+
+def _walk(node: object, parts: tuple[str, ...]) -> object:
+    for i, part in enumerate(parts):
+        if not isinstance(node, Mapping):
+            return _MISSING
+        if part == "*":  # the first branch that holds a value
+            for child in node.values():
+                found = _walk(child, parts[i + 1 :])
+                if not _is_empty(found):
+                    return found
+            return _MISSING
+        if part not in node:
+            return _MISSING
+        node = node[part]
+    return node
 
 
 def get_value(record: Mapping[str, object], key: str) -> object:
@@ -74,11 +102,12 @@ def _is_empty(value: object) -> bool:
 def row_columns(entity: Entity) -> list[str]:
     """The Phase 2 columns a mapped row carries, in table order (without the surrogate id)."""
     columns = ["bubble_id"] + [f.column for f in entity.fields]
-    if any(f.kind is Kind.PASSWORD for f in entity.fields):
+    if entity.has_passwords:
         columns.append("password_reset_required")
-    return [*columns, "created_at", "updated_at"]
+    return [*columns, "bubble_created_by", "created_at", "updated_at", "bubble_extra"]
 
 
+# -- a batch ---------------------------------------------------------------------------------------
 def map_records(
     entity: Entity,
     records: Iterable[Mapping[str, object]],
@@ -91,29 +120,26 @@ def map_records(
     `refs` maps referenced entity names to lookups. `taken_emails` maps emails already in
     Phase 2 to the Bubble id that owns them, so a new record cannot steal one.
     """
-    refs = refs or {}
     owners = dict(taken_emails or {})
-    plan = _plan(entity, refs)
+    plan = _Plan(entity, refs or {})
     email_columns = [(spec.column, spec.source) for spec in entity.fields if spec.kind is Kind.EMAIL]
-    rows: list[dict[str, object]] = []
-    rejects: list[Reject] = []
+    batch = MappedBatch([], [])
     # Earlier Created Date wins a duplicate email, so map in creation order. Each Created Date is
     # parsed once: for the order, and (when it parsed) as the row's created_at.
     records = list(records)
     created = [_created(record) for record in records]
     order = sorted(range(len(records)), key=lambda i: _UNPARSEABLE if created[i] is None else (0, created[i]))
     for i in order:
-        record = records[i]
+        record, fixes = records[i], []
         try:
-            row = _map_record(entity, plan, record, created[i])
+            row = plan.map(record, created[i], fixes)
             if email_columns:
                 _claim_unique_email(entity, email_columns, row, owners)
         except _Rejected as r:
-            bubble_id = str(record.get(ID_KEY) or "")
-            rejects.append(
+            batch.rejects.append(
                 Reject(
                     entity=entity.name,
-                    bubble_id=bubble_id,
+                    bubble_id=_reject_id(record),
                     field=r.source,
                     column=r.column,
                     value=r.value,
@@ -122,8 +148,9 @@ def map_records(
                 )
             )
             continue
-        rows.append(row)
-    return MappedBatch(rows, rejects)
+        batch.rows.append(row)
+        batch.fixes += [ValueFix(entity.name, str(row["bubble_id"]), *fix) for fix in fixes]
+    return batch
 
 
 # Sort key of a record whose Created Date does not parse: after every dated record (it is rejected).
@@ -137,42 +164,93 @@ def _created(record: Mapping[str, object]) -> datetime | None:
         return None
 
 
-# One field's mapping, compiled once per batch from its `Field`: (column, record -> value, is_password).
-_Step = tuple[str, Callable[[Mapping[str, object]], object], bool]
+def _reject_id(record: Mapping[str, object]) -> str:
+    """The id a reject is listed under: the record's _id, or what it holds instead, as text."""
+    bubble_id = record.get(ID_KEY)
+    if isinstance(bubble_id, str):
+        return printable(bubble_id)
+    return "" if bubble_id is None else printable(json.dumps(bubble_id, default=str))
 
 
-def _plan(entity: Entity, refs: Mapping[str, RefLookup]) -> list[_Step]:
-    """Per field: (column, mapper of a record, is_password). Built from the field table, once per batch."""
-    return [(spec.column, _field_mapper(entity, spec, refs), spec.kind is Kind.PASSWORD) for spec in entity.fields]
+# A change to one value: (field, column, original, stored, reason), completed with entity and id.
+_Fix = tuple[str, str, str, str, str]
 
 
-def _map_record(
-    entity: Entity, plan: list[_Step], record: Mapping[str, object], created: datetime | None
-) -> dict[str, object]:
+def _stored_text(value: object, source: str, column: str, fixes: list[_Fix]) -> object:
+    """`value` as PostgreSQL can hold it: NULs removed (and recorded); a lone surrogate is a reject."""
+    try:
+        cleaned = v.without_nul(value)
+    except v.UnstorableText as exc:
+        raise _reject(
+            RejectReason.INVALID_VALUE, column, source, value, f"{source} {exc}: correct the text in Bubble"
+        ) from None
+    if cleaned is not value:
+        fixes.append((source, column, printable(value), printable(cleaned), NUL_REMOVED))
+    return cleaned
+
+
+class _Plan:
+    """One entity's mapping, compiled once per batch from the field table."""
+
+    def __init__(self, entity: Entity, refs: Mapping[str, RefLookup]) -> None:
+        self.entity = entity
+        self.fields = [
+            (spec.column, _field_mapper(entity, spec, refs), spec.kind is Kind.PASSWORD) for spec in entity.fields
+        ]
+        self.coverage = Coverage(entity)
+
+    def map(self, record: Mapping[str, object], created: datetime | None, fixes: list[_Fix]) -> dict[str, object]:
+        row: dict[str, object] = {"bubble_id": _bubble_id(record)}
+        for column, map_field, is_password in self.fields:
+            row[column] = value = map_field(record, fixes)
+            if is_password:
+                row["password_reset_required"] = value is None
+        creator = record.get(CREATED_BY_KEY)
+        row["bubble_created_by"] = (
+            None if creator is None else _stored_text(_text(creator), CREATED_BY_KEY, "bubble_created_by", fixes)
+        )
+        row["created_at"] = created if created is not None else _timestamp(record, CREATED_KEY, "created_at")
+        row["updated_at"] = _modified(record, row["created_at"])  # type: ignore[arg-type]
+        extra = self.coverage.extra(record)
+        row["bubble_extra"] = None if extra is None else _stored_text(extra, "(unmapped fields)", "bubble_extra", fixes)
+        return row
+
+
+def _bubble_id(record: Mapping[str, object]) -> str:
     bubble_id = record.get(ID_KEY)
     if _is_empty(bubble_id):
         raise _reject(
             RejectReason.MISSING_REQUIRED, "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked"
         )
-    row: dict[str, object] = {"bubble_id": bubble_id if type(bubble_id) is str else str(bubble_id)}
-    for column, map_field, is_password in plan:
-        row[column] = value = map_field(record)
-        if is_password:
-            row["password_reset_required"] = value is None
-    if created is None:
-        created = _timestamp(record, CREATED_KEY, "created_at")
-    row["created_at"] = created
+    if type(bubble_id) is not str:
+        raise _reject(
+            RejectReason.INVALID_VALUE,
+            "bubble_id",
+            ID_KEY,
+            bubble_id,
+            f"_id is a {type(bubble_id).__name__}, not text: Bubble ids are text; check the source of this record",
+        )
+    if v.has_unstorable(bubble_id):
+        raise _reject(
+            RejectReason.INVALID_VALUE,
+            "bubble_id",
+            ID_KEY,
+            bubble_id,
+            "_id holds a character PostgreSQL text cannot store (NUL or a lone surrogate): an id cannot be changed",
+        )
+    return bubble_id
+
+
+def _modified(record: Mapping[str, object], created: datetime) -> datetime:
     modified = record.get(MODIFIED_KEY, _MISSING)
     if _is_empty(modified):
-        row["updated_at"] = created
-    else:
-        try:
-            row["updated_at"] = v.parse_datetime(modified)
-        except ValueError as exc:
-            raise _reject(
-                RejectReason.UNPARSEABLE_DATE, "updated_at", MODIFIED_KEY, modified, f"{MODIFIED_KEY} {exc}"
-            ) from None
-    return row
+        return created
+    try:
+        return v.parse_datetime(modified)
+    except ValueError as exc:
+        raise _reject(
+            RejectReason.UNPARSEABLE_DATE, "updated_at", MODIFIED_KEY, modified, f"{MODIFIED_KEY} {exc}"
+        ) from None
 
 
 def _timestamp(record: Mapping[str, object], key: str, column: str) -> datetime:
@@ -185,21 +263,27 @@ def _timestamp(record: Mapping[str, object], key: str, column: str) -> datetime:
         raise _reject(RejectReason.UNPARSEABLE_DATE, column, key, raw, f"{key} {exc}") from None
 
 
+# -- one field -------------------------------------------------------------------------------------
 def _field_mapper(
     entity: Entity, spec: Field, refs: Mapping[str, RefLookup]
-) -> Callable[[Mapping[str, object]], object]:
+) -> Callable[[Mapping[str, object], list[_Fix]], object]:
     """One field's whole mapping (look up, empty -> default or reject, convert, resolve or range-check) as one closure."""
     get = path_getter(spec.source)
+    fallback = path_getter(spec.fallback) if spec.fallback else None
     convert = _converter(spec)
-    is_ref = spec.kind is Kind.REF
+    is_ref, is_json = spec.kind is Kind.REF, spec.kind is Kind.JSON
     bounds = spec.bounds
+    quantum = Decimal(1).scaleb(-spec.digits[1]) if spec.kind is Kind.NUMBER else None
     required = spec.required
     default, default_is_list = spec.default, isinstance(spec.default, tuple)
     reason = _reason_for(spec)
     ref = refs.get(spec.ref or "") if is_ref else None
+    where = spec.source if fallback is None else f"{spec.source} (or {spec.fallback})"
 
-    def map_field(record: Mapping[str, object]) -> object:
+    def map_field(record: Mapping[str, object], fixes: list[_Fix]) -> object:
         raw = get(record)
+        if fallback is not None and _is_empty(raw):
+            raw = fallback(record)
         if raw is _MISSING or raw is None or (isinstance(raw, str) and not raw.strip()):
             if required:
                 raise _reject(
@@ -207,15 +291,21 @@ def _field_mapper(
                     spec.column,
                     spec.source,
                     None,
-                    f"{spec.source} is empty but {entity.table}.{spec.column} requires a value: fill it in Bubble",
+                    f"{where} is empty but {entity.table}.{spec.column} requires a value: fill it in Bubble",
                 )
             return list(default) if default_is_list else default
+        if not is_json and type(raw) is not bool and not isinstance(raw, int | float):
+            raw = _stored_text(raw, spec.source, spec.column, fixes)
         try:
             value = convert(raw)
         except ValueError as exc:
             raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
+        if is_json:  # a JSON text's own escapes (\u0000) become characters only once it is parsed
+            value = _stored_text(value, spec.source, spec.column, fixes)
         if is_ref:
             return _resolve(spec, value, ref)
+        if quantum is not None:
+            value = _rounded(spec, raw, value, quantum)
         if bounds is not None and value not in bounds:
             raise _reject(
                 RejectReason.OUT_OF_RANGE,
@@ -229,6 +319,21 @@ def _field_mapper(
     return map_field
 
 
+def _rounded(spec: Field, raw: object, value: Decimal, quantum: Decimal) -> Decimal:
+    """The number as the numeric column will hold it, so the bounds are checked on what is stored."""
+    stored = value.quantize(quantum, rounding=ROUND_HALF_UP)  # PostgreSQL's numeric rounds half away from zero
+    if stored != value and spec.bounds is not None and stored not in spec.bounds:
+        raise _reject(
+            RejectReason.OUT_OF_RANGE,
+            spec.column,
+            spec.source,
+            raw,
+            f"{spec.source} {raw!r} is stored as {stored} ({spec.digits[1]} decimals), which must be "
+            f"{spec.bounds.describe()}",
+        )
+    return stored
+
+
 def _converter(spec: Field) -> Callable[[object], object]:
     if spec.kind is Kind.ENUM:
         return v.enum_parser(dict(spec.values or {}))
@@ -236,7 +341,8 @@ def _converter(spec: Field) -> Callable[[object], object]:
 
 
 def _text(raw: object) -> str:
-    return raw if type(raw) is str else str(raw)
+    """Text as Bubble sent it; an object or list in a text field is kept as JSON, never as Python's repr."""
+    return raw if type(raw) is str else json.dumps(raw, ensure_ascii=False, default=str)
 
 
 def ref_id(raw: object) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -21,6 +22,7 @@ class RejectReason(StrEnum):
     INVALID_JSON = "invalid_json"
     MISSING_REFERENCE = "missing_reference"
     REJECTED_REFERENCE = "rejected_reference"
+    REFUSED_BY_DATABASE = "refused_by_database"  # mapped fine, but PostgreSQL refused the row
 
 
 MASK = "***"
@@ -48,7 +50,15 @@ REJECT_FIELDS: tuple[str, ...] = tuple(f.name for f in dataclasses.fields(Reject
 def display_value(value: object, *, secret: bool = False) -> str | None:
     if value is None:
         return None
-    if secret:
-        return MASK
+    return MASK if secret else printable(value)
+
+
+# Control characters and lone surrogates: shown escaped, so a report line stays one line and storable.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def printable(value: object, limit: int = _MAX_VALUE_CHARS) -> str:
+    """A value as a person can read it in a report: control characters escaped, long text shortened."""
     text = value if isinstance(value, str) else repr(value)
-    return text if len(text) <= _MAX_VALUE_CHARS else text[: _MAX_VALUE_CHARS - 1] + "…"
+    text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    return text if len(text) <= limit else text[: limit - 1] + "…"

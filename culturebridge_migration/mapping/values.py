@@ -7,6 +7,7 @@ reject. None of them guess: a value that is not clearly what the field holds is 
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -62,7 +63,10 @@ def parse_datetime(value: object, tz: str = "UTC") -> datetime:
         raise ValueError(f"{value!r} is not a date")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=ZoneInfo(tz))
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00:00-02:00 is past the last date Python holds once in UTC
+        raise ValueError(f"{value!r} is out of the range of dates (after converting to UTC)") from None
 
 
 def _parse_date_text(text: str) -> datetime:
@@ -140,13 +144,68 @@ def parse_list(value: object) -> list[str]:
 
 
 def parse_json(value: object) -> object:
-    """A text field holding JSON (or already-decoded JSON from the API)."""
+    """A text field holding JSON (or already-decoded JSON from the API).
+
+    NaN and Infinity are JavaScript, not JSON: PostgreSQL's jsonb refuses them, so they are errors here.
+    """
     if not isinstance(value, str):
+        _refuse_non_finite(value)
         return value
     try:
-        return json.loads(value)
+        return json.loads(value, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
         raise ValueError(f"is not valid JSON ({exc.msg} at character {exc.pos})") from None
+
+
+def _not_json(constant: str) -> object:
+    raise ValueError(f"is not valid JSON ({constant} is not a JSON number)")
+
+
+def _refuse_non_finite(value: object) -> None:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"is not valid JSON ({value!r} is not a JSON number)")
+    if isinstance(value, dict):
+        for item in value.values():
+            _refuse_non_finite(item)
+    elif isinstance(value, list):
+        for item in value:
+            _refuse_non_finite(item)
+
+
+# Characters no PostgreSQL text can hold: NUL, and UTF-16 surrogates that pair with nothing.
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def has_unstorable(text: str) -> bool:
+    """True when `text` holds a character PostgreSQL text cannot store (NUL, a lone surrogate)."""
+    return _UNSTORABLE.search(text) is not None
+
+
+class UnstorableText(ValueError):
+    """A value holds a lone UTF-16 surrogate: no UTF-8 text, and so no PostgreSQL column, can hold it."""
+
+
+def without_nul(value: object) -> object:
+    """`value` with every NUL character removed from its text, however deeply nested.
+
+    NUL carries no meaning in text and PostgreSQL cannot store it, so it is dropped (the caller
+    records the change). A lone surrogate cannot be dropped without guessing what was meant: it
+    raises `UnstorableText`. Returns `value` itself when nothing had to change.
+    """
+    if type(value) is str:
+        if _UNSTORABLE.search(value) is None:
+            return value
+        if re.search("[\ud800-\udfff]", value):
+            raise UnstorableText(f"{value!r} holds a lone UTF-16 surrogate, which no database text can store")
+        return value.replace("\x00", "")
+    if isinstance(value, list):
+        cleaned = [without_nul(item) for item in value]
+        return value if all(a is b for a, b in zip(cleaned, value, strict=True)) else cleaned
+    if isinstance(value, dict):
+        pairs = [(without_nul(k), without_nul(item)) for k, item in value.items()]
+        unchanged = all(a is k and b is item for (a, b), (k, item) in zip(pairs, value.items(), strict=True))
+        return value if unchanged else dict(pairs)
+    return value
 
 
 def parse_email(value: object) -> str:

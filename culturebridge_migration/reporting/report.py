@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 
 from psycopg import sql
 
-from culturebridge_migration.loading.loader import read_rejects
+from culturebridge_migration.loading.bookkeeping import read_rejects
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import load_order
 from culturebridge_migration.mapping.rejects import REJECT_FIELDS

@@ -59,6 +59,7 @@ class ExportResult:
     pages: int = 0
     notes: list[str] = field(default_factory=list)  # things the operator should know, e.g. deletions mid-export
     unique_ids: int = 0  # distinct ids handed over (the export file may hold more records: a defect)
+    duplicate_ids: list[str] = field(default_factory=list)  # ids Bubble sent twice in one search
 
 
 class RequestBudget:
@@ -171,6 +172,11 @@ class BubbleClient:
                 f"Bubble refused the API key ({status}) for {where}: {message}. Set BUBBLE_API_KEY to an admin "
                 "API token (Settings > API); a revoked or user token cannot export everything"
             )
+        if status == 404 and message.startswith("Field not found"):
+            raise BubbleError(
+                f"Bubble answered {message!r} for {where}: the type has no such field; correct the key in the "
+                "field map (MIGRATION_FIELD_MAP) or run `culturebridge discover` to see the app's fields"
+            )
         if status == 404:
             raise BubbleError(
                 f"Bubble has no such data type ({where}): {message}. Expose the type in Settings > API "
@@ -211,6 +217,7 @@ class BubbleClient:
         except SearchCapError as exc:
             raise BubbleError(str(exc)) from None
         result.announced_total, result.unique_ids = search.announced_total, search.count
+        result.duplicate_ids = [str(key) for key in search.duplicates]
         self._verify(bubble_type, result)
         return result
 
@@ -221,7 +228,7 @@ class BubbleClient:
         result: ExportResult,
         before_window: int,
         hooks: ExportHooks,
-        take: Callable[[list[dict]], None],
+        take: Callable[[list[dict], bool], None],
     ) -> int:
         """Fetch one search's pages, concurrently once the first page told the total.
 
@@ -285,7 +292,7 @@ class BubbleClient:
         result: ExportResult,
         search: str,
         hooks: ExportHooks,
-        take: Callable[[list[dict]], None],
+        take: Callable[[list[dict], bool], None],
     ) -> int:
         cursor, total = 0, None
         while True:
@@ -297,13 +304,18 @@ class BubbleClient:
                 total, cursor = page.total, cursor - shift
                 continue
             total = page.total
-            take(page.results)
+            take(page.results, True)  # read again on purpose: records already handed on are expected
             cursor += page.count
             if page.remaining <= 0 or page.count == 0 or cursor >= self.search_cap:
                 return total
 
     def _verify(self, bubble_type: str, result: ExportResult) -> None:
         arrived, announced = result.unique_ids, result.announced_total
+        if result.duplicate_ids:
+            result.notes.append(
+                f"Bubble sent {len(result.duplicate_ids)} _id(s) twice in one search (e.g. {result.duplicate_ids[0]}): "
+                "its pages overlapped, so records may be missing; run the export again"
+            )
         if arrived < announced:
             # Not raised: the export's blocking completeness check fails on it, so no table loads it.
             result.notes.append(

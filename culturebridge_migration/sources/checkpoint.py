@@ -11,6 +11,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from culturebridge_migration.sources.export_store import open_for_writing
+
 
 @dataclass(frozen=True)
 class SavedPage:
@@ -41,7 +43,7 @@ class PageCheckpoint:
     def save(self, search: str, cursor: int, total: int, results: list[dict]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         line = json.dumps({"search": search, "cursor": cursor, "total": total, "results": results}, ensure_ascii=False)
-        with self.path.open("a", encoding="utf-8") as out:
+        with open_for_writing(self.path, "a") as out:
             out.write(line + "\n")
             out.flush()
             os.fsync(out.fileno())

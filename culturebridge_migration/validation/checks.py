@@ -15,6 +15,7 @@ from decimal import Decimal
 from psycopg import sql
 
 from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, stage_exported_ids
+from culturebridge_migration.loading.migrate import proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
@@ -71,22 +72,22 @@ EXPORT_COMPLETE_DESCRIPTION = "The export holds exactly as many records as Bubbl
 
 def check_export_complete(manifest: ExportManifest) -> Outcome:
     """The export holds every record Bubble announced, each _id once."""
-    missing = max(0, manifest.announced_total - manifest.exported)
-    duplicates = manifest.exported - manifest.unique_ids
     details: dict[str, object] = {
         "announced_total": manifest.announced_total,
         "exported": manifest.exported,
-        "missing": missing,
-        "duplicate_ids": duplicates,
+        "missing": manifest.missing,
+        "duplicate_ids": manifest.duplicates,
     }
-    return Outcome(manifest.complete, missing + duplicates, details=details)
+    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details)
 
 
 def describe_incomplete_export(manifest: ExportManifest) -> str:
-    return (
-        f"Bubble announced {manifest.announced_total} records, {manifest.exported} arrived "
-        f"({manifest.unique_ids} distinct ids): export again before loading"
-    )
+    parts = [f"Bubble announced {manifest.announced_total} records, {manifest.unique_ids} distinct arrived"]
+    if manifest.missing:
+        parts.append(f"{manifest.missing} missing")
+    if manifest.duplicates:
+        parts.append(f"{manifest.duplicates} _id(s) arrived twice")
+    return "; ".join(parts) + ": export again before loading"
 
 
 # -- row counts -----------------------------------------------------------------------------------
@@ -150,8 +151,8 @@ DELETED_DESCRIPTION = (
 
 def check_deleted_in_bubble(inputs: CheckInputs) -> Outcome:
     """Phase 2 rows of migrated records whose Bubble id is missing from a full export."""
-    if inputs.manifest.modified_after is not None:  # an incremental export lists only changes: absence proves nothing
-        return Outcome(True, 0, details={"skipped": "incremental export; the next full export sweeps"})
+    if not proves_whole_type(inputs.manifest, inputs.export.count):  # absence from part of a type proves nothing
+        return Outcome(True, 0, details={"skipped": "not a whole export of the type; the next full export sweeps"})
     db, entity = inputs.db, inputs.entity
     with db.transaction():
         stage_exported_ids(db, inputs.export.ids)

@@ -190,3 +190,23 @@ def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_b
 def test_unknown_deleted_records_setting_names_the_choices() -> None:
     with pytest.raises(dg.Failure, match="MIGRATION_DELETED_RECORDS to one of: report, flag, delete"):
         MigrationSettings(deleted_records="purge").deleted_records_mode()
+
+
+def test_an_export_file_its_manifest_does_not_describe_is_refused_and_deletes_nothing(
+    migrated, database_url: str, tmp_path: Path, checksums: Callable
+) -> None:
+    server, graph = migrated
+    graph = graph.with_settings(deleted_records="delete")
+    full_manifest = (tmp_path / "exports" / "users.manifest.json").read_text()
+    user = server.records("user")[0]
+    server.put("user", {**user, "First Name": "Changed", "Modified Date": LATER})
+    assert graph.materialize(selection="bubble/users", run_config=INCREMENTAL).success  # a one-record file
+    # The next manifest write failed: the old full manifest now sits beside the incremental file.
+    (tmp_path / "exports" / "users.manifest.json").write_text(full_manifest)
+    before = checksums(database_url)
+    result = graph.materialize(selection="phase2/users")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
+    assert "was not written by the export its manifest describes" in str(failure.event_specific_data.error)
+    assert checksums(database_url) == before
+    assert flags(database_url) == {}

@@ -64,3 +64,35 @@ def test_rows_the_app_created_are_never_considered(loaded: Phase2Database) -> No
     result = swept(loaded, ["1x1", "1x2", "1x3"], DeletedRecords.DELETE)
     assert (result.deleted, result.flagged) == ([], {})
     assert loaded.scalar("SELECT count(*) FROM users WHERE bubble_id = 'native'") == 1
+
+
+def manifest(exported: int, *, modified_after: str | None = None, announced: int | None = None):
+    from culturebridge_migration.sources.export_store import ExportManifest
+
+    total = exported if announced is None else announced
+    return ExportManifest(
+        "users", "user", "test", total, exported, exported, 1, "", "run-2", modified_after=modified_after
+    )
+
+
+@pytest.mark.parametrize(
+    "export",
+    [
+        None,  # no manifest at all
+        manifest(1, modified_after="2026-01-01T00:00:00+00:00"),  # an incremental export
+        manifest(1, announced=3),  # Bubble announced more than arrived
+        manifest(2),  # the manifest promises more records than the load read
+    ],
+)
+def test_deletion_acts_only_on_an_export_proven_whole_at_the_point_of_deletion(
+    loaded: Phase2Database, load: Callable, records: SimpleNamespace, export
+) -> None:
+    outcome = load("users", records.users("a@x.io")[:1], "run-2", deleted_records=DeletedRecords.DELETE, export=export)
+    assert outcome.sweep is None
+    assert loaded.scalar("SELECT count(*) FROM users") == 3
+    assert flags(loaded) == {}
+
+
+def test_a_whole_export_sweeps(loaded: Phase2Database, load: Callable, records: SimpleNamespace) -> None:
+    outcome = load("users", records.users("a@x.io"), "run-2", deleted_records=DeletedRecords.DELETE, export=manifest(1))
+    assert outcome.sweep is not None and outcome.sweep.deleted == ["1x3"]

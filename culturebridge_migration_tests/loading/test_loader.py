@@ -60,7 +60,7 @@ def test_a_stream_of_records_loads_in_chunks_with_every_record_loaded_or_rejecte
 def test_rejects_are_kept_with_every_part_a_person_needs(
     db: Phase2Database, load: Callable, records: SimpleNamespace
 ) -> None:
-    from culturebridge_migration.loading.loader import read_rejects
+    from culturebridge_migration.loading.bookkeeping import read_rejects
 
     load("users", records.users("a@x.io", "not-an-email"), "run-1")
     (reject,) = read_rejects(db, "run-1")

@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.mapping.entities import ENTITIES, apply_field_overrides
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.values import parse_datetime
 
@@ -217,3 +217,125 @@ def test_dates_are_stored_as_utc_from_iso_and_csv_formats() -> None:
     assert row["session_start"] == datetime(2025, 12, 1, 10, 0, tzinfo=UTC)
     assert parse_datetime("Nov 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 11, 5, 19, 3, tzinfo=UTC)
     assert parse_datetime("Jul 5, 2025 2:03 pm", "America/New_York") == datetime(2025, 7, 5, 18, 3, tzinfo=UTC)
+
+
+# -- real Bubble quirks, one record at a time --------------------------------------------------------
+def test_a_nul_in_text_is_removed_and_the_change_recorded() -> None:
+    batch = map_records(ENTITIES["bookings"], [booking(Notes="call me\x00 maybe")], {"users": USERS})
+    (row,) = batch.rows
+    assert row["notes"] == "call me maybe"
+    (fix,) = batch.fixes
+    assert (fix.bubble_id, fix.field, fix.column) == ("2x1", "Notes", "notes")
+    assert fix.original == "call me\\x00 maybe" and fix.stored == "call me maybe"
+    assert "NUL" in fix.reason and fix.decided_by == "migration"
+
+
+def test_nuls_in_list_items_and_json_text_are_removed_too() -> None:
+    profile = {
+        "_id": "4x1",
+        "Created Date": T0,
+        "User": "1x1",
+        "Goals": ["Find\x00 work"],
+        "Quiz Answers": '{"q": "ye\\u0000s"}',
+    }
+    batch = map_records(ENTITIES["client_profiles"], [profile], {"users": USERS})
+    (row,) = batch.rows
+    assert row["goals"] == ["Find work"] and row["quiz_answers"] == {"q": "yes"}
+    assert {f.column for f in batch.fixes} == {"goals", "quiz_answers"}
+
+
+def test_a_lone_surrogate_is_a_reject_naming_it() -> None:
+    reject = only_reject("bookings", booking(Notes="broken \ud800 text"), {"users": USERS})
+    assert (reject.reason, reject.column) == ("invalid_value", "notes")
+    assert "surrogate" in reject.message and reject.value == "broken \\ud800 text"
+
+
+@pytest.mark.parametrize(
+    ("bubble_id", "reason"),
+    [
+        (["1x1", "1x2"], "invalid_value"),
+        (42, "invalid_value"),
+        ("1x\x001", "invalid_value"),
+        (None, "missing_required"),
+    ],
+)
+def test_a_record_whose_id_is_not_usable_text_is_a_reject(bubble_id: object, reason: str) -> None:
+    record = {k: v for k, v in booking().items() if k != "_id"}
+    if bubble_id is not None:
+        record["_id"] = bubble_id
+    reject = only_reject("bookings", record, {"users": USERS})
+    assert (reject.reason, reject.column) == (reason, "bubble_id")
+
+
+def test_a_record_without_created_date_is_a_reject() -> None:
+    record = {k: v for k, v in booking().items() if k != "Created Date"}
+    reject = only_reject("bookings", record, {"users": USERS})
+    assert (reject.reason, reject.column) == ("missing_required", "created_at")
+
+
+def test_nan_inside_json_text_is_invalid_json() -> None:
+    profile = {"_id": "4x1", "Created Date": T0, "User": "1x1", "Quiz Answers": '{"score": NaN}'}
+    reject = only_reject("client_profiles", profile, {"users": USERS})
+    assert reject.reason == "invalid_json" and "NaN" in reject.message
+
+
+def test_a_date_that_overflows_once_in_utc_is_a_reject() -> None:
+    reject = only_reject("bookings", booking(**{"Session Start": "9999-12-31T23:00:00-02:00"}), {"users": USERS})
+    assert (reject.reason, reject.column) == ("unparseable_date", "session_start")
+
+
+def test_amounts_are_checked_as_the_column_stores_them() -> None:
+    refs = {"bookings": RefLookup({"2x1": 5})}
+    payment = {"_id": "3x1", "Created Date": T0, "Booking": "2x1", "Status": "Paid"}
+    reject = only_reject("payments", {**payment, "Amount": 0.004}, refs)
+    assert reject.reason == "out_of_range" and "stored as 0.00" in reject.message
+    (row,) = map_records(ENTITIES["payments"], [{**payment, "Amount": 12.345}], refs).rows
+    assert row["amount"] == Decimal("12.35")  # rounded half away from zero, as PostgreSQL's numeric does
+
+
+def test_an_object_or_list_in_a_text_field_is_kept_as_json_not_pythons_repr() -> None:
+    (row,) = map_records(ENTITIES["users"], [user(Phone={"number": "+49 1"}, Timezone=["Europe/Berlin"])]).rows
+    assert row["phone"] == '{"number": "+49 1"}' and row["timezone"] == '["Europe/Berlin"]'
+
+
+@pytest.mark.parametrize("provider", ["Google", "Facebook", "LinkedIn", "Apple"])
+def test_a_user_who_signed_up_with_a_provider_is_migrated_with_that_email(provider: str) -> None:
+    record = {**user(), "authentication": {provider: {"email": " Ana@Example.com", "id": "g-123"}}}
+    (row,) = map_records(ENTITIES["users"], [record]).rows
+    assert row["email"] == "ana@example.com"
+    assert row["bubble_extra"] == {"authentication": {provider: {"id": "g-123"}}}  # nothing of it is lost
+
+
+def test_a_user_with_no_email_anywhere_is_a_reject_saying_where_it_looked() -> None:
+    record = {**user(), "authentication": {}}
+    reject = only_reject("users", record)
+    assert reject.reason == "missing_required" and "authentication.*.email" in reject.message
+
+
+def test_fields_no_column_maps_are_kept_verbatim_in_bubble_extra() -> None:
+    address = {"address": "Unter den Linden 1, Berlin", "lat": 52.517, "lng": 13.388}
+    record = user(
+        Nickname="Ana", **{"Loyalty Points": 40, "Badges": ["early", "mentor"], "Home": address, "Slug": "ana"}
+    )
+    record["user_signed_up"] = True
+    (row,) = map_records(ENTITIES["users"], [record]).rows
+    assert row["bubble_extra"] == {
+        "Nickname": "Ana",
+        "Loyalty Points": 40,
+        "Badges": ["early", "mentor"],
+        "Home": address,
+        "Slug": "ana",
+    }
+    assert row["signed_up"] is True
+
+
+def test_a_record_with_nothing_unmapped_has_no_bubble_extra_and_keeps_its_creator() -> None:
+    (row,) = map_records(ENTITIES["users"], [user(**{"Created By": "admin_user_culturebridge"})]).rows
+    assert row["bubble_extra"] is None
+    assert row["bubble_created_by"] == "admin_user_culturebridge"
+
+
+def test_keys_the_field_map_ignores_are_neither_kept_nor_reported() -> None:
+    entities = apply_field_overrides(ENTITIES, {"users": {"_ignore": ["Old Avatar - deleted"]}})
+    (row,) = map_records(entities["users"], [user(**{"Old Avatar - deleted": "//x/y.png", "Nickname": "A"})]).rows
+    assert row["bubble_extra"] == {"Nickname": "A"}

@@ -20,6 +20,7 @@ from culturebridge_migration.sources.export_run import (
     TypeExport,
     export_types,
 )
+from culturebridge_migration.sources.export_store import read_export
 from culturebridge_migration.sources.sample_data import SampleData
 from culturebridge_migration.sources.source import ApiSource
 
@@ -58,7 +59,7 @@ def test_a_user_bubble_did_not_modify_keeps_the_hash_phase2_holds(
     held = bcrypt.hashpw(b"held", bcrypt.gensalt(12)).decode()
     plan = ExportPlan(ENTITIES["users"], known_hashes={(user["_id"], user["Modified Date"]): held})
     (export,) = [e for e in run_all(source(bubble_server), [plan], tmp_path) if isinstance(e, TypeExport)]
-    exported = {r["_id"]: r for r in map(json.loads, (tmp_path / "users.jsonl").read_text().splitlines())}
+    exported = {r["_id"]: r for r in read_export(tmp_path, "users")[0]}
     assert exported[user["_id"]]["Legacy Password"] == held
     plain = sum(1 for u in sample.records["users"] if u.get("Legacy Password", "").startswith("legacy-"))
     assert export.manifest.passwords_hashed == plain - 1

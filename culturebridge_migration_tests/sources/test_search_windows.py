@@ -59,5 +59,29 @@ def test_more_records_on_one_created_date_than_the_cap_cannot_be_windowed() -> N
 
 
 def test_a_capped_search_that_returned_nothing_is_an_error_not_an_endless_loop() -> None:
-    with pytest.raises(SearchCapError, match="returned no records"):
+    with pytest.raises(SearchCapError, match="no record with a Created Date"):
         WindowedSearch("post", 2, lambda records: None).close_window(2)
+
+
+def test_an_id_sent_twice_within_a_window_is_noted_as_a_duplicate() -> None:
+    search = WindowedSearch("post", 10, lambda records: None)
+    search.take([record(0, 0), record(1, 1)])
+    search.take([record(1, 1), record(2, 2)])  # page two repeats page one's last record: overlapping pages
+    assert search.close_window(3)
+    assert (search.count, search.duplicates) == (3, ["x1"])
+
+
+def test_records_read_again_on_purpose_are_not_duplicates() -> None:
+    search = WindowedSearch("post", 10, lambda records: None)
+    search.take([record(0, 0), record(1, 1)])
+    search.take([record(0, 0), record(1, 1), record(2, 2)], rereading=True)  # the search changed: read again
+    assert search.close_window(3) and search.duplicates == []
+
+
+def test_records_without_a_usable_id_or_created_date_pass_through_for_the_mapper_to_reject() -> None:
+    out: list[dict] = []
+    search = WindowedSearch("post", 10, out.extend)
+    broken = [{"Title": "no id"}, {"_id": ["a", "b"], "Created Date": "x"}, {"_id": "x9"}]
+    search.take([record(0, 0), *broken])
+    assert search.close_window(4)
+    assert out == [record(0, 0), *broken]

@@ -13,8 +13,19 @@ from culturebridge_migration.validation.checks import (
 )
 
 
-def manifest(announced: int, exported: int, unique: int) -> ExportManifest:
-    return ExportManifest("posts", "post", "test", announced, exported, unique, 1, "2025-11-05T14:03:22Z", "run-1")
+def manifest(announced: int, exported: int, unique: int, duplicate_ids: int = 0) -> ExportManifest:
+    return ExportManifest(
+        "posts",
+        "post",
+        "test",
+        announced,
+        exported,
+        unique,
+        1,
+        "2025-11-05T14:03:22Z",
+        "run-1",
+        duplicate_ids=duplicate_ids,
+    )
 
 
 def test_an_export_is_complete_when_every_announced_record_arrived_once() -> None:
@@ -25,13 +36,21 @@ def test_an_export_is_complete_when_every_announced_record_arrived_once() -> Non
 def test_missing_records_fail_the_export_check_and_say_how_many() -> None:
     outcome = check_export_complete(manifest(308, 300, 300))
     assert (outcome.passed, outcome.offending, outcome.details["missing"]) == (False, 8, 8)
-    assert "Bubble announced 308 records, 300 arrived" in describe_incomplete_export(manifest(308, 300, 300))
+    assert describe_incomplete_export(manifest(308, 300, 300)).startswith(
+        "Bubble announced 308 records, 300 distinct arrived; 8 missing"
+    )
 
 
-def test_an_id_arriving_twice_is_reported_as_a_duplicate_not_as_missing() -> None:
-    outcome = check_export_complete(manifest(308, 308, 307))
+def test_an_id_a_file_holds_twice_is_a_duplicate_not_a_missing_record() -> None:
+    outcome = check_export_complete(manifest(307, 308, 307))
     assert not outcome.passed
     assert (outcome.details["missing"], outcome.details["duplicate_ids"]) == (0, 1)
+
+
+def test_an_id_bubble_sent_twice_is_reported_as_a_duplicate_beside_the_record_it_hid() -> None:
+    outcome = check_export_complete(manifest(308, 307, 307, duplicate_ids=1))
+    assert (outcome.passed, outcome.details["missing"], outcome.details["duplicate_ids"]) == (False, 1, 1)
+    assert "1 missing; 1 _id(s) arrived twice" in describe_incomplete_export(manifest(308, 307, 307, duplicate_ids=1))
 
 
 def test_every_table_has_the_completeness_sample_and_deletion_checks_and_its_rules() -> None:

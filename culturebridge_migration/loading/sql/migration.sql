@@ -36,9 +36,26 @@ CREATE TABLE IF NOT EXISTS {mig}.rejects (
     field     text NOT NULL,
     value     text,
     reason    text NOT NULL,
-    message   text NOT NULL,
-    PRIMARY KEY (run_id, entity, bubble_id)
+    message   text NOT NULL
 );
+-- Not a key: a record without an _id is still a reject of its own.
+ALTER TABLE {mig}.rejects DROP CONSTRAINT IF EXISTS rejects_pkey;
+CREATE INDEX IF NOT EXISTS rejects_run_idx ON {mig}.rejects (run_id, entity);
+CREATE INDEX IF NOT EXISTS rejects_entity_idx ON {mig}.rejects (entity, bubble_id);
+
+-- Values changed before they were stored, the original kept: what, why, and who decided.
+CREATE TABLE IF NOT EXISTS {mig}.value_fixes (
+    run_id      text NOT NULL REFERENCES {mig}.runs (run_id),
+    entity      text NOT NULL,
+    bubble_id   text NOT NULL,
+    field       text NOT NULL,
+    column_name text NOT NULL,
+    original    text NOT NULL,
+    stored      text NOT NULL,
+    reason      text NOT NULL,
+    decided_by  text NOT NULL
+);
+CREATE INDEX IF NOT EXISTS value_fixes_run_idx ON {mig}.value_fixes (run_id, entity);
 
 -- Bubble id -> Phase 2 id, with the last run that loaded the record.
 CREATE TABLE IF NOT EXISTS {mig}.id_map (
@@ -57,8 +74,10 @@ CREATE TABLE IF NOT EXISTS {mig}.row_changes (
     table_name text NOT NULL,
     bubble_id  text NOT NULL,
     action     text NOT NULL CONSTRAINT row_changes_action_check CHECK (action IN ('insert', 'update', 'delete')),
-    old_row    jsonb
+    old_row    jsonb,
+    new_hash   text  -- md5 of the row as this run left it: a rollback sees whether the app changed it since
 );
+ALTER TABLE {mig}.row_changes ADD COLUMN IF NOT EXISTS new_hash text;
 CREATE INDEX IF NOT EXISTS row_changes_run_idx ON {mig}.row_changes (run_id, table_name);
 
 -- Databases made before deletions were handled: the same columns and constraint as above.
