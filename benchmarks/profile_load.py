@@ -98,7 +98,7 @@ def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[st
         load_sql = dict(conn.timings)
         phases = dict(PHASES)
         conn.timings = {}
-        digest = ExportDigest(200, seed=7).consume(records)
+        digest = ExportDigest(entity, 200, seed=7).consume(records)
         inputs = CheckInputs(db, entity, digest, manifest, 100, DeletedRecords.REPORT)
         for check in table_checks(entity):
             check.evaluate(inputs)

@@ -14,6 +14,7 @@ from datetime import timedelta
 import dagster as dg
 
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
+from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.mapping.entities import ENTITIES, Entity
 from culturebridge_migration.reporting.markdown import export_preview
 from culturebridge_migration.reporting.progress import ProgressLog
@@ -70,6 +71,7 @@ def _complete_spec(entity_name: str) -> dg.AssetCheckSpec:
     can_subset=True,
     pool="bubble_api",
     description="Exports the selected Bubble types at once, through one client and one request budget.",
+    hooks=REPORT_HOOKS,
 )
 def bubble_export(
     context: dg.AssetExecutionContext,
@@ -100,6 +102,8 @@ def bubble_export(
                 failures.append(f"{event.entity.name}: {event.error}")
             else:
                 yield _materialization(context, event)
+                if not event.manifest.complete:  # its blocking check stops the tables; the step says why
+                    failures.append(f"{event.entity.name}: {describe_incomplete_export(event.manifest)}")
     if failures:
         others = "The other types were exported." if len(failures) < len(entities) else "No type was exported."
         raise dg.Failure(

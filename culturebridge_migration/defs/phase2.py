@@ -16,6 +16,7 @@ import psycopg
 
 from culturebridge_migration.defs.exports import export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.loading.database import first_line
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.loading.schema import table_columns
@@ -64,7 +65,12 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
     check_specs = [dg.AssetCheckSpec(c.name, asset=key, description=c.description) for c in checks]
 
     @dg.multi_asset(
-        name=f"phase2_{entity.table}", specs=[spec], check_specs=check_specs, can_subset=True, pool="phase2"
+        name=f"phase2_{entity.table}",
+        specs=[spec],
+        check_specs=check_specs,
+        can_subset=True,
+        pool="phase2",
+        hooks=REPORT_HOOKS,  # a table that fails still leaves the reports, saying why
     )
     def _table(
         context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
@@ -98,7 +104,7 @@ def _load_and_check(
     except FileNotFoundError as exc:
         raise dg.Failure(str(exc)) from None
     # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
-    digest = ExportDigest(2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
+    digest = ExportDigest(current, 2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
     records = digest.watch(iter_records(settings.export_dir, entity_name, manifest.export_id))
     with postgres.database(entities) as db:
         if key in context.selected_asset_keys:
@@ -122,7 +128,15 @@ def _load_and_check(
             yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
         else:
             digest.consume(records)
-        inputs = CheckInputs(db, current, digest, manifest, settings.sample_size, settings.deleted_records_mode())
+        inputs = CheckInputs(
+            db,
+            current,
+            digest,
+            manifest,
+            settings.sample_size,
+            settings.deleted_records_mode(),
+            settings.max_reject_share,
+        )
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
         for check in checks:
             if check.name in selected:
@@ -138,7 +152,10 @@ def check_result(check: TableCheck, outcome: Outcome) -> dg.AssetCheckResult:
             "offending_rows": outcome.offending,
             "sample_bubble_ids": dg.MetadataValue.json(outcome.sample_ids),
             "seconds": round(outcome.seconds, 3),
-            **{k: v if isinstance(v, int | str) else dg.MetadataValue.json(v) for k, v in outcome.details.items()},
+            **{
+                k: v if isinstance(v, int | float | str) else dg.MetadataValue.json(v)
+                for k, v in outcome.details.items()
+            },
         },
     )
 

@@ -1,28 +1,19 @@
 """Reports of a migration run, as assets downstream of every table, and the cutover gate after them.
 
-The check outcomes come from what Dagster recorded for the run, so a report and the asset-check
-dashboard never disagree. Reports are written for a run whose checks failed too: that is when
-they matter. When a blocking check (an incomplete export) stops the graph before the tables, the
-`reports_after_failed_run` sensor runs the `migration_reports` job for that run.
+Reports are written for a run whose checks failed too: that is when they matter. A step that fails
+writes them itself (`run_reports`' hooks), since everything downstream of it is skipped; the
+`reports_after_failed_run` sensor writes them once more, complete, when the daemon runs.
 """
-
-import json
-import logging
-from datetime import UTC, datetime
-from pathlib import Path
 
 import dagster as dg
 
 from culturebridge_migration.defs.phase2 import table_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
-from culturebridge_migration.loading.rollback import rollback_script
+from culturebridge_migration.defs.run_reports import FOR_RUN_TAG, check_records, planned_asset_keys, write_run_reports
 from culturebridge_migration.mapping.entities import ENTITIES
-from culturebridge_migration.reporting import report as rep
-from culturebridge_migration.reporting.html import render_html
 
 REPORTS_GROUP = "reports"
-FOR_RUN_TAG = "culturebridge/report_for_run"
-ID_MAPPINGS = {"users": "user_id_mapping.json", "bookings": "booking_id_mapping.json"}
+__all__ = ["FOR_RUN_TAG", "REPORT_ASSETS", "planned_asset_keys"]
 
 SUMMARY = dg.AssetKey(["reports", "summary"])
 ERRORS = dg.AssetKey(["reports", "errors"])
@@ -49,45 +40,14 @@ def reported_run(context: dg.AssetExecutionContext) -> str:
     return context.run.tags.get(FOR_RUN_TAG, context.run.run_id)
 
 
-def check_records(instance: dg.DagsterInstance, run_id: str) -> list[rep.CheckRecord]:
-    events = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
-    latest: dict[tuple[str, str], rep.CheckRecord] = {}
-    for event in events:
-        evaluation = event.event_log_entry.dagster_event.event_specific_data
-        meta = evaluation.metadata
-        offending = meta.get("offending_rows") or meta.get("missing")
-        ids = meta.get("sample_bubble_ids")
-        latest[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = rep.CheckRecord(
-            asset=evaluation.asset_key.to_user_string(),
-            check=evaluation.check_name,
-            passed=evaluation.passed,
-            severity=evaluation.severity.value,
-            offending_rows=offending.value if offending is not None else None,
-            sample_bubble_ids=list(ids.value) if ids is not None else [],
-            description=evaluation.description or "",
-        )
-    return list(latest.values())
-
-
-def planned_asset_keys(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
-    """The assets a run set out to materialize, whatever selected them (CLI, UI, job, sensor)."""
-    planned = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED)
-    return {r.event_log_entry.dagster_event.asset_key for r in planned.records}
-
-
-def _planned_entities(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    planned = planned_asset_keys(instance, run_id)
-    return [name for name in ENTITIES if table_key(name) in planned]
-
-
-def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
-    lines = []
-    for entry in instance.all_logs(run_id):
-        if entry.is_dagster_event and entry.dagster_event.event_type_value not in ("STEP_FAILURE", "RUN_FAILURE"):
-            continue
-        stamp = datetime.fromtimestamp(entry.timestamp, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        lines.append(f"{stamp} {logging.getLevelName(entry.level):<7} {entry.step_key or '-'}: {entry.message}")
-    return "\n".join(lines) + "\n"
+_KEYS = {
+    SUMMARY: "summary",
+    ERRORS: "errors",
+    REPORT_JSON: "report_json",
+    ROLLBACK: "rollback_script",
+    RUN_LOG: "run_log",
+    HTML: "html",
+}
 
 
 @dg.multi_asset(
@@ -99,42 +59,22 @@ def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
 )
 def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings):
     run_id = reported_run(context)
-    stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-    folder = Path(settings.report_dir)
-    folder.mkdir(parents=True, exist_ok=True)
-    checks = check_records(context.instance, run_id)
-    with postgres.database(settings.entities()) as db:
-        report = rep.gather(db, run_id, checks, _planned_entities(context.instance, run_id))
-        rollback = rollback_script(db, run_id)
-        mappings = {name: db.id_mapping(db.entities[name]) for name in ID_MAPPINGS}
-    files = {
-        SUMMARY: (folder / f"summary_{stamp}.txt", rep.render_summary(report)),
-        ERRORS: (folder / f"errors_{stamp}.csv", rep.render_errors_csv(report)),
-        REPORT_JSON: (folder / f"report_{stamp}.json", rep.render_json(report)),
-        ROLLBACK: (folder / f"rollback_{stamp}.sql", rollback),
-        RUN_LOG: (folder / f"run_log_{stamp}.log", _run_log(context.instance, run_id)),
-        HTML: (folder / f"report_{stamp}.html", render_html(report)),
-    }
-    for path, content in files.values():
-        path.write_text(content, encoding="utf-8")
-    export_dir = Path(settings.export_dir)
-    export_dir.mkdir(parents=True, exist_ok=True)
-    for name, file_name in ID_MAPPINGS.items():
-        (export_dir / file_name).write_text(json.dumps(mappings[name], indent=2))
-    context.log.info(f"Migration report for run {run_id}: {report.status}; files in {folder}")
+    written = write_run_reports(context.instance, run_id, postgres, settings)
+    report, texts = written.report, written.texts
+    context.log.info(f"Migration report for run {run_id}: {report.status}; files in {settings.report_dir}")
     previews = {
-        SUMMARY: dg.MetadataValue.md(f"```\n{files[SUMMARY][1]}```"),
-        ERRORS: dg.MetadataValue.md(_head(files[ERRORS][1], 15)),
+        SUMMARY: dg.MetadataValue.md(f"```\n{texts['summary']}```"),
+        ERRORS: dg.MetadataValue.md(_head(texts["errors"], 15)),
         REPORT_JSON: dg.MetadataValue.json(report.as_json()["totals"] | {"status": report.status}),
-        ROLLBACK: dg.MetadataValue.md(f"```sql\n{_head(rollback, 12)}\n```"),
-        RUN_LOG: dg.MetadataValue.md(f"```\n{_head(files[RUN_LOG][1], 20)}\n```"),
-        HTML: dg.MetadataValue.url(files[HTML][0].resolve().as_uri()),
+        ROLLBACK: dg.MetadataValue.md(f"```sql\n{_head(texts['rollback_script'], 12)}\n```"),
+        RUN_LOG: dg.MetadataValue.md(f"```\n{_head(texts['run_log'], 20)}\n```"),
+        HTML: dg.MetadataValue.url(written.paths["html"].resolve().as_uri()),
     }
-    for key, (path, _) in files.items():
+    for key, kind in _KEYS.items():
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
-                "path": dg.MetadataValue.path(str(path.resolve())),
+                "path": dg.MetadataValue.path(str(written.paths[kind].resolve())),
                 "status": report.status,
                 "report_for_run": run_id,
                 "preview": previews[key],
@@ -144,8 +84,8 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
     yield dg.MaterializeResult(
         asset_key=MAPPINGS,
         metadata={
-            **{f"{name}_rows": len(m) for name, m in mappings.items()},
-            "path": dg.MetadataValue.path(str(export_dir.resolve())),
+            **{f"{name}_rows": len(m) for name, m in written.mappings.items()},
+            "path": dg.MetadataValue.path(str(written.mappings_dir.resolve())),
         },
     )
 

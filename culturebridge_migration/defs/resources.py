@@ -75,6 +75,7 @@ class BubbleResource(dg.ConfigurableResource):
     api_key: str | None = ConfigField(default=None, description="an admin API token (Settings > API)")
     csv_dir: str | None = ConfigField(default=None, description="folder of Bubble editor CSV exports")
     csv_timezone: str = ConfigField(default="UTC", description="time zone of the person who exported the CSVs")
+    csv_encoding: str = ConfigField(default="utf-8-sig", description="text encoding of the CSV files (Bubble: UTF-8)")
     sample_users: int = ConfigField(default=300, description="size of the bundled sample")
     page_size: int = ConfigField(default=100, description="records per page (Bubble allows 1..100)")
     timeout_seconds: float = 30.0
@@ -104,7 +105,7 @@ class BubbleResource(dg.ConfigurableResource):
             folder = Path(self.csv_dir)
             if not folder.is_dir():
                 raise dg.Failure(f"BUBBLE_CSV_DIR {folder} is not a folder: point it at the Bubble CSV exports")
-            yield CsvSource(folder, self.csv_timezone, self.describe())
+            yield CsvSource(folder, self.csv_timezone, self.describe(), self.csv_encoding)
         else:
             with sample_api(self.sample_users) as url, self._api(url, SAMPLE_API_KEY) as source:
                 yield source
@@ -137,6 +138,9 @@ class MigrationSettings(dg.ConfigurableResource):
     hash_workers: int | None = ConfigField(default=None, description="bcrypt threads; default: one per core")
     sample_size: int = ConfigField(default=25, description="rows per table compared field by field with the export")
     sample_seed: int | None = ConfigField(default=None, description="seed for the sample check; unset: random")
+    max_reject_share: float = ConfigField(
+        default=0.5, description="a table with more of its records rejected fails the gate (0..1)"
+    )
     deleted_records: str = ConfigField(
         default=DeletedRecords.REPORT.value,
         description="what a full export does with migrated rows gone from Bubble: report, flag or delete",
@@ -170,6 +174,17 @@ def _env(name: str) -> dg.EnvVar | None:
     return dg.EnvVar(name) if os.environ.get(name) else None
 
 
+def _share(variable: str) -> float:
+    text = os.environ[variable]
+    try:
+        share = float(text)
+    except ValueError:
+        share = -1.0
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"{variable} is {text!r}: set it to a share between 0 and 1, like 0.5")
+    return share
+
+
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """The resources for this environment: environment variables when set, embedded defaults otherwise."""
     optional = {
@@ -183,9 +198,12 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "field_map": _env("MIGRATION_FIELD_MAP"),
         "deleted_records": _env("MIGRATION_DELETED_RECORDS"),
     }
+    if os.environ.get("MIGRATION_MAX_REJECT_SHARE"):  # not a secret, and EnvVar holds text or integers only
+        settings["max_reject_share"] = _share("MIGRATION_MAX_REJECT_SHARE")
     bubble = {k: v for k, v in optional.items() if v is not None}
-    if os.environ.get("BUBBLE_CSV_TIMEZONE"):
-        bubble["csv_timezone"] = dg.EnvVar("BUBBLE_CSV_TIMEZONE")
+    for field_name, variable in (("csv_timezone", "BUBBLE_CSV_TIMEZONE"), ("csv_encoding", "BUBBLE_CSV_ENCODING")):
+        if os.environ.get(variable):
+            bubble[field_name] = dg.EnvVar(variable)
     for field_name, variable in (
         ("page_size", "MIGRATION_BATCH_SIZE"),
         ("requests_per_minute", "MIGRATION_REQUESTS_PER_MINUTE"),

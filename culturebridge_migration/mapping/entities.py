@@ -89,6 +89,7 @@ class Field:
     digits: tuple[int, int] = (10, 2)  # NUMBER: numeric(precision, scale); values are rounded to the scale
     rule: str | None = None  # name of the asset check that re-checks the bounds on Phase 2, if any
     label: str = ""  # how a person calls the value, for check descriptions
+    rare: bool = False  # many apps have no such field at all: its absence from every record is no error
 
     @property
     def sql_type(self) -> str:
@@ -116,6 +117,7 @@ class Entity:
     noun: str = ""  # one record, as a person says it: "coach profile"
     csv_prefix: str = ""  # CSV export file name part, e.g. "All-Users"
     ignored: tuple[str, ...] = ()  # Bubble keys deliberately left behind (from the field map's "_ignore")
+    empty_ok: tuple[str, ...] = ()  # columns whose Bubble field no record fills yet (the field map's "_empty")
 
     @property
     def refs(self) -> tuple[Field, ...]:
@@ -212,7 +214,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("phone", "Phone"),
                 Field("timezone", "Timezone"),
                 Field("profile_photo_url", "Profile Photo", Kind.URL),
-                Field("password_hash", "Legacy Password", Kind.PASSWORD),
+                Field("password_hash", "Legacy Password", Kind.PASSWORD, rare=True),
                 # Bubble's own flag: registered users, as opposed to its temporary ones.
                 Field("signed_up", "user_signed_up", Kind.BOOL),
             ),
@@ -380,12 +382,13 @@ def load_order(entities: Mapping[str, Entity]) -> list[str]:
 
 
 def apply_field_overrides(
-    entities: Mapping[str, Entity], overrides: Mapping[str, Mapping[str, str]]
+    entities: Mapping[str, Entity], overrides: Mapping[str, Mapping[str, object]]
 ) -> dict[str, Entity]:
     """Return the table with Bubble key names replaced, e.g. {"users": {"first_name": "first_name_text"}}.
 
-    The special column "_type" renames the Bubble type itself, and "_ignore" lists Bubble keys left
-    behind on purpose (they are then neither kept in bubble_extra nor reported as unmapped). Unknown
+    The special column "_type" renames the Bubble type itself; "_ignore" lists Bubble keys left
+    behind on purpose (they are then neither kept in bubble_extra nor reported as unmapped); "_empty"
+    lists columns whose Bubble field exists but no record fills yet (no error that none carries it). Unknown
     entities or columns, and two columns read from one key, are errors: a typo in configuration must
     not silently fall back to the default name.
     """
@@ -395,21 +398,32 @@ def apply_field_overrides(
             raise ValueError(f"field map names unknown entity {name!r}; known: {', '.join(entities)}")
         entity = entities[name]
         known = {f.column for f in entity.fields}
-        unknown = set(columns) - known - {"_type", "_ignore"}
+        unknown = set(columns) - known - {"_type", "_ignore", "_empty"}
         if unknown:
             raise ValueError(f"field map for {name!r} names unknown columns {sorted(unknown)}; known: {sorted(known)}")
-        ignored = columns.get("_ignore", [])
-        if not isinstance(ignored, list) or not all(isinstance(key, str) for key in ignored):
-            raise ValueError(f'field map for {name!r}: "_ignore" must be a list of Bubble keys')
-        fields = tuple(dataclasses.replace(f, source=columns.get(f.column, f.source)) for f in entity.fields)
+        ignored, empty_ok = _key_list(name, columns, "_ignore"), _key_list(name, columns, "_empty")
+        if set(empty_ok) - known:
+            raise ValueError(f'field map for {name!r}: "_empty" names unknown columns {sorted(set(empty_ok) - known)}')
+        wrong = [column for column in known & set(columns) if not isinstance(columns[column], str)]
+        if wrong:
+            raise ValueError(f"field map for {name!r}: the Bubble key of {sorted(wrong)} must be text")
+        fields = tuple(dataclasses.replace(f, source=str(columns.get(f.column, f.source))) for f in entity.fields)
         _refuse_shared_keys(name, fields)
         result[name] = dataclasses.replace(
             entity,
             fields=fields,
             bubble_type=columns.get("_type", entity.bubble_type),
             ignored=tuple(dict.fromkeys([*entity.ignored, *ignored])),
+            empty_ok=tuple(dict.fromkeys([*entity.empty_ok, *empty_ok])),
         )
     return result
+
+
+def _key_list(entity: str, columns: Mapping[str, object], name: str) -> list[str]:
+    keys = columns.get(name, [])
+    if not isinstance(keys, list) or not all(isinstance(key, str) for key in keys):
+        raise ValueError(f"field map for {entity!r}: {name!r} must be a list of names")
+    return keys
 
 
 def _refuse_shared_keys(entity: str, fields: tuple[Field, ...]) -> None:

@@ -80,7 +80,7 @@ def _walk(node: object, parts: tuple[str, ...]) -> object:
         if part == "*":  # the first branch that holds a value
             for child in node.values():
                 found = _walk(child, parts[i + 1 :])
-                if not _is_empty(found):
+                if not is_empty(found):
                     return found
             return _MISSING
         if part not in node:
@@ -95,7 +95,8 @@ def get_value(record: Mapping[str, object], key: str) -> object:
     return None if value is _MISSING else value
 
 
-def _is_empty(value: object) -> bool:
+def is_empty(value: object) -> bool:
+    """Bubble leaves an empty field out; a missing key, None and blank text all mean empty."""
     return value is _MISSING or value is None or (isinstance(value, str) and not value.strip())
 
 
@@ -218,7 +219,7 @@ class _Plan:
 
 def _bubble_id(record: Mapping[str, object]) -> str:
     bubble_id = record.get(ID_KEY)
-    if _is_empty(bubble_id):
+    if is_empty(bubble_id):
         raise _reject(
             RejectReason.MISSING_REQUIRED, "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked"
         )
@@ -243,7 +244,7 @@ def _bubble_id(record: Mapping[str, object]) -> str:
 
 def _modified(record: Mapping[str, object], created: datetime) -> datetime:
     modified = record.get(MODIFIED_KEY, _MISSING)
-    if _is_empty(modified):
+    if is_empty(modified):
         return created
     try:
         return v.parse_datetime(modified)
@@ -255,7 +256,7 @@ def _modified(record: Mapping[str, object], created: datetime) -> datetime:
 
 def _timestamp(record: Mapping[str, object], key: str, column: str) -> datetime:
     raw = lookup(record, key)
-    if _is_empty(raw):
+    if is_empty(raw):
         raise _reject(RejectReason.MISSING_REQUIRED, column, key, None, f"{key} is empty: every Bubble thing has one")
     try:
         return v.parse_datetime(raw)
@@ -282,7 +283,7 @@ def _field_mapper(
 
     def map_field(record: Mapping[str, object], fixes: list[_Fix]) -> object:
         raw = get(record)
-        if fallback is not None and _is_empty(raw):
+        if fallback is not None and is_empty(raw):
             raw = fallback(record)
         if raw is _MISSING or raw is None or (isinstance(raw, str) and not raw.strip()):
             if required:

@@ -109,5 +109,40 @@ th {{ background: #f3f3f3; }} .fail td {{ background: #fdecea; }} .warn td {{ ba
 <div class="charts">{_records_chart(report)}{_rejects_chart(report)}{_checks_chart(report)}{_durations_chart(report)}</div>
 <h2>Checks</h2>
 <table id="checks"><tr><th>asset</th><th>check</th><th>outcome</th><th>rows</th><th>e.g.</th></tr>{checks}</table>
+{_kept_sections(report)}
 </body></html>
 """
+
+
+def _kept_sections(report: MigrationReport) -> str:
+    """What Phase 2 keeps that no column maps, and the values changed on the way: nothing of Phase 1 unsaid."""
+    e = html.escape
+    parts = []
+    unmapped = "".join(
+        f"<tr><td>{e(entity)}</td><td>{e(name)}</td><td class='records'>{tally.get('records', 0)}</td>"
+        f"<td>{e(', '.join(str(v) for v in tally.get('values', [])))}</td></tr>"
+        for entity, fields in report.unmapped_fields.items()
+        for name, tally in fields.items()
+    )
+    if unmapped:
+        parts.append(
+            "<h2>Fields no column maps</h2><p>Kept verbatim in each row's <code>bubble_extra</code>.</p>"
+            "<table id='unmapped'><tr><th>entity</th><th>field</th><th>records</th><th>e.g.</th></tr>"
+            f"{unmapped}</table>"
+        )
+    if report.types_not_migrated:
+        rows = "".join(
+            f"<tr><td>{e(name)}</td><td class='records'>{n}</td></tr>" for name, n in report.types_not_migrated.items()
+        )
+        parts.append(
+            "<h2>Bubble types no table migrates</h2><p>Kept verbatim in the migration schema's "
+            f"<code>bubble_records</code>.</p><table id='not-migrated'><tr><th>type</th><th>records</th></tr>{rows}</table>"
+        )
+    fixes = report.value_fixes
+    if fixes["count"]:
+        rows = "".join(f"<tr><td>{e(reason)}</td><td>{n}</td></tr>" for reason, n in fixes["by_reason"].items())  # type: ignore[union-attr]
+        parts.append(
+            f"<h2>Values changed before they were stored</h2><p>{fixes['count']} values; the originals are kept "
+            f"in <code>value_fixes</code>.</p><table id='fixes'><tr><th>reason</th><th>values</th></tr>{rows}</table>"
+        )
+    return "\n".join(parts)

@@ -1,14 +1,20 @@
 """The migration report of one run: gathered from PostgreSQL and Dagster's check results, rendered as files.
 
-The JSON shape (version 1) is stable; `REPORT_JSON_KEYS` documents it and a test holds it:
+The JSON shape (version 2) is stable; `REPORT_JSON_KEYS` documents it and a test holds it:
 {
-  "version": 1, "run_id": str, "generated_at": ISO-8601 UTC, "status": "SUCCESS" | "FAILED",
+  "version": 2, "run_id": str, "generated_at": ISO-8601 UTC, "status": "SUCCESS" | "FAILED",
   "status_reasons": [str],
+  "failed_steps": [{"step", "error"}],
   "entities": [{"entity", "table", "exported", "loaded", "inserted", "updated", "unchanged",
                 "rejected", "rejected_by_reason": {reason: n}, "deleted", "seconds"}],
   ("deleted": rows removed because they are gone from Bubble, with deleted_records = delete)
-  "checks": [{"asset", "check", "passed", "severity", "offending_rows", "sample_bubble_ids", "description"}],
+  "checks": [{"asset", "check", "passed", "severity", "offending_rows", "sample_bubble_ids", "description",
+              "details"}],
   "rejects": [{"entity", "bubble_id", "field", "column", "value", "reason", "message"}],
+  "unmapped_fields": {entity: {field: {"records", "values"}}},   (kept verbatim in bubble_extra)
+  "bubble_types_not_migrated": {bubble type: records},            (kept verbatim in the migration schema)
+  "value_fixes": {"count", "by_reason": {reason: n}, "items": [{"entity", "bubble_id", "field", "column",
+                  "original", "stored", "reason", "decided_by"}]},
   "totals": {"exported", "loaded", "rejected"}
 }
 """
@@ -24,24 +30,29 @@ from datetime import UTC, datetime
 
 from psycopg import sql
 
-from culturebridge_migration.loading.bookkeeping import read_rejects
+from culturebridge_migration.loading.bookkeeping import read_fixes, read_rejects
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import load_order
 from culturebridge_migration.mapping.rejects import REJECT_FIELDS
 
-REPORT_VERSION = 1
+REPORT_VERSION = 2
 REPORT_JSON_KEYS = (
     "version",
     "run_id",
     "generated_at",
     "status",
     "status_reasons",
+    "failed_steps",
     "entities",
     "checks",
     "rejects",
+    "unmapped_fields",
+    "bubble_types_not_migrated",
+    "value_fixes",
     "totals",
 )
 ERRORS_CSV_COLUMNS = REJECT_FIELDS
+FIXES_LISTED = 200  # the JSON lists this many fixes; the bookkeeping keeps them all
 
 
 @dataclass(frozen=True)
@@ -53,11 +64,18 @@ class CheckRecord:
     offending_rows: int | None = None
     sample_bubble_ids: list[str] = field(default_factory=list)
     description: str = ""
+    details: dict[str, object] = field(default_factory=dict)
 
     @property
     def outcome(self) -> str:
         """pass, warn (a failed WARN check) or fail (a failed ERROR check)."""
         return "pass" if self.passed else ("fail" if self.severity == "ERROR" else "warn")
+
+
+@dataclass(frozen=True)
+class FailedStep:
+    step: str
+    error: str
 
 
 @dataclass
@@ -68,10 +86,17 @@ class MigrationReport:
     checks: list[CheckRecord]
     rejects: list[dict]
     missing_entities: list[str] = field(default_factory=list)  # planned in the run but never loaded
+    failed_steps: list[FailedStep] = field(default_factory=list)
+    fixes: list[dict] = field(default_factory=list)
+    types_not_migrated: dict[str, int] = field(default_factory=dict)
+    database_error: str | None = None  # Phase 2 could not be read: the report holds what Dagster knows
 
     @property
     def status_reasons(self) -> list[str]:
-        reasons = [
+        reasons = [f"step {f.step} failed: {f.error}" for f in self.failed_steps]
+        if self.database_error:
+            reasons.append(f"Phase 2 could not be read for this report: {self.database_error}")
+        reasons += [
             f"ERROR check {c.check} on {c.asset} failed ({c.offending_rows} rows)"
             for c in self.checks
             if not c.passed and c.severity == "ERROR"
@@ -89,6 +114,23 @@ class MigrationReport:
     def totals(self) -> dict[str, int]:
         return {k: sum(e[k] for e in self.entities) for k in ("exported", "loaded", "rejected")}
 
+    @property
+    def unmapped_fields(self) -> dict[str, dict[str, dict]]:
+        """Per entity, the fields no column maps (from the tables' fields_covered checks)."""
+        return {
+            c.asset.split("/")[-1]: dict(c.details.get("unmapped_fields", {}))  # type: ignore[call-overload]
+            for c in self.checks
+            if c.check == "fields_covered" and c.details.get("unmapped_fields")
+        }
+
+    @property
+    def value_fixes(self) -> dict[str, object]:
+        return {
+            "count": len(self.fixes),
+            "by_reason": dict(Counter(f["reason"] for f in self.fixes)),
+            "items": self.fixes[:FIXES_LISTED],
+        }
+
     def as_json(self) -> dict:
         return {
             "version": REPORT_VERSION,
@@ -96,16 +138,25 @@ class MigrationReport:
             "generated_at": self.generated_at,
             "status": self.status,
             "status_reasons": self.status_reasons,
+            "failed_steps": [asdict(f) for f in self.failed_steps],
             "entities": self.entities,
             "checks": [asdict(c) for c in self.checks],
             "rejects": self.rejects,
+            "unmapped_fields": self.unmapped_fields,
+            "bubble_types_not_migrated": self.types_not_migrated,
+            "value_fixes": self.value_fixes,
             "totals": self.totals,
         }
 
 
 def gather(
-    db: Phase2Database, run_id: str, checks: list[CheckRecord], expected_entities: list[str] | None = None
+    db: Phase2Database,
+    run_id: str,
+    checks: list[CheckRecord],
+    expected_entities: list[str] | None = None,
+    **facts: object,
 ) -> MigrationReport:
+    """The report of `run_id` from Phase 2's bookkeeping; `facts` are the report's other fields (failed_steps, ...)."""
     entity_rows = db.execute(
         sql.SQL(
             "SELECT entity, exported, loaded, inserted, updated, unchanged, rejected, deleted,"
@@ -137,9 +188,20 @@ def gather(
     ]
     loaded_names = {e["entity"] for e in entities}
     missing = [name for name in (expected_entities or []) if name not in loaded_names]
-    return MigrationReport(run_id, datetime.now(UTC).isoformat(timespec="seconds"), entities, checks, rejects, missing)
+    fixes = [asdict(f) for f in read_fixes(db, run_id)]
+    return MigrationReport(run_id, now(), entities, checks, rejects, missing, fixes=fixes, **facts)  # type: ignore[arg-type]
 
 
+def without_database(run_id: str, checks: list[CheckRecord], error: str, **facts: object) -> MigrationReport:
+    """The report when Phase 2 cannot be read: what Dagster recorded, and why the rest is missing."""
+    return MigrationReport(run_id, now(), [], checks, [], database_error=error, **facts)  # type: ignore[arg-type]
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+# -- rendering ------------------------------------------------------------------------------------
 def render_summary(report: MigrationReport) -> str:
     lines = [
         f"CultureBridge migration report — run {report.run_id}",
@@ -159,19 +221,59 @@ def render_summary(report: MigrationReport) -> str:
     for e in report.entities:
         for reason, n in e["rejected_by_reason"].items():
             lines.append(f"  {e['entity']:<18}{reason:<22}{n:>6}")
+    lines += _unmapped_lines(report) + _not_migrated_lines(report) + _fix_lines(report)
     lines += ["", "Checks:"]
     for c in report.checks:
-        outcome = c.outcome.upper()
         extra = f" {c.offending_rows} rows, e.g. {', '.join(c.sample_bubble_ids[:3])}" if not c.passed else ""
-        lines.append(f"  [{outcome}] {c.asset} / {c.check}{extra}")
+        lines.append(f"  [{c.outcome.upper()}] {c.asset} / {c.check}{extra}")
     return "\n".join(lines) + "\n"
+
+
+def _unmapped_lines(report: MigrationReport) -> list[str]:
+    unmapped = report.unmapped_fields
+    if not unmapped:
+        return []
+    lines = [
+        "",
+        "Fields no column maps (kept verbatim in each row's bubble_extra; map or ignore them in the field map):",
+    ]
+    for entity, fields in unmapped.items():
+        for name, tally in fields.items():
+            values = ", ".join(str(v) for v in tally.get("values", []))
+            lines.append(f"  {entity:<18}{name:<30}{tally.get('records', 0):>6} records, e.g. {values}")
+    return lines
+
+
+def _not_migrated_lines(report: MigrationReport) -> list[str]:
+    if not report.types_not_migrated:
+        return []
+    lines = ["", "Bubble types no table migrates (kept verbatim in the migration schema's bubble_records):"]
+    lines += [f"  {name:<30}{n:>8} records" for name, n in report.types_not_migrated.items()]
+    return lines
+
+
+def _fix_lines(report: MigrationReport) -> list[str]:
+    fixes = report.value_fixes
+    if not fixes["count"]:
+        return []
+    lines = ["", f"Values changed before they were stored ({fixes['count']}; the originals are kept):"]
+    lines += [f"  {reason}: {n}" for reason, n in fixes["by_reason"].items()]  # type: ignore[union-attr]
+    return lines
+
+
+# A spreadsheet runs a cell that starts with one of these as a formula: shown as text instead.
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    return "'" + value if isinstance(value, str) and value.startswith(_FORMULA_START) else value
 
 
 def render_errors_csv(report: MigrationReport) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=ERRORS_CSV_COLUMNS, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
-    writer.writerows(report.rejects)
+    writer.writerows({k: _cell(v) for k, v in row.items()} for row in report.rejects)
     return out.getvalue()
 
 

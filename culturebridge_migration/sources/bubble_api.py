@@ -60,6 +60,7 @@ class ExportResult:
     notes: list[str] = field(default_factory=list)  # things the operator should know, e.g. deletions mid-export
     unique_ids: int = 0  # distinct ids handed over (the export file may hold more records: a defect)
     duplicate_ids: list[str] = field(default_factory=list)  # ids Bubble sent twice in one search
+    unavailable: list[str] = field(default_factory=list)  # mapped keys this source's format cannot hold
 
 
 class RequestBudget:

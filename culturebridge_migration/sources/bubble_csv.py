@@ -12,7 +12,8 @@ not parse stay as their text: the mapper rejects them with a reason instead of t
 from __future__ import annotations
 
 import csv
-from collections.abc import Mapping
+import io
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -32,11 +33,20 @@ LIST_SEPARATOR = " , "
 EMAIL_COLUMN = "email"  # the CSV's name for a user's authentication email
 
 
+# Bubble's own user fields the editor's export leaves out.
+_NOT_EXPORTED = {"user_signed_up"}
+
+
 def _csv_column(field_source: str) -> str | None:
-    """The CSV column of a field; None for what the CSV export leaves out (email_confirmed)."""
+    """The CSV column of a field; None for what the CSV export leaves out (email_confirmed, user_signed_up)."""
     if field_source.startswith("authentication."):
         return EMAIL_COLUMN if field_source.endswith(".email.email") else None
-    return field_source
+    return None if field_source in _NOT_EXPORTED else field_source
+
+
+def unavailable_fields(entity: Entity) -> list[str]:
+    """The mapped Bubble keys a CSV export cannot hold: no record carries them, and that is no error."""
+    return [f.source for f in entity.fields if _csv_column(f.source) is None]
 
 
 def find_export_file(folder: Path, entity: Entity) -> Path:
@@ -51,23 +61,46 @@ def find_export_file(folder: Path, entity: Entity) -> Path:
     return files[-1]  # the stamp in the name sorts by time
 
 
-def read_csv_export(folder: Path, entity: Entity, *, tz: str = "UTC") -> list[dict]:
+def read_csv_export(folder: Path, entity: Entity, *, tz: str = "UTC", encoding: str = "utf-8-sig") -> list[dict]:
+    """The file's rows as API-shaped records. A column no field maps is kept under its name, as text.
+
+    A file that is not in `encoding`, has no unique id column or names a column twice is refused,
+    naming the file and what to do: guessing would load the wrong values silently.
+    """
     path = find_export_file(folder, entity)
     fields = {_csv_column(f.source): f for f in entity.fields if _csv_column(f.source)}
-    with path.open(encoding="utf-8-sig", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if "unique id" not in (reader.fieldnames or []):
-            raise ValueError(
-                f"{path.name} has no 'unique id' column: export again from the Bubble editor "
-                "with the unique id column included"
-            )
-        return [_record(row, fields, tz) for row in reader]
+    reader = csv.reader(io.StringIO(_decoded(path, encoding), newline=""))
+    header = next(reader, [])
+    if "unique id" not in header:
+        raise ValueError(
+            f"{path.name} has no 'unique id' column: export again from the Bubble editor "
+            "with the unique id column included"
+        )
+    repeated = sorted({column for column in header if header.count(column) > 1})
+    if repeated:
+        raise ValueError(
+            f"{path.name} names the column {repeated[0]!r} more than once: a spreadsheet may have renamed or copied "
+            "columns; export again from the Bubble editor, or rename the copies so each column has one name"
+        )
+    return [_record(zip(header, row, strict=False), fields, tz) for row in reader if any(row)]
 
 
-def _record(row: Mapping[str, str], fields: Mapping[str, Field], tz: str) -> dict:
+def _decoded(path: Path, encoding: str) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        raise ValueError(
+            f"{path.name} is not {encoding} text (byte 0x{data[exc.start]:02x} at offset {exc.start}): Bubble "
+            "exports UTF-8, so a spreadsheet probably saved it again; export it again from Bubble, save it as "
+            "'CSV UTF-8', or set BUBBLE_CSV_ENCODING to the encoding it has (cp1252 for Excel on Windows)"
+        ) from None
+
+
+def _record(cells: Iterable[tuple[str, str]], fields: Mapping[str, Field], tz: str) -> dict:
     record: dict[str, object] = {}
-    for column, text in row.items():
-        if column is None or text is None or text == "":
+    for column, text in cells:
+        if not column or text == "":
             continue
         if column in BUILT_INS:
             key = BUILT_INS[column]
@@ -75,6 +108,8 @@ def _record(row: Mapping[str, str], fields: Mapping[str, Field], tz: str) -> dic
         elif column in fields:
             spec = fields[column]
             record[spec.source] = _value(spec.kind, text, tz)
+        else:
+            record[column] = text  # no column maps it: kept, and reported, as the export has it
     return record
 
 

@@ -106,6 +106,7 @@ def export_type(
         modified_after=plan.modified_after.isoformat() if plan.modified_after else None,
         max_modified=writer.max_modified.isoformat() if writer.max_modified else None,
         duplicate_ids=len(result.duplicate_ids),
+        unavailable_fields=result.unavailable,
     )
     path = writer.commit(manifest)
     checkpoint.clear()

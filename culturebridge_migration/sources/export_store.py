@@ -36,6 +36,7 @@ class ExportManifest:
     modified_after: str | None = None  # incremental exports: only records changed after this
     max_modified: str | None = None  # the newest Modified Date exported: the next watermark
     export_id: str = ""  # also the first line of the export file: the two must belong together
+    unavailable_fields: list[str] = field(default_factory=list)  # mapped keys the source's format cannot hold
     duplicate_ids: int = 0  # ids the source sent twice (dropped from the file, but a sign of missed records)
 
     @property

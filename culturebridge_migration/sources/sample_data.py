@@ -175,6 +175,7 @@ def _user(m: _Maker, i: int, passwords: dict[str, str], legacy_share: float) -> 
     status = ("Active",) * 12 + ("Inactive", "Suspended", "Pending Verification")
     record = m.thing(
         authentication={"email": {"email": email, "email_confirmed": i % 5 != 0}},
+        user_signed_up=True,
         **{
             "First Name": first,
             "Last Name": last,

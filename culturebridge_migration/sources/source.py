@@ -43,12 +43,13 @@ class CsvSource:
     folder: Path
     timezone: str
     description: str
+    encoding: str = "utf-8-sig"
 
     def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult:
         """The file's rows; a local file needs no checkpoint: reading it again is cheap."""
-        from culturebridge_migration.sources.bubble_csv import read_csv_export
+        from culturebridge_migration.sources.bubble_csv import read_csv_export, unavailable_fields
 
-        records = read_csv_export(self.folder, entity, tz=self.timezone)
+        records = read_csv_export(self.folder, entity, tz=self.timezone, encoding=self.encoding)
         if hooks.modified_after is not None:
             records = [r for r in records if _modified_after(r, hooks.modified_after)]
         if hooks.prepare:
@@ -59,7 +60,9 @@ class CsvSource:
             hooks.sink(records)
         # A file announces no total of its own: its records are the whole export, each id once.
         distinct = len({record_key(r) for r in records})
-        return ExportResult([] if hooks.sink else records, distinct, pages=1, unique_ids=distinct)
+        result = ExportResult([] if hooks.sink else records, distinct, pages=1, unique_ids=distinct)
+        result.unavailable = unavailable_fields(entity)
+        return result
 
 
 def _modified_after(record: dict, moment: datetime) -> bool:

@@ -18,6 +18,7 @@ from culturebridge_migration.loading.deletions import DeletedRecords, find_gone,
 from culturebridge_migration.loading.migrate import proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.validation.export_digest import ExportDigest
@@ -28,6 +29,9 @@ SAMPLE_IDS = 10  # how many offending ids a failing check shows
 ROW_COUNTS = "row_counts"
 SAMPLE = "sample_matches_export"
 DELETED = "deleted_in_bubble"
+FIELDS_COVERED = "fields_covered"
+FIELDS_PRESENT = "mapped_fields_present"
+MOSTLY_LOADED = "most_records_loaded"
 EXPORT_COMPLETE = "export_complete"
 
 
@@ -50,6 +54,8 @@ class CheckInputs:
     manifest: ExportManifest
     sample_size: int
     deleted_records: DeletedRecords
+    max_reject_share: float = 0.5  # a table with a larger share of its records rejected is as good as lost
+    bubble_fields: frozenset[str] | None = None  # the type's fields as Bubble's /meta lists them, when known
 
 
 @dataclass(frozen=True)
@@ -226,6 +232,81 @@ def _same(expected: object, stored: object) -> bool:
     return expected == stored
 
 
+# -- nothing lost, nothing misnamed ---------------------------------------------------------------
+# A handful of changed records says nothing about which fields a type has or what share of it loads.
+_NOT_WHOLE = "not a whole export of the type (an incremental sync): judged on the next whole export"
+
+FIELDS_COVERED_DESCRIPTION = (
+    "Every field of the exported records is mapped to a column or deliberately ignored; the others are kept "
+    "verbatim in the row's bubble_extra and listed here with their record counts and a few values (WARN)."
+)
+
+
+def check_fields_covered(inputs: CheckInputs) -> Outcome:
+    """Fields no column maps: kept in bubble_extra, and named so that a person can map or ignore them."""
+    unmapped = sorted(inputs.export.unmapped.items(), key=lambda item: (-item[1].records, item[0]))
+    fields = {path: {"records": u.records, "values": u.values} for path, u in unmapped}
+    ids = list(dict.fromkeys(bubble_id for _, u in unmapped for bubble_id in u.bubble_ids))
+    details = {"unmapped_fields": fields, "kept_in": "bubble_extra"}
+    return Outcome(not unmapped, len(unmapped), ids[:SAMPLE_IDS], details)
+
+
+FIELDS_PRESENT_DESCRIPTION = (
+    "Every field the field map names is carried by at least one exported record: a field no record carries "
+    "is a misspelled or renamed key, and its column would be empty for every row (judged on whole exports)."
+)
+
+
+def check_mapped_fields_present(inputs: CheckInputs) -> Outcome:
+    """Mapped fields that no record carries, each with the keys the records do carry that look like it."""
+    digest, entity = inputs.export, inputs.entity
+    if not proves_whole_type(inputs.manifest, digest.count) or digest.count == 0:
+        return Outcome(True, 0, details={"skipped": _NOT_WHOLE, "records": digest.count})
+    carried = [*digest.unmapped, *digest.keys]
+    missing = {}
+    for spec in entity.fields:
+        if digest.carried(spec.source) or (spec.fallback and digest.carried(spec.fallback)):
+            continue
+        if spec.source in inputs.manifest.unavailable_fields or spec.source in (inputs.bubble_fields or ()):
+            continue  # the source's format cannot hold it, or Bubble lists it and no record fills it yet
+        similar = lookalikes(spec.source, carried)
+        if (spec.rare or spec.column in entity.empty_ok) and not similar:
+            continue
+        missing[spec.source] = {"column": spec.column, "records_carry_instead": similar}
+    sample = [
+        f"{key} (records carry {', '.join(m['records_carry_instead']) or 'nothing like it'})"
+        for key, m in missing.items()
+    ]
+    return Outcome(not missing, len(missing), sample[:SAMPLE_IDS], {"missing_fields": missing, "records": digest.count})
+
+
+MOSTLY_LOADED_DESCRIPTION = (
+    "The table is not lost: at least one record loaded, and at most the configured share (max_reject_share) "
+    "of the exported records was rejected (judged on whole exports)."
+)
+
+
+def check_most_records_loaded(inputs: CheckInputs) -> Outcome:
+    """A table whose records were all, or mostly, rejected fails: a misnamed field or a broken reference did it."""
+    db, entity = inputs.db, inputs.entity
+    if not proves_whole_type(inputs.manifest, inputs.export.count):
+        return Outcome(True, 0, details={"skipped": _NOT_WHOLE})
+    run_id = db.latest_entity_run(entity)
+    if run_id is None:
+        return Outcome(False, inputs.export.count, details={"problem": f"{entity.name} was never loaded"})
+    exported, loaded, rejected = db.execute(
+        sql.SQL("SELECT exported, loaded, rejected FROM {} WHERE run_id = %s AND entity = %s").format(
+            db.bookkeeping("entity_runs")
+        ),
+        (run_id, entity.name),
+    ).fetchone()
+    share = rejected / exported if exported else 0.0
+    lost = exported > 0 and (loaded == 0 or share > inputs.max_reject_share)
+    details = {"exported": exported, "loaded": loaded, "rejected": rejected, "rejected_share": round(share, 4)}
+    details["max_reject_share"] = inputs.max_reject_share
+    return Outcome(not lost, rejected if lost else 0, details=details)
+
+
 # -- data rules -----------------------------------------------------------------------------------
 def run_rule(db: Phase2Database, rule: Rule) -> Outcome:
     query = rule.query.replace("{app}", sql.Identifier(db.schemas.app).as_string())
@@ -245,5 +326,8 @@ def table_checks(entity: Entity) -> list[TableCheck]:
         TableCheck(ROW_COUNTS, "ERROR", ROW_COUNTS_DESCRIPTION, check_row_counts),
         TableCheck(SAMPLE, "ERROR", SAMPLE_DESCRIPTION, check_sample),
         TableCheck(DELETED, "WARN", DELETED_DESCRIPTION, check_deleted_in_bubble),
+        TableCheck(FIELDS_COVERED, "WARN", FIELDS_COVERED_DESCRIPTION, check_fields_covered),
+        TableCheck(FIELDS_PRESENT, "ERROR", FIELDS_PRESENT_DESCRIPTION, check_mapped_fields_present),
+        TableCheck(MOSTLY_LOADED, "ERROR", MOSTLY_LOADED_DESCRIPTION, check_most_records_loaded),
         *(_rule_check(rule) for rule in rules_for(entity)),
     ]

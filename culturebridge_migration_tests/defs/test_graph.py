@@ -197,8 +197,9 @@ def test_csv_exports_give_the_same_tables_as_the_api(
                 c
                 for (c,) in conn.execute(
                     "SELECT column_name FROM information_schema.columns WHERE table_schema='public' AND table_name=%s"
-                    # The CSV export holds no email_confirmed or password, and names the creator by email.
-                    " AND column_name NOT IN ('id', 'email_verified', 'password_hash', 'bubble_created_by')"
+                    # The CSV export holds no email_confirmed, user_signed_up or password, and names the creator by
+                    # email.
+                    " AND column_name NOT IN ('id', 'email_verified', 'signed_up', 'password_hash', 'bubble_created_by')"
                     " ORDER BY ordinal_position",
                     (table,),
                 )
@@ -335,13 +336,18 @@ def test_when_every_type_fails_the_message_does_not_claim_the_others_were_export
     assert "No type was exported." in message and "The other types were exported." not in message
 
 
-def test_reports_of_a_blocked_run_are_written_by_the_sensor_job(graph, bubble_server: FakeBubble) -> None:
+def test_a_blocked_run_writes_its_reports_and_the_sensor_job_writes_them_again(
+    graph, bubble_server: FakeBubble
+) -> None:
     from culturebridge_migration.defs.jobs import migration_reports, reports_after_failed_run
     from culturebridge_migration.defs.reports import FOR_RUN_TAG
 
     bubble_server.add_fault("short_page", times=100, bubble_type="payment")
     failed = graph.materialize()
-    assert not failed.success and not (graph.folder / "reports").exists()
+    assert not failed.success
+    (summary,) = (graph.folder / "reports").glob("summary_*.txt")  # written by the failing export step itself
+    text = summary.read_text()
+    assert "STATUS: FAILED" in text and "step bubble_export failed: Export failed for payments" in text
     (failure_entry,) = graph.instance.all_logs(failed.run_id, of_type=dg.DagsterEventType.RUN_FAILURE)
     context = dg.build_run_status_sensor_context(
         sensor_name=reports_after_failed_run.name,
@@ -357,8 +363,29 @@ def test_reports_of_a_blocked_run_are_written_by_the_sensor_job(graph, bubble_se
     assert job.execute_in_process(
         instance=graph.instance, tags=request.tags, raise_on_error=False
     ).get_asset_materialization_events()
-    (summary,) = (graph.folder / "reports").glob("summary_*.txt")
-    text = summary.read_text()
+    (again,) = (graph.folder / "reports").glob("summary_*.txt")  # the same run's files, replaced
+    text = again.read_text()
+    assert again == summary
     assert f"run {failed.run_id}" in text and "STATUS: FAILED" in text
     assert "payments was not loaded in this run" in text
     assert "[FAIL] bubble/payments / export_complete" not in text  # the export raised; no check result was recorded
+
+
+def test_a_failing_table_step_still_leaves_every_report_saying_which_step_and_why(graph) -> None:
+    assert graph.materialize(EXPORT_ASSETS).success
+    manifest = graph.folder / "exports" / "bookings.manifest.json"
+    manifest.write_text(manifest.read_text().replace('"export_id": "', '"export_id": "not-'))
+    result = graph.materialize(TABLE_ASSETS)
+    assert not result.success
+    failed = {e.step_key for e in result.all_events if e.event_type_value == "STEP_FAILURE"}
+    assert failed == {"phase2_bookings"}
+    reports = graph.folder / "reports"
+    for pattern in ("summary_*.txt", "errors_*.csv", "report_*.json", "report_*.html"):
+        assert len(list(reports.glob(pattern))) == 1, pattern
+    (report_json,) = reports.glob("report_*.json")
+    report = json.loads(report_json.read_text())
+    assert report["status"] == "FAILED"
+    assert report["failed_steps"][0]["step"] == "phase2_bookings"
+    assert "was not written by the export its manifest describes" in report["failed_steps"][0]["error"]
+    # The steps that ended after the failure are in the reports too: users, posts, comments, resources...
+    assert {"users", "posts", "comments", "resources"} <= {e["entity"] for e in report["entities"]}

@@ -12,10 +12,12 @@ from culturebridge_migration.reporting.report import (
     ERRORS_CSV_COLUMNS,
     REPORT_JSON_KEYS,
     CheckRecord,
+    FailedStep,
     MigrationReport,
     render_errors_csv,
     render_json,
     render_summary,
+    without_database,
 )
 
 
@@ -111,3 +113,64 @@ def test_html_report_is_one_offline_page_with_the_same_numbers() -> None:
     assert 'id="total-exported">30<' in page and 'id="status">SUCCESS<' in page
     row = re.search(r"<tr data-entity='users'>(.*?)</tr>", page).group(1)
     assert dict(re.findall(r"class='(\w+)'>(\d+)<", row)) == {"exported": "10", "loaded": "9", "rejected": "1"}
+
+
+def test_errors_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_text() -> None:
+    formula = {**REJECT, "value": '=HYPERLINK("http://x")', "message": "+1 more", "field": "@field", "column": "-c"}
+    bad = MigrationReport("run-1", "t", [], [], [formula])
+    (row,) = list(csv.DictReader(io.StringIO(render_errors_csv(bad))))
+    assert (row["value"], row["message"], row["field"], row["column"]) == (
+        '\'=HYPERLINK("http://x")',
+        "'+1 more",
+        "'@field",
+        "'-c",
+    )
+
+
+def test_a_failed_step_is_the_first_reason_the_run_failed() -> None:
+    failed = MigrationReport(
+        "run-1", "t", [entity("users", 10, 10, 0)], [PASSED], [], failed_steps=[FailedStep("phase2_bookings", "boom")]
+    )
+    assert failed.status_reasons[0] == "step phase2_bookings failed: boom"
+    assert json.loads(render_json(failed))["failed_steps"] == [{"step": "phase2_bookings", "error": "boom"}]
+
+
+def test_a_report_without_the_database_still_says_why_it_failed() -> None:
+    report = without_database("run-1", [PASSED], "Cannot connect to PostgreSQL at host=db", failed_steps=[])
+    assert report.status == "FAILED"
+    assert "Phase 2 could not be read for this report: Cannot connect to PostgreSQL at host=db" in render_summary(
+        report
+    )
+
+
+def test_unmapped_fields_types_not_migrated_and_value_fixes_are_listed_in_every_writer() -> None:
+    covered = CheckRecord(
+        "phase2/users",
+        "fields_covered",
+        False,
+        "WARN",
+        1,
+        ["1x1"],
+        details={"unmapped_fields": {"Nickname": {"records": 4, "values": ["Ana", "Bo"]}}},
+    )
+    fix = {
+        "entity": "bookings",
+        "bubble_id": "2x1",
+        "field": "Notes",
+        "column": "notes",
+        "original": "a\\x00b",
+        "stored": "ab",
+        "reason": "NUL characters removed: PostgreSQL text cannot hold them",
+        "decided_by": "migration",
+    }
+    full = MigrationReport(
+        "run-1", "t", [entity("users", 4, 4, 0)], [covered], [], fixes=[fix], types_not_migrated={"review": 2}
+    )
+    summary, page, document = render_summary(full), render_html(full), json.loads(render_json(full))
+    assert re.search(r"users\s+Nickname\s+4 records, e.g. Ana, Bo", summary)
+    assert re.search(r"review\s+2 records", summary)
+    assert "NUL characters removed: PostgreSQL text cannot hold them: 1" in summary
+    assert "<td>Nickname</td><td class='records'>4</td>" in page and "<td>review</td>" in page
+    assert document["unmapped_fields"] == {"users": {"Nickname": {"records": 4, "values": ["Ana", "Bo"]}}}
+    assert document["bubble_types_not_migrated"] == {"review": 2}
+    assert document["value_fixes"]["count"] == 1 and document["value_fixes"]["items"] == [fix]
