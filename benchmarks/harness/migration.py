@@ -28,12 +28,9 @@ from benchmarks.harness.bubble import API_KEY
 from benchmarks.harness.event_log import RunEvents, read_run_events
 from benchmarks.harness.memory import TreeSampler, maxrss_mb, own_peak_rss_mb
 from benchmarks.harness.waiting import child_environment, kill_group, log_tail, wait_for_exit
-from culturebridge_migration.defs.exports import EXPORT_ASSETS
-from culturebridge_migration.defs.phase2 import TABLE_ASSETS
-from culturebridge_migration.defs.reports import REPORT_ASSETS
+from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 
-ALL_ASSETS = [*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS]
 CLI_COMMAND = ("asset", "materialize", "-m", "culturebridge_migration", "--select", "*")
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 

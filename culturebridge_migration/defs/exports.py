@@ -8,6 +8,7 @@ The step can be subset: `--select bubble/users` exports only the users. The work
 `sources.export_run`; this module wires resources to it and reports what it did.
 """
 
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -15,15 +16,17 @@ import dagster as dg
 
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
-from culturebridge_migration.mapping.entities import ENTITIES, Entity
+from culturebridge_migration.mapping.entities import ENTITIES, EXTRA_PREFIX, Entity
 from culturebridge_migration.reporting.markdown import export_preview
 from culturebridge_migration.reporting.progress import ProgressLog
+from culturebridge_migration.sources.bubble_api import BubbleError
 from culturebridge_migration.sources.export_run import (
     ExportFailure,
     ExportPlan,
     ExportProgress,
     TypeExport,
     export_types,
+    save_meta,
 )
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.validation.checks import (
@@ -64,10 +67,31 @@ def _complete_spec(entity_name: str) -> dg.AssetCheckSpec:
     )
 
 
+EXTRA_TYPES = dg.AssetKey(["bubble", "extra_types"])
+EXTRA_COMPLETE = "extra_types_complete"
+
+
 @dg.multi_asset(
     name="bubble_export",
-    specs=[_export_spec(name) for name in ENTITIES],
-    check_specs=[_complete_spec(name) for name in ENTITIES],
+    specs=[
+        *(_export_spec(name) for name in ENTITIES),
+        dg.AssetSpec(
+            EXTRA_TYPES,
+            group_name=EXPORT_GROUP,
+            kinds={"bubble", "json"},
+            description="Every Bubble type /meta exposes (or CSV file exported) that no table migrates, exported "
+            "the same way, to be kept verbatim in the migration schema (MIGRATION_KEEP_UNMIGRATED_TYPES).",
+        ),
+    ],
+    check_specs=[
+        *(_complete_spec(name) for name in ENTITIES),
+        dg.AssetCheckSpec(
+            EXTRA_COMPLETE,
+            asset=EXTRA_TYPES,
+            blocking=True,
+            description="Every type no table migrates was exported whole, each _id once.",
+        ),
+    ],
     can_subset=True,
     pool="bubble_api",
     description="Exports the selected Bubble types at once, through one client and one request budget.",
@@ -81,18 +105,28 @@ def bubble_export(
     settings: MigrationSettings,
 ) -> Iterator[dg.MaterializeResult]:
     entities = [e for name, e in settings.entities().items() if export_key(name) in context.selected_asset_keys]
-    plans = _plans(postgres, settings, entities, config)
-    context.log.info(f"Exporting {', '.join(e.name for e in entities)} from {bubble.describe()}")
-    for plan in plans:
-        if plan.modified_after:
-            context.log.info(
-                f"{plan.entity.name}: only records changed after {plan.modified_after:%Y-%m-%d %H:%M:%S} UTC"
-            )
+    with_extras = EXTRA_TYPES in context.selected_asset_keys and settings.keep_unmigrated_types
     if bubble.api_url:
         context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
-    logs = {e.name: ProgressLog(context.log, f"export {e.name}") for e in entities}
     failures: list[str] = []
+    extras: list[TypeExport] = []
     with bubble.open() as source:
+        try:
+            document, note = save_meta(source, settings.export_dir)
+        except BubbleError as exc:  # Bubble cannot be reached at all: one message, not a traceback per type
+            raise dg.Failure(f"Export failed: {exc}. No type was exported.") from None
+        if document is None:
+            context.log.warning(f"Bubble's /meta is not available ({note}): the fields are learned from the records")
+        if with_extras:
+            entities += source.extra_types(settings.entities().values())
+        plans = _plans(postgres, settings, entities, config)
+        context.log.info(f"Exporting {', '.join(e.name for e in entities)} from {bubble.describe()}")
+        for plan in plans:
+            if plan.modified_after:
+                context.log.info(
+                    f"{plan.entity.name}: only records changed after {plan.modified_after:%Y-%m-%d %H:%M:%S} UTC"
+                )
+        logs = {e.name: ProgressLog(context.log, f"export {e.name}") for e in entities}
         for event in export_types(
             source, plans, settings.export_dir, context.run.run_id, hash_workers=settings.hash_workers
         ):
@@ -101,15 +135,38 @@ def bubble_export(
             elif isinstance(event, ExportFailure):
                 failures.append(f"{event.entity.name}: {event.error}")
             else:
-                yield _materialization(context, event)
+                if event.entity.name.startswith(EXTRA_PREFIX):
+                    extras.append(event)
+                else:
+                    yield _materialization(context, event)
                 if not event.manifest.complete:  # its blocking check stops the tables; the step says why
                     failures.append(f"{event.entity.name}: {describe_incomplete_export(event.manifest)}")
+    if with_extras:
+        yield _extras_materialization(extras)
     if failures:
         others = "The other types were exported." if len(failures) < len(entities) else "No type was exported."
         raise dg.Failure(
             "Export failed for " + "; ".join(failures) + ". Pages already exported are kept; the next run resumes "
             f"after them. {others}"
         )
+
+
+def _extras_materialization(extras: list[TypeExport]) -> dg.MaterializeResult:
+    counts = {e.entity.bubble_type: e.manifest.exported for e in extras}
+    incomplete = [e.entity.bubble_type for e in extras if not e.manifest.complete]
+    return dg.MaterializeResult(
+        asset_key=EXTRA_TYPES,
+        metadata={"dagster/row_count": sum(counts.values()), "types": dg.MetadataValue.json(counts)},
+        check_results=[
+            dg.AssetCheckResult(
+                asset_key=EXTRA_TYPES,
+                check_name=EXTRA_COMPLETE,
+                passed=not incomplete,
+                severity=dg.AssetCheckSeverity.ERROR,
+                metadata={"offending_rows": len(incomplete), "sample_bubble_ids": dg.MetadataValue.json(incomplete)},
+            )
+        ],
+    )
 
 
 def _plans(
@@ -142,13 +199,15 @@ def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> d
 
 
 def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
+    clock = time.perf_counter()
     outcome = check_export_complete(manifest)
+    outcome.seconds = time.perf_counter() - clock
     return dg.AssetCheckResult(
         asset_key=export_key(manifest.entity),
         check_name=EXPORT_COMPLETE,
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"offending_rows": outcome.offending, **outcome.details},
+        metadata={"offending_rows": outcome.offending, "seconds": round(outcome.seconds, 3), **outcome.details},
         description=None if outcome.passed else describe_incomplete_export(manifest),
     )
 

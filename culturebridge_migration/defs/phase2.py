@@ -8,21 +8,25 @@ check, and the `cutover_readiness` gate turns every failed ERROR check into a fa
 the reports were written. The load is `loading.migrate`, the checks `validation.checks`.
 """
 
+import time
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 import psycopg
 
-from culturebridge_migration.defs.exports import export_key
+from culturebridge_migration.defs.exports import EXTRA_TYPES, export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.loading.database import first_line
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.loading.schema import table_columns
-from culturebridge_migration.mapping.entities import ENTITIES, Entity
+from culturebridge_migration.loading.verbatim import migrate_verbatim
+from culturebridge_migration.mapping.entities import ENTITIES, Entity, extra_entity
 from culturebridge_migration.reporting.markdown import rejects_preview
-from culturebridge_migration.sources.export_store import ExportMismatch, iter_records, read_manifest
+from culturebridge_migration.sources.export_run import read_meta
+from culturebridge_migration.sources.export_store import ExportMismatch, extra_manifests, iter_records, read_manifest
+from culturebridge_migration.sources.schema import MalformedMeta, parse_meta
 from culturebridge_migration.validation.checks import CheckInputs, Outcome, TableCheck, table_checks
 from culturebridge_migration.validation.export_digest import ExportDigest
 
@@ -136,11 +140,23 @@ def _load_and_check(
             settings.sample_size,
             settings.deleted_records_mode(),
             settings.max_reject_share,
+            _bubble_fields(settings, current),
         )
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
         for check in checks:
             if check.name in selected:
                 yield check_result(check, check.evaluate(inputs))
+
+
+def _bubble_fields(settings: MigrationSettings, entity: Entity) -> frozenset[str] | None:
+    """The type's fields as Bubble's /meta lists them, when the last export could read it."""
+    document, _ = read_meta(settings.export_dir)
+    if document is None:
+        return None
+    try:
+        return parse_meta(document).field_keys(entity.bubble_type)
+    except MalformedMeta:
+        return None
 
 
 def check_result(check: TableCheck, outcome: Outcome) -> dg.AssetCheckResult:
@@ -201,4 +217,70 @@ def _sweep_metadata(outcome: EntityOutcome) -> dict[str, object]:
     return {"deleted_records": str(sweep.mode), "deleted": len(sweep.deleted), "flagged": len(sweep.flagged)}
 
 
+# -- Bubble types no table migrates ------------------------------------------------------------------
+BUBBLE_RECORDS = dg.AssetKey(["phase2", "bubble_records"])
+RECORDS_KEPT = "records_kept"
+
+
+@dg.multi_asset(
+    name="phase2_bubble_records",
+    specs=[
+        dg.AssetSpec(
+            BUBBLE_RECORDS,
+            group_name=PHASE2_GROUP,
+            kinds={"postgres"},
+            deps=[EXTRA_TYPES],
+            description="The Bubble types no table migrates, one jsonb row per record in the migration schema's "
+            "bubble_records, so nothing of the app is left behind on Bubble.",
+        )
+    ],
+    check_specs=[
+        dg.AssetCheckSpec(
+            RECORDS_KEPT,
+            asset=BUBBLE_RECORDS,
+            description="Every exported record of an unmigrated type is kept or rejected with a reason.",
+        )
+    ],
+    can_subset=True,
+    pool="phase2",
+    hooks=REPORT_HOOKS,
+)
+def bubble_records(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
+) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
+    counts: dict[str, dict[str, int]] = {}
+    with postgres.database(settings.entities()) as db:
+        for manifest in extra_manifests(settings.export_dir):
+            entity = extra_entity(manifest.bubble_type)
+            records = iter_records(settings.export_dir, entity.name, manifest.export_id)
+            started = datetime.now(UTC)
+            watermark = datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None
+            result, rejects, read = migrate_verbatim(
+                db,
+                entity,
+                records,
+                run_id=context.run.run_id,
+                job_name=context.run.job_name,
+                watermark=watermark,
+                started=started,
+            )
+            counts[manifest.bubble_type] = {"exported": read, "kept": result.loaded, "rejected": len(rejects)}
+            context.log.info(f"{entity.name}: kept {result.loaded} of {read} records ({len(rejects)} rejected)")
+    clock = time.perf_counter()
+    lost = [t for t, c in counts.items() if c["exported"] != c["kept"] + c["rejected"]]
+    seconds = round(time.perf_counter() - clock, 3)
+    yield dg.MaterializeResult(
+        asset_key=BUBBLE_RECORDS,
+        metadata={"dagster/row_count": sum(c["kept"] for c in counts.values()), "types": dg.MetadataValue.json(counts)},
+    )
+    yield dg.AssetCheckResult(
+        asset_key=BUBBLE_RECORDS,
+        check_name=RECORDS_KEPT,
+        passed=not lost,
+        severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"offending_rows": len(lost), "sample_bubble_ids": dg.MetadataValue.json(lost), "seconds": seconds},
+    )
+
+
 TABLE_ASSETS = [build_table_asset(name) for name in ENTITIES]
+VERBATIM_ASSETS = [bubble_records]

@@ -11,7 +11,13 @@ import dagster as dg
 import psycopg
 from pydantic import Field as ConfigField
 
-from culturebridge_migration.loading.database import DatabaseUnavailable, connect, embedded_server_url, redact
+from culturebridge_migration.loading.database import (
+    EMBEDDED_DIR,
+    DatabaseUnavailable,
+    connect,
+    embedded_server_url,
+    redact,
+)
 from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.schema import ensure_schema
@@ -32,7 +38,7 @@ class PostgresResource(dg.ConfigurableResource):
     """Phase 2 PostgreSQL: `database_url`, or else an embedded server kept in `embedded_dir`."""
 
     database_url: str | None = ConfigField(default=None, description="postgresql:// URL; unset: embedded server")
-    embedded_dir: str = ConfigField(default=".culturebridge/pgdata", description="Data folder of the embedded server")
+    embedded_dir: str = ConfigField(default=EMBEDDED_DIR, description="Data folder of the embedded server")
     app_schema: str = "public"
     migration_schema: str = "migration"
 
@@ -138,6 +144,9 @@ class MigrationSettings(dg.ConfigurableResource):
     hash_workers: int | None = ConfigField(default=None, description="bcrypt threads; default: one per core")
     sample_size: int = ConfigField(default=25, description="rows per table compared field by field with the export")
     sample_seed: int | None = ConfigField(default=None, description="seed for the sample check; unset: random")
+    keep_unmigrated_types: bool = ConfigField(
+        default=True, description="export the Bubble types no table migrates and keep them in bubble_records"
+    )
     max_reject_share: float = ConfigField(
         default=0.5, description="a table with more of its records rejected fails the gate (0..1)"
     )
@@ -198,6 +207,12 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "field_map": _env("MIGRATION_FIELD_MAP"),
         "deleted_records": _env("MIGRATION_DELETED_RECORDS"),
     }
+    if os.environ.get("MIGRATION_KEEP_UNMIGRATED_TYPES"):
+        settings["keep_unmigrated_types"] = os.environ["MIGRATION_KEEP_UNMIGRATED_TYPES"].lower() not in (
+            "0",
+            "no",
+            "false",
+        )
     if os.environ.get("MIGRATION_MAX_REJECT_SHARE"):  # not a secret, and EnvVar holds text or integers only
         settings["max_reject_share"] = _share("MIGRATION_MAX_REJECT_SHARE")
     bubble = {k: v for k, v in optional.items() if v is not None}

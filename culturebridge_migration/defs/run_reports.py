@@ -9,8 +9,6 @@ The check outcomes come from what Dagster recorded for the run, so a report and 
 dashboard never disagree.
 """
 
-from __future__ import annotations
-
 import json
 import logging
 from dataclasses import dataclass

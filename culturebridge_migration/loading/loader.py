@@ -83,7 +83,7 @@ def _upsert(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]
     )
     # The row's place in the stage: the upsert works on ranges of it, so a refused row can be isolated.
     db.execute("ALTER TABLE stage ADD COLUMN ord bigint GENERATED ALWAYS AS IDENTITY")
-    staged, refused = _copy_in_batches(db, columns, rows, _STAGE)
+    staged, refused = copy_in_batches(db, columns, rows, _STAGE)
     last = db.scalar("SELECT coalesce(max(ord), 0) FROM stage")
     (inserted, updated), refused_ords = isolate(
         db, range(1, int(last) + 1), lambda ords: _upsert_range(db, entity, ords[0], ords[-1], run_id), _add, (0, 0)
@@ -176,7 +176,7 @@ def _first_load(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, obj
     table: no staging table, no upsert, no join. Every row of the table is then one of this run.
     """
     table = db.table(entity)
-    copied, refused = _copy_in_batches(db, row_columns(entity), rows, table)
+    copied, refused = copy_in_batches(db, row_columns(entity), rows, table)
     db.execute(
         sql.SQL(
             "INSERT INTO {changes} (run_id, table_name, bubble_id, action, old_row, new_hash)"
@@ -218,7 +218,7 @@ _STAGE = sql.Identifier("stage")
 BATCH_ROWS = 20_000  # rows held at once, and the most a refused row makes the load COPY again
 
 
-def _copy_in_batches(
+def copy_in_batches(
     db: Phase2Database, columns: list[str], rows: Iterable[dict[str, object]], target: sql.Composable
 ) -> tuple[int, list[tuple[dict[str, object], Exception]]]:
     """COPY `rows` a batch at a time, each in a savepoint; the rows PostgreSQL refuses are set aside."""

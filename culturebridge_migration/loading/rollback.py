@@ -77,6 +77,7 @@ def rollback_statements(db: Phase2Database, run_id: str) -> list[str]:
                 table_name=sql.Literal(entity.table),
             )
         )
+    statements += _verbatim_statements(db, run)
     statements.append(
         sql.SQL("DELETE FROM {flags} WHERE run_id = {run}").format(flags=db.bookkeeping("deleted_in_bubble"), run=run)
     )
@@ -86,6 +87,32 @@ def rollback_statements(db: Phase2Database, run_id: str) -> list[str]:
         )
     )
     return [s.as_string() for s in statements]
+
+
+def _verbatim_statements(db: Phase2Database, run: sql.Literal) -> list[sql.Composable]:
+    """The records of unmigrated types the run kept: changed ones get their previous version back, new ones go."""
+    kept, changes = db.bookkeeping("bubble_records"), db.bookkeeping("row_changes")
+    columns = ("created_at", "modified_at", "record", "run_id")
+    key = sql.SQL("t.bubble_type || '/' || t.bubble_id")
+    return [
+        sql.SQL(
+            "UPDATE {kept} AS t SET ({cols}) = (SELECT {old_cols} FROM jsonb_populate_record(NULL::{kept}, c.old_row) o)"
+            " FROM (SELECT DISTINCT ON (bubble_id) bubble_id, old_row FROM {changes}"
+            " WHERE run_id = {run} AND table_name = 'bubble_records' AND action = 'update' ORDER BY bubble_id, seq) c"
+            " WHERE {key} = c.bubble_id"
+        ).format(
+            kept=kept,
+            cols=sql.SQL(", ").join(map(sql.Identifier, columns)),
+            old_cols=sql.SQL(", ").join(sql.Identifier("o", c) for c in columns),
+            changes=changes,
+            run=run,
+            key=key,
+        ),
+        sql.SQL(
+            "DELETE FROM {kept} t USING {changes} c WHERE c.run_id = {run} AND c.table_name = 'bubble_records'"
+            " AND c.action = 'insert' AND {key} = c.bubble_id"
+        ).format(kept=kept, changes=changes, run=run, key=key),
+    ]
 
 
 def rollback_script(db: Phase2Database, run_id: str) -> str:

@@ -89,7 +89,6 @@ class Field:
     digits: tuple[int, int] = (10, 2)  # NUMBER: numeric(precision, scale); values are rounded to the scale
     rule: str | None = None  # name of the asset check that re-checks the bounds on Phase 2, if any
     label: str = ""  # how a person calls the value, for check descriptions
-    rare: bool = False  # many apps have no such field at all: its absence from every record is no error
 
     @property
     def sql_type(self) -> str:
@@ -117,7 +116,6 @@ class Entity:
     noun: str = ""  # one record, as a person says it: "coach profile"
     csv_prefix: str = ""  # CSV export file name part, e.g. "All-Users"
     ignored: tuple[str, ...] = ()  # Bubble keys deliberately left behind (from the field map's "_ignore")
-    empty_ok: tuple[str, ...] = ()  # columns whose Bubble field no record fills yet (the field map's "_empty")
 
     @property
     def refs(self) -> tuple[Field, ...]:
@@ -142,6 +140,8 @@ CREATED_KEY = "Created Date"
 MODIFIED_KEY = "Modified Date"
 CREATED_BY_KEY = "Created By"  # a User _id, or a placeholder like admin_user_...: kept as text, never a key
 BUILT_IN_KEYS = (ID_KEY, CREATED_KEY, MODIFIED_KEY, CREATED_BY_KEY)
+# Keys Bubble itself gives records, the same in every app (never renamed, never in /meta's fields).
+BUBBLE_OWN_KEYS = frozenset({*BUILT_IN_KEYS, "Slug", "user_signed_up", "authentication"})
 
 ROLE = {"Client": "client", "Coach": "coach", "Admin": "admin"}
 ACCOUNT_STATUS = {
@@ -214,7 +214,7 @@ ENTITIES: dict[str, Entity] = {
                 Field("phone", "Phone"),
                 Field("timezone", "Timezone"),
                 Field("profile_photo_url", "Profile Photo", Kind.URL),
-                Field("password_hash", "Legacy Password", Kind.PASSWORD, rare=True),
+                Field("password_hash", "Legacy Password", Kind.PASSWORD),
                 # Bubble's own flag: registered users, as opposed to its temporary ones.
                 Field("signed_up", "user_signed_up", Kind.BOOL),
             ),
@@ -355,6 +355,14 @@ ENTITIES: dict[str, Entity] = {
 }
 
 
+EXTRA_PREFIX = "extra."  # the entity name of a Bubble type no table migrates
+
+
+def extra_entity(bubble_type: str, csv_prefix: str = "") -> Entity:
+    """A Bubble type no table migrates: exported like the others, and kept verbatim in the migration schema."""
+    return Entity(f"{EXTRA_PREFIX}{bubble_type}", bubble_type, "bubble_records", (), f"{bubble_type} thing", csv_prefix)
+
+
 def load_order(entities: Mapping[str, Entity]) -> list[str]:
     """Every entity after the entities it references (a topological sort); the table's order breaks ties.
 
@@ -387,8 +395,7 @@ def apply_field_overrides(
     """Return the table with Bubble key names replaced, e.g. {"users": {"first_name": "first_name_text"}}.
 
     The special column "_type" renames the Bubble type itself; "_ignore" lists Bubble keys left
-    behind on purpose (they are then neither kept in bubble_extra nor reported as unmapped); "_empty"
-    lists columns whose Bubble field exists but no record fills yet (no error that none carries it). Unknown
+    behind on purpose (they are then neither kept in bubble_extra nor reported as unmapped). Unknown
     entities or columns, and two columns read from one key, are errors: a typo in configuration must
     not silently fall back to the default name.
     """
@@ -398,12 +405,10 @@ def apply_field_overrides(
             raise ValueError(f"field map names unknown entity {name!r}; known: {', '.join(entities)}")
         entity = entities[name]
         known = {f.column for f in entity.fields}
-        unknown = set(columns) - known - {"_type", "_ignore", "_empty"}
+        unknown = set(columns) - known - {"_type", "_ignore"}
         if unknown:
             raise ValueError(f"field map for {name!r} names unknown columns {sorted(unknown)}; known: {sorted(known)}")
-        ignored, empty_ok = _key_list(name, columns, "_ignore"), _key_list(name, columns, "_empty")
-        if set(empty_ok) - known:
-            raise ValueError(f'field map for {name!r}: "_empty" names unknown columns {sorted(set(empty_ok) - known)}')
+        ignored = _key_list(name, columns, "_ignore")
         wrong = [column for column in known & set(columns) if not isinstance(columns[column], str)]
         if wrong:
             raise ValueError(f"field map for {name!r}: the Bubble key of {sorted(wrong)} must be text")
@@ -414,7 +419,6 @@ def apply_field_overrides(
             fields=fields,
             bubble_type=columns.get("_type", entity.bubble_type),
             ignored=tuple(dict.fromkeys([*entity.ignored, *ignored])),
-            empty_ok=tuple(dict.fromkeys([*entity.empty_ok, *empty_ok])),
         )
     return result
 

@@ -32,7 +32,7 @@ from psycopg import sql
 
 from culturebridge_migration.loading.bookkeeping import read_fixes, read_rejects
 from culturebridge_migration.loading.phase2_db import Phase2Database
-from culturebridge_migration.mapping.entities import load_order
+from culturebridge_migration.mapping.entities import EXTRA_PREFIX, load_order
 from culturebridge_migration.mapping.rejects import REJECT_FIELDS
 
 REPORT_VERSION = 2
@@ -166,6 +166,9 @@ def gather(
     ).fetchall()
     order = load_order(db.entities)
     entity_rows.sort(key=lambda r: order.index(r[0]) if r[0] in order else len(order))
+    # Types no table migrates are kept verbatim: listed apart from the tables.
+    not_migrated = {r[0].removeprefix(EXTRA_PREFIX): r[1] for r in entity_rows if r[0].startswith(EXTRA_PREFIX)}
+    entity_rows = [r for r in entity_rows if not r[0].startswith(EXTRA_PREFIX)]
     rejects = [r.as_dict() for r in read_rejects(db, run_id)]
     by_reason: dict[str, Counter] = {}
     for r in rejects:
@@ -189,7 +192,9 @@ def gather(
     loaded_names = {e["entity"] for e in entities}
     missing = [name for name in (expected_entities or []) if name not in loaded_names]
     fixes = [asdict(f) for f in read_fixes(db, run_id)]
-    return MigrationReport(run_id, now(), entities, checks, rejects, missing, fixes=fixes, **facts)  # type: ignore[arg-type]
+    return MigrationReport(
+        run_id, now(), entities, checks, rejects, missing, fixes=fixes, types_not_migrated=not_migrated, **facts
+    )  # type: ignore[arg-type]
 
 
 def without_database(run_id: str, checks: list[CheckRecord], error: str, **facts: object) -> MigrationReport:

@@ -40,6 +40,10 @@ class BubbleError(RuntimeError):
     """The export cannot go on; the message names the type, the page and what to do."""
 
 
+class BubbleNotFound(BubbleError):
+    """Bubble answered 404: no such type, thing or field (or, for /meta, the app hides it)."""
+
+
 @dataclass(frozen=True)
 class Page:
     cursor: int
@@ -136,6 +140,19 @@ class BubbleClient:
                 logger.warning("%s; asking again (%d/%d)", exc, attempt, _BODY_ATTEMPTS)
         raise AssertionError("unreachable")
 
+    def meta(self) -> tuple[dict | None, str]:
+        """Bubble's /meta document, or None and why not (hidden by the app: 404; or not a JSON object)."""
+        where = "the schema at /meta"
+        try:
+            response = self._get(f"{self.base_url}/meta", {}, where)
+        except BubbleNotFound:
+            return None, "the app hides /meta (Settings > API: 'Hide Swagger API documentation access')"
+        try:
+            document = response.json()
+        except ValueError:
+            return None, f"/meta did not answer JSON ({response.text[:60]!r})"
+        return (document, "") if isinstance(document, dict) else (None, "/meta did not answer a JSON object")
+
     def count(self, bubble_type: str, constraints: list[dict] | None = None) -> int:
         """How many records match: Bubble announces a search's total even for a one-record page.
 
@@ -174,12 +191,12 @@ class BubbleClient:
                 "API token (Settings > API); a revoked or user token cannot export everything"
             )
         if status == 404 and message.startswith("Field not found"):
-            raise BubbleError(
+            raise BubbleNotFound(
                 f"Bubble answered {message!r} for {where}: the type has no such field; correct the key in the "
                 "field map (MIGRATION_FIELD_MAP) or run `culturebridge discover` to see the app's fields"
             )
         if status == 404:
-            raise BubbleError(
+            raise BubbleNotFound(
                 f"Bubble has no such data type ({where}): {message}. Expose the type in Settings > API "
                 "(Enable Data API, tick the type) or correct the type name in the field map"
             )

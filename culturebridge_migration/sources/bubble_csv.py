@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -59,6 +60,15 @@ def find_export_file(folder: Path, entity: Entity) -> Path:
             "Export the type from the Bubble editor (Data > App data > Export) with references as unique ids"
         )
     return files[-1]  # the stamp in the name sorts by time
+
+
+def export_prefixes(folder: Path) -> list[str]:
+    """The type part of every export file's name in `folder` (`All-Users` of export_All-Users_2025-11-05_....csv)."""
+    found = {
+        re.sub(r"_\d{4}-\d{2}-\d{2}_\d{2}-\d{2}-\d{2}$", "", path.stem.removeprefix("export_"))
+        for path in Path(folder).glob("export_*.csv")
+    }
+    return sorted(found)
 
 
 def read_csv_export(folder: Path, entity: Entity, *, tz: str = "UTC", encoding: str = "utf-8-sig") -> list[dict]:

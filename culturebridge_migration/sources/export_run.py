@@ -10,6 +10,7 @@ stay checkpointed and the next run resumes after them.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +23,7 @@ from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.passwords import PasswordGuard
 from culturebridge_migration.sources.bubble_api import BubbleError
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
-from culturebridge_migration.sources.export_store import ExportManifest, ExportWriter
+from culturebridge_migration.sources.export_store import ExportManifest, ExportWriter, atomic_write
 from culturebridge_migration.sources.hooks import ExportHooks, ProgressCallback
 from culturebridge_migration.sources.source import RecordSource
 
@@ -69,6 +70,23 @@ class ExportCancelled(Exception):
 
 
 ExportEvent = ExportProgress | TypeExport | ExportFailure
+META_FILE = "bubble_meta.json"  # Bubble's /meta as the last export found it (or why it could not)
+
+
+def save_meta(source: RecordSource, export_dir: str | Path) -> tuple[dict | None, str]:
+    """Ask the source for Bubble's /meta and keep it beside the exports: one request, read again by the schema."""
+    document, note = source.meta()
+    path = Path(export_dir) / META_FILE
+    atomic_write(path, json.dumps({"document": document, "note": note}, indent=1, ensure_ascii=False))
+    return document, note
+
+
+def read_meta(export_dir: str | Path) -> tuple[dict | None, str]:
+    path = Path(export_dir) / META_FILE
+    if not path.exists():
+        return None, "no export has asked Bubble for /meta yet"
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return saved.get("document"), saved.get("note", "")
 
 
 def export_type(
@@ -107,6 +125,7 @@ def export_type(
         max_modified=writer.max_modified.isoformat() if writer.max_modified else None,
         duplicate_ids=len(result.duplicate_ids),
         unavailable_fields=result.unavailable,
+        fields=dict(writer.fields.most_common()),
     )
     path = writer.commit(manifest)
     checkpoint.clear()

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, MODIFIED_KEY
+from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, MODIFIED_KEY
 from culturebridge_migration.mapping.values import parse_datetime
 
 
@@ -37,6 +37,7 @@ class ExportManifest:
     max_modified: str | None = None  # the newest Modified Date exported: the next watermark
     export_id: str = ""  # also the first line of the export file: the two must belong together
     unavailable_fields: list[str] = field(default_factory=list)  # mapped keys the source's format cannot hold
+    fields: dict[str, int] = field(default_factory=dict)  # every top-level key of the records, in how many
     duplicate_ids: int = 0  # ids the source sent twice (dropped from the file, but a sign of missed records)
 
     @property
@@ -134,7 +135,7 @@ class ExportWriter:
             os.replace(self._tmp, self.path)
         except OSError as exc:
             raise disk_error(self.path, exc) from None
-        _atomic_write(self.manifest_path, json.dumps(asdict(manifest), indent=2))
+        atomic_write(self.manifest_path, json.dumps(asdict(manifest), indent=2))
         return self.path
 
     def discard(self) -> None:
@@ -157,6 +158,12 @@ def read_manifest(folder: str | Path, entity: str) -> ExportManifest:
             "or point MIGRATION_EXPORT_DIR at the folder that holds it"
         )
     return ExportManifest(**json.loads(manifest_path.read_text()))
+
+
+def extra_manifests(folder: str | Path) -> list[ExportManifest]:
+    """The manifests of the exported types no table migrates (entity names `extra.<type>`)."""
+    paths = sorted(Path(folder).glob(f"{EXTRA_PREFIX}*.manifest.json"))
+    return [ExportManifest(**json.loads(path.read_text())) for path in paths]
 
 
 def iter_records(folder: str | Path, entity: str, export_id: str | None = None) -> Iterator[dict]:
@@ -186,10 +193,12 @@ def read_export(folder: str | Path, entity: str) -> tuple[list[dict], ExportMani
     return list(iter_records(folder, entity, manifest.export_id)), manifest
 
 
-def _atomic_write(path: Path, text: str) -> None:
+def atomic_write(path: Path, text: str) -> None:
+    """Write `text` to `path` so that a reader never sees half of it."""
     # A reader (or a run killed mid-write) never sees half a file; two writers never share a temp file.
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     except OSError as exc:

@@ -7,14 +7,14 @@ goes through the real API client.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Protocol
 
-from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity
+from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity, extra_entity
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult
 from culturebridge_migration.sources.hooks import ExportHooks
@@ -28,6 +28,14 @@ class RecordSource(Protocol):
 
     def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult: ...
 
+    def meta(self) -> tuple[dict | None, str]:
+        """Bubble's /meta document, or None and why it is not there."""
+        ...
+
+    def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
+        """The Bubble types the source holds beyond the `migrated` ones, as entities kept verbatim."""
+        ...
+
 
 @dataclass
 class ApiSource:
@@ -36,6 +44,18 @@ class ApiSource:
 
     def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult:
         return self.client.export(entity.bubble_type, hooks)
+
+    def meta(self) -> tuple[dict | None, str]:
+        return self.client.meta()
+
+    def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
+        """What /meta exposes beyond the migrated types; nothing when the app hides /meta (no other list exists)."""
+        document, _ = self.meta()
+        exposed = document.get("get") if document else None
+        if not isinstance(exposed, list):
+            return []
+        known = {e.bubble_type for e in migrated}
+        return [extra_entity(name) for name in exposed if isinstance(name, str) and name not in known]
 
 
 @dataclass
@@ -63,6 +83,20 @@ class CsvSource:
         result = ExportResult([] if hooks.sink else records, distinct, pages=1, unique_ids=distinct)
         result.unavailable = unavailable_fields(entity)
         return result
+
+    def meta(self) -> tuple[dict | None, str]:
+        return None, "CSV exports carry no schema: the fields are learned from the files"
+
+    def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
+        """Export files of types no table migrates (`export_All-Reviews_*.csv`): kept verbatim too."""
+        from culturebridge_migration.sources.bubble_csv import export_prefixes
+
+        known = {e.csv_prefix for e in migrated}
+        return [
+            extra_entity(prefix.removeprefix("All-").lower(), csv_prefix=prefix)
+            for prefix in export_prefixes(self.folder)
+            if prefix not in known
+        ]
 
 
 def _modified_after(record: dict, moment: datetime) -> bool:

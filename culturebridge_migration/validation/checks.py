@@ -252,8 +252,10 @@ def check_fields_covered(inputs: CheckInputs) -> Outcome:
 
 
 FIELDS_PRESENT_DESCRIPTION = (
-    "Every field the field map names is carried by at least one exported record: a field no record carries "
-    "is a misspelled or renamed key, and its column would be empty for every row (judged on whole exports)."
+    "No mapped field is misnamed: a field the field map names that no exported record carries, while the records "
+    "carry a key that looks like it (a misspelled or renamed key), or a required field no record carries, "
+    "would leave its column empty for every row. Fields the app does not have at all are listed, not failed "
+    "(judged on whole exports)."
 )
 
 
@@ -263,21 +265,23 @@ def check_mapped_fields_present(inputs: CheckInputs) -> Outcome:
     if not proves_whole_type(inputs.manifest, digest.count) or digest.count == 0:
         return Outcome(True, 0, details={"skipped": _NOT_WHOLE, "records": digest.count})
     carried = [*digest.unmapped, *digest.keys]
-    missing = {}
+    missing, absent = {}, []
     for spec in entity.fields:
         if digest.carried(spec.source) or (spec.fallback and digest.carried(spec.fallback)):
             continue
         if spec.source in inputs.manifest.unavailable_fields or spec.source in (inputs.bubble_fields or ()):
             continue  # the source's format cannot hold it, or Bubble lists it and no record fills it yet
         similar = lookalikes(spec.source, carried)
-        if (spec.rare or spec.column in entity.empty_ok) and not similar:
-            continue
-        missing[spec.source] = {"column": spec.column, "records_carry_instead": similar}
+        if similar or spec.required:
+            missing[spec.source] = {"column": spec.column, "records_carry_instead": similar}
+        else:
+            absent.append(spec.source)  # the app has no such field: its column stays empty, and that is said
     sample = [
         f"{key} (records carry {', '.join(m['records_carry_instead']) or 'nothing like it'})"
         for key, m in missing.items()
     ]
-    return Outcome(not missing, len(missing), sample[:SAMPLE_IDS], {"missing_fields": missing, "records": digest.count})
+    details = {"missing_fields": missing, "fields_the_app_lacks": absent, "records": digest.count}
+    return Outcome(not missing, len(missing), sample[:SAMPLE_IDS], details)
 
 
 MOSTLY_LOADED_DESCRIPTION = (

@@ -18,10 +18,10 @@ import dagster as dg
 import psycopg
 import pytest
 
+from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.jobs import rollback_migration, validate_migration
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
-from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.loading.database import connect
@@ -319,7 +319,7 @@ def test_incomplete_export_blocks_the_tables(graph, bubble_server: FakeBubble) -
     assert failed_steps == {"bubble_export"}
     materialized = {e.asset_key.to_user_string() for e in result.get_asset_materialization_events()}
     # The other types are exported and kept; no table loads until every export is complete.
-    assert materialized == {f"bubble/{name}" for name in ENTITIES if name != "bookings"}
+    assert materialized == {f"bubble/{name}" for name in ENTITIES if name != "bookings"} | {"bubble/extra_types"}
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert "type 'booking', page at cursor 0" in str(failure.event_specific_data.error)
     assert "The other types were exported." in str(failure.event_specific_data.error)
@@ -357,8 +357,7 @@ def test_a_blocked_run_writes_its_reports_and_the_sensor_job_writes_them_again(
     ).for_run_failure()
     request = reports_after_failed_run(context)
     assert isinstance(request, dg.RunRequest) and request.tags[FOR_RUN_TAG] == failed.run_id
-    assets = [*EXPORT_ASSETS, *TABLE_ASSETS, *REPORT_ASSETS]
-    defs = dg.Definitions(assets=assets, jobs=[migration_reports], resources=graph.resources)
+    defs = dg.Definitions(assets=ALL_ASSETS, jobs=[migration_reports], resources=graph.resources)
     job = defs.resolve_job_def("migration_reports")
     assert job.execute_in_process(
         instance=graph.instance, tags=request.tags, raise_on_error=False

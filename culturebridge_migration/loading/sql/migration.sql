@@ -104,3 +104,14 @@ CREATE TABLE IF NOT EXISTS {mig}.watermarks (
     run_id         text NOT NULL,
     updated_at     timestamptz NOT NULL DEFAULT now()
 );
+
+-- Bubble types no table migrates, kept verbatim so that nothing of the app is left behind on Bubble.
+CREATE TABLE IF NOT EXISTS {mig}.bubble_records (
+    bubble_type text NOT NULL,
+    bubble_id   text NOT NULL,
+    created_at  timestamptz,
+    modified_at timestamptz,
+    record      jsonb NOT NULL,
+    run_id      text NOT NULL REFERENCES {mig}.runs (run_id),  -- the run that last wrote it
+    PRIMARY KEY (bubble_type, bubble_id)
+);

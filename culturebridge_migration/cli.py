@@ -1,0 +1,134 @@
+"""`culturebridge`: the project's console script, for what is not a Dagster run.
+
+    culturebridge discover [--write-field-map FILE]   the app's types and fields; a starter MIGRATION_FIELD_MAP
+    culturebridge db url | psql [ARGS] | stop          Phase 2's address, psql on it (with psql's own ARGS),
+                                                       stop the embedded server
+
+It reads the same environment as the migration (BUBBLE_API_URL, BUBBLE_API_KEY, DATABASE_URL); with none
+set it uses the bundled sample and the embedded PostgreSQL in ./.culturebridge/pgdata.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url, redact, stop_embedded_server
+from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources import schema as bubble_schema
+from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
+from culturebridge_migration.sources.source import SAMPLE_API_KEY, sample_api
+from culturebridge_migration.sources.starter_map import StarterMap, starter_field_map
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="culturebridge", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    discover = commands.add_parser("discover", help="list the app's types and fields; write a starter field map")
+    discover.add_argument("--write-field-map", type=Path, metavar="FILE", help="write a starter MIGRATION_FIELD_MAP")
+    db = commands.add_parser("db", help="the Phase 2 database")
+    db.add_argument("action", choices=("url", "psql", "stop"))
+    db.add_argument("psql_args", nargs=argparse.REMAINDER, help="for psql: its own arguments, e.g. -c 'SELECT 1'")
+    args = parser.parse_args(argv)
+    try:
+        return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
+    except (BubbleError, OSError, ValueError) as exc:
+        print(f"culturebridge: {exc}", file=sys.stderr)
+        return 1
+
+
+# -- discover ---------------------------------------------------------------------------------------
+@contextmanager
+def _client() -> Iterator[BubbleClient]:
+    url, key = os.environ.get("BUBBLE_API_URL"), os.environ.get("BUBBLE_API_KEY")
+    if url and not key:
+        raise ValueError("BUBBLE_API_URL is set but BUBBLE_API_KEY is not: set it to an admin API token")
+    if url:
+        client = BubbleClient(url, key or "")
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    with sample_api(300) as sample_url:
+        client = BubbleClient(sample_url, SAMPLE_API_KEY)
+        try:
+            yield client
+        finally:
+            client.close()
+
+
+def app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
+    """The app's schema from /meta; when it is hidden, from a page of each type the field table expects."""
+    document, note = client.meta()
+    if document is not None:
+        try:
+            return bubble_schema.parse_meta(document)
+        except bubble_schema.MalformedMeta as exc:
+            note = f"Bubble's /meta could not be read ({exc})"
+    keys: dict[str, dict[str, int]] = {}
+    for entity in ENTITIES.values():
+        try:
+            page = client.fetch_page(entity.bubble_type, 0)
+        except BubbleError:
+            continue  # the app names the type otherwise: listed as missing
+        keys[entity.bubble_type] = {k: 1 for record in page.results for k in record}
+    return bubble_schema.from_records(keys, f"{note}; fields learned from the first page of each type")
+
+
+def _discover(target: Path | None) -> int:
+    with _client() as client:
+        schema = app_schema(client)
+        starter = starter_field_map(schema, ENTITIES)
+    print(_describe(schema, starter))
+    if target is not None:
+        target.write_text(json.dumps(starter.field_map, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        print(f"\nWrote {target}: use it with MIGRATION_FIELD_MAP={target}")
+    return 0
+
+
+def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
+    lines = [f"Bubble schema from {schema.source}" + (f" ({schema.note})" if schema.note else ""), ""]
+    migrated = {e.bubble_type for e in ENTITIES.values()} | {m.get("_type", "") for m in starter.field_map.values()}
+    for name, bubble_type in schema.types.items():
+        role = "migrated" if name in migrated else "not migrated: kept verbatim in bubble_records"
+        lines.append(f"{name} ({bubble_type.display}, {len(bubble_type.fields)} fields): {role}")
+    if starter.missing_types:
+        lines += ["", f'No Bubble type found for: {", ".join(starter.missing_types)} (set "_type" in the map)']
+    for entity, columns in starter.unmatched_columns.items():
+        lines.append(f"{entity}: no field of the app matches {', '.join(columns)} (those columns stay empty)")
+    for name, fields in starter.unmatched_fields.items():
+        lines.append(f"{name}: fields no column takes, kept in bubble_extra: {', '.join(fields)}")
+    return "\n".join(lines)
+
+
+# -- db ---------------------------------------------------------------------------------------------
+def _db(action: str, psql_args: list[str]) -> int:
+    configured = os.environ.get("DATABASE_URL")
+    if action == "stop":
+        if configured:
+            print("DATABASE_URL is set: that server is yours to stop; there is no embedded server to stop.")
+            return 0
+        print(
+            "Stopped the embedded PostgreSQL." if stop_embedded_server(EMBEDDED_DIR) else "No embedded PostgreSQL runs."
+        )
+        return 0
+    url = configured or embedded_server_url(EMBEDDED_DIR)
+    if action == "url":
+        print(redact(url) if configured else url)
+        return 0
+    psql = shutil.which("psql")
+    if psql is None:
+        raise OSError(f"psql is not installed (Debian: apt-get install postgresql-client); connect to {redact(url)}")
+    os.execv(psql, [psql, url, *psql_args])
+    return 0  # not reached: psql took the process
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""The `culturebridge` console script: discover an app's field map, and reach the embedded server."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from culturebridge_migration.cli import main
+from culturebridge_migration.fake_bubble.meta import id_keyed
+from culturebridge_migration.fake_bubble.sample import sample_field_kinds
+from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources.sample_data import SampleData
+
+CULTUREBRIDGE = Path(sys.executable).with_name("culturebridge")
+
+
+@pytest.mark.integration
+def test_the_field_map_discover_writes_for_an_app_keyed_by_field_ids_migrates_it_unedited(
+    sample: SampleData,
+    serve: Callable,
+    graph_for: Callable,
+    database_url: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture,
+) -> None:
+    data = {ENTITIES[n].bubble_type: r for n, r in sample.records.items()}
+    by_id, meta = id_keyed(data, field_kinds=sample_field_kinds())
+    field_map = tmp_path / "field_map.json"
+    with serve(by_id, meta=meta) as server:
+        monkeypatch.setenv("BUBBLE_API_URL", server.url)
+        monkeypatch.setenv("BUBBLE_API_KEY", "test-api-key")
+        assert main(["discover", "--write-field-map", str(field_map)]) == 0
+        assert json.loads(field_map.read_text())["users"]["first_name"] == "first_name_text"
+        assert "Wrote" in capsys.readouterr().out
+        result = graph_for(database_url, tmp_path, server, field_map=str(field_map)).materialize()
+    assert result.success
+    planted = Counter(p.entity for p in sample.planted)
+    with psycopg.connect(database_url) as conn:
+        for name, entity in ENTITIES.items():
+            count = conn.execute(f"SELECT count(*) FROM public.{entity.table}").fetchone()[0]
+            assert count == len(sample.records[name]) - planted[name], name
+        assert conn.execute("SELECT count(*) FROM users WHERE first_name IS NULL").fetchone()[0] == 0
+
+
+@pytest.mark.slow
+def test_db_commands_print_the_embedded_url_run_psql_on_it_and_stop_it(workdir: Path, user_env: Callable) -> None:
+    def culturebridge(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [str(CULTUREBRIDGE), *args], cwd=workdir, env=user_env(), capture_output=True, text=True, timeout=300
+        )
+
+    url = culturebridge("db", "url")
+    assert url.returncode == 0 and url.stdout.startswith("postgresql://")
+    assert str(workdir / ".culturebridge" / "pgdata") in url.stdout
+    if subprocess.run(["which", "psql"], capture_output=True).returncode == 0:
+        answer = culturebridge("db", "psql", "-At", "-c", "SELECT 41 + 1")
+        assert answer.returncode == 0 and answer.stdout.strip() == "42"
+    stopped = culturebridge("db", "stop")
+    assert stopped.returncode == 0 and "Stopped" in stopped.stdout
+    assert not (workdir / ".culturebridge" / "pgdata" / "postmaster.pid").exists()
+    assert "No embedded PostgreSQL runs" in culturebridge("db", "stop").stdout
