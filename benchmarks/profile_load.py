@@ -31,7 +31,7 @@ from culturebridge_migration.loading.schema import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES, load_order
 from culturebridge_migration.sources.export_store import ExportManifest, read_export, write_export
 from culturebridge_migration.sources.sample_data import generate_sample
-from culturebridge_migration.validation.checks import CheckInputs, table_checks
+from culturebridge_migration.validation.checks import CheckInputs, staged_export, table_checks
 from culturebridge_migration.validation.export_digest import ExportDigest
 
 PHASES: dict[str, float] = {}
@@ -100,8 +100,9 @@ def load_pass(conn: TimedConnection, folder: Path, label: str, entities: list[st
         conn.timings = {}
         digest = ExportDigest(entity, 200, seed=7).consume(records)
         inputs = CheckInputs(db, entity, digest, manifest, 100, DeletedRecords.REPORT)
-        for check in table_checks(entity):
-            check.evaluate(inputs)
+        with staged_export(inputs):
+            for check in table_checks(entity):
+                check.evaluate(inputs)
         conn.commit()
         t3 = time.perf_counter()
         loaded = outcome.loaded

@@ -3,6 +3,8 @@
     culturebridge discover [--write-field-map FILE]   the app's types and fields; a starter MIGRATION_FIELD_MAP
     culturebridge db url | psql [ARGS] | stop          Phase 2's address, psql on it (with psql's own ARGS),
                                                        stop the embedded server
+    culturebridge instance init                        create Dagster's storage in DAGSTER_HOME, once, before
+                                                       runs that may start at the same time
 
 It reads the same environment as the migration (BUBBLE_API_URL, BUBBLE_API_KEY, DATABASE_URL); with none
 set it uses the bundled sample and the embedded PostgreSQL in ./.culturebridge/pgdata.
@@ -19,8 +21,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url, redact, stop_embedded_server
+from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url, stop_embedded_server
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
 from culturebridge_migration.sources.source import SAMPLE_API_KEY, sample_api
@@ -35,8 +38,12 @@ def main(argv: list[str] | None = None) -> int:
     db = commands.add_parser("db", help="the Phase 2 database")
     db.add_argument("action", choices=("url", "psql", "stop"))
     db.add_argument("psql_args", nargs=argparse.REMAINDER, help="for psql: its own arguments, e.g. -c 'SELECT 1'")
+    instance = commands.add_parser("instance", help="Dagster's storage in DAGSTER_HOME")
+    instance.add_argument("action", choices=("init",))
     args = parser.parse_args(argv)
     try:
+        if args.command == "instance":
+            return _init_instance()
         return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
     except (BubbleError, OSError, ValueError) as exc:
         print(f"culturebridge: {exc}", file=sys.stderr)
@@ -108,6 +115,31 @@ def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
     return "\n".join(lines)
 
 
+# -- instance ---------------------------------------------------------------------------------------
+def _init_instance() -> int:
+    """Create (or upgrade) the storage of DAGSTER_HOME under a lock.
+
+    Dagster creates its SQLite storage on first use without a lock: two runs starting at once on a new
+    DAGSTER_HOME can both stamp it and leave it unusable ("more than one head"). Done once first, under
+    a lock so concurrent inits are safe too, later runs find it made.
+    """
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        print("DAGSTER_HOME is not set: each dagster command uses a temporary instance; nothing to initialise.")
+        return 0
+    import fcntl
+
+    import dagster as dg
+
+    Path(home).mkdir(parents=True, exist_ok=True)
+    with open(Path(home) / ".culturebridge-init.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        with dg.DagsterInstance.get() as instance:
+            instance.upgrade()
+    print(f"Dagster storage ready in {home}")
+    return 0
+
+
 # -- db ---------------------------------------------------------------------------------------------
 def _db(action: str, psql_args: list[str]) -> int:
     configured = os.environ.get("DATABASE_URL")
@@ -121,11 +153,13 @@ def _db(action: str, psql_args: list[str]) -> int:
         return 0
     url = configured or embedded_server_url(EMBEDDED_DIR)
     if action == "url":
-        print(redact(url) if configured else url)
+        print(redact_url(url) if configured else url)
         return 0
     psql = shutil.which("psql")
     if psql is None:
-        raise OSError(f"psql is not installed (Debian: apt-get install postgresql-client); connect to {redact(url)}")
+        raise OSError(
+            f"psql is not installed (Debian: apt-get install postgresql-client); connect to {redact_url(url)}"
+        )
     os.execv(psql, [psql, url, *psql_args])
     return 0  # not reached: psql took the process
 

@@ -152,3 +152,45 @@ def test_local_bubble_server_command_serves_the_sample(tmp_path: Path) -> None:
         except subprocess.TimeoutExpired:  # a stalled machine, not the test's subject: do not leak it
             server.kill()
             server.wait()
+
+
+SECRET = "Zq7SecretPw"
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"DATABASE_URL": f"host=127.0.0.1 port=9 dbname=d user=u password={SECRET}"},
+        {"DATABASE_URL": f"postgresql://u@127.0.0.1:9/d?password={SECRET}"},
+        {"DATABASE_URL": f"postgresql://u:p@ss{SECRET}@127.0.0.1:9/d"},
+        {"DATABASE_URL": f"host=127.0.0.1 port=9 password={SECRET} user"},  # malformed: libpq quotes it back
+        {"BUBBLE_API_URL": f"http://admin:{SECRET}@127.0.0.1:9/api/1.1", "BUBBLE_API_KEY": "k"},
+        {"BUBBLE_API_URL": f"http://127.0.0.1:9/api/1.1?api_token={SECRET}", "BUBBLE_API_KEY": "k"},
+    ],
+    ids=["key-value", "query-password", "unencoded-at", "malformed-key-value", "bubble-userinfo", "bubble-token"],
+)
+def test_a_failed_run_leaves_no_secret_of_any_url_form_in_the_output_or_dagster_storage(
+    workdir: Path, env: dict, dagster: Callable
+) -> None:
+    home = workdir / "dagster_home"
+    home.mkdir()
+    done = dagster(
+        "asset",
+        "materialize",
+        "-m",
+        "culturebridge_migration",
+        "--select",
+        "bubble/users+",
+        cwd=workdir,
+        env={**env, "DAGSTER_HOME": str(home)},
+    )
+    assert done.returncode != 0
+    assert (
+        "Cannot connect to PostgreSQL" in done.stderr
+        or "Cannot reach Bubble" in done.stderr
+        or ("unencoded @" in done.stderr)
+    ), done.stderr[-2000:]
+    assert SECRET not in done.stdout + done.stderr
+    stored = [path for path in home.rglob("*") if path.is_file()]
+    assert any(path.suffix == ".db" for path in stored)  # the run's events were written, and hold no secret
+    assert not [path for path in stored if SECRET.encode() in path.read_bytes()]

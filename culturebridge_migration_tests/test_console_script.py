@@ -67,3 +67,28 @@ def test_db_commands_print_the_embedded_url_run_psql_on_it_and_stop_it(workdir: 
     assert stopped.returncode == 0 and "Stopped" in stopped.stdout
     assert not (workdir / ".culturebridge" / "pgdata" / "postmaster.pid").exists()
     assert "No embedded PostgreSQL runs" in culturebridge("db", "stop").stdout
+
+
+@pytest.mark.slow
+def test_after_instance_init_two_runs_started_at_once_on_a_new_dagster_home_both_succeed(
+    workdir: Path, user_env: Callable
+) -> None:
+    home = workdir / "dagster_home"  # not made yet: init makes it
+    env = user_env(DAGSTER_HOME=str(home))
+    inits = [
+        subprocess.Popen([str(CULTUREBRIDGE), "instance", "init"], cwd=workdir, env=env, stdout=subprocess.PIPE)
+        for _ in range(2)
+    ]
+    assert [p.wait(120) for p in inits] == [0, 0]  # concurrent inits are safe: they take turns
+    dagster = [str(CULTUREBRIDGE.with_name("dagster")), "asset", "materialize", "-m", "culturebridge_migration"]
+    runs = [
+        subprocess.Popen(
+            [*dagster, "--select", "bubble/users"], cwd=workdir, env=env, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outcomes = [(p.wait(300), p.stderr.read()) for p in runs]
+    assert [code for code, _ in outcomes] == [0, 0], outcomes[0][1][-2000:] + outcomes[1][1][-2000:]
+    assert "more than one head" not in "".join(err for _, err in outcomes)
+    later = subprocess.run([*dagster, "--select", "bubble/users"], cwd=workdir, env=env, capture_output=True)
+    assert later.returncode == 0

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from culturebridge_migration.defs.exports import EXPORT_GROUP, EXTRA_TYPES, export_key
-from culturebridge_migration.defs.resources import MigrationSettings
+from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources import schema as bubble_schema
 from culturebridge_migration.sources.export_run import read_meta
@@ -43,8 +43,11 @@ def discovered_schema(export_dir: str | Path) -> bubble_schema.BubbleSchema:
     description="Every type and field the Bubble app has (from its /meta, or learned from the records), "
     f"and which of them the field table maps; written to MIGRATION_EXPORT_DIR/{SCHEMA_FILE}.",
 )
-def bubble_schema_asset(context: dg.AssetExecutionContext, settings: MigrationSettings) -> dg.MaterializeResult:
-    schema = discovered_schema(settings.export_dir)
+def bubble_schema_asset(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
+) -> dg.MaterializeResult:
+    with postgres.writer(context, settings.writer_wait_seconds):  # a step of the run: it counts itself done
+        schema = discovered_schema(settings.export_dir)
     if schema.note:
         context.log.warning(schema.note)
     coverage = bubble_schema.coverage_of(schema, settings.entities())

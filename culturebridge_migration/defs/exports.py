@@ -10,6 +10,7 @@ The step can be subset: `--select bubble/users` exports only the users. The work
 
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
@@ -29,6 +30,7 @@ from culturebridge_migration.sources.export_run import (
     save_meta,
 )
 from culturebridge_migration.sources.export_store import ExportManifest
+from culturebridge_migration.sources.folder_lock import FolderBusy, export_folder
 from culturebridge_migration.validation.checks import (
     EXPORT_COMPLETE,
     EXPORT_COMPLETE_DESCRIPTION,
@@ -110,7 +112,12 @@ def bubble_export(
         context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
     failures: list[str] = []
     extras: list[TypeExport] = []
-    with bubble.open() as source:
+    wait = settings.writer_wait_seconds
+    with (
+        postgres.writer(context, wait),
+        _folder(settings.export_dir, context.run.run_id, wait),
+        bubble.open() as source,
+    ):
         try:
             document, note = save_meta(source, settings.export_dir)
         except BubbleError as exc:  # Bubble cannot be reached at all: one message, not a traceback per type
@@ -149,6 +156,15 @@ def bubble_export(
             "Export failed for " + "; ".join(failures) + ". Pages already exported are kept; the next run resumes "
             f"after them. {others}"
         )
+
+
+@contextmanager
+def _folder(folder: str, run_id: str, wait: float) -> Iterator[None]:
+    try:
+        with export_folder(folder, run_id, wait_seconds=wait):
+            yield
+    except FolderBusy as exc:
+        raise dg.Failure(str(exc)) from None
 
 
 def _extras_materialization(extras: list[TypeExport]) -> dg.MaterializeResult:

@@ -6,7 +6,7 @@ import dagster as dg
 from culturebridge_migration.defs.exports import bubble_export
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY, planned_asset_keys
-from culturebridge_migration.defs.resources import PostgresResource
+from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
 
 full_migration = dg.define_asset_job(
@@ -44,21 +44,29 @@ migration_reports = dg.define_asset_job(
 
 class RollbackConfig(dg.Config):
     run_id: str | None = None  # the Dagster run id to undo; default: the last one not rolled back
+    force: bool = False  # undo even over what the app changed since (the log says what it overwrote)
 
 
-@dg.op(description="Undo one migration run in one transaction; rows not from the migration are never touched.")
-def rollback_run_op(context: dg.OpExecutionContext, config: RollbackConfig, postgres: PostgresResource) -> None:
-    with postgres.database() as db:
+@dg.op(description="Undo one migration run in one transaction, or refuse and change nothing.")
+def rollback_run_op(
+    context: dg.OpExecutionContext, config: RollbackConfig, postgres: PostgresResource, settings: MigrationSettings
+) -> None:
+    with postgres.writer(context, settings.writer_wait_seconds, run_done=True), postgres.database() as db:
         run_id = config.run_id or last_run(db)
         if run_id is None:
             raise dg.Failure("There is no migration run to roll back.")
         try:
-            counts = rollback_run(db, run_id)
+            done = rollback_run(db, run_id, force=config.force)
         except RollbackBlocked as exc:
             raise dg.Failure(str(exc)) from None
     context.log.info(
-        f"Rolled back run {run_id}: {counts['restored']} rows restored, {counts['recreated']} recreated "
-        f"(deleted by the run), {counts['deleted']} deleted (inserted by the run)"
+        f"Rolled back run {run_id}: {done.restored} rows restored, {done.recreated} recreated "
+        f"(deleted by the run), {done.deleted} deleted (inserted by the run); watermarks and flags put back"
+    )
+    for conflict in done.overwritten:
+        context.log.warning(f"force: overwrote what the app did since the run: {conflict.describe()}")
+    context.add_output_metadata(
+        {**done.counts(), "overwritten": dg.MetadataValue.json([c.describe() for c in done.overwritten])}
     )
 
 

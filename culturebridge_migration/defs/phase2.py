@@ -27,7 +27,7 @@ from culturebridge_migration.reporting.markdown import rejects_preview
 from culturebridge_migration.sources.export_run import read_meta
 from culturebridge_migration.sources.export_store import ExportMismatch, extra_manifests, iter_records, read_manifest
 from culturebridge_migration.sources.schema import MalformedMeta, parse_meta
-from culturebridge_migration.validation.checks import CheckInputs, Outcome, TableCheck, table_checks
+from culturebridge_migration.validation.checks import CheckInputs, Outcome, TableCheck, staged_export, table_checks
 from culturebridge_migration.validation.export_digest import ExportDigest
 
 PHASE2_GROUP = "phase2"
@@ -80,7 +80,8 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         try:
-            yield from _load_and_check(context, postgres, settings, entity_name, key, checks)
+            with postgres.writer(context, settings.writer_wait_seconds):
+                yield from _load_and_check(context, postgres, settings, entity_name, key, checks)
         except ExportMismatch as exc:
             raise dg.Failure(str(exc)) from None
         except psycopg.OperationalError as exc:  # not about a row: the server, the disk, the network
@@ -143,9 +144,10 @@ def _load_and_check(
             _bubble_fields(settings, current),
         )
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
-        for check in checks:
-            if check.name in selected:
-                yield check_result(check, check.evaluate(inputs))
+        with staged_export(inputs):
+            for check in checks:
+                if check.name in selected:
+                    yield check_result(check, check.evaluate(inputs))
 
 
 def _bubble_fields(settings: MigrationSettings, entity: Entity) -> frozenset[str] | None:
@@ -249,7 +251,7 @@ def bubble_records(
     context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     counts: dict[str, dict[str, int]] = {}
-    with postgres.database(settings.entities()) as db:
+    with postgres.writer(context, settings.writer_wait_seconds), postgres.database(settings.entities()) as db:
         for manifest in extra_manifests(settings.export_dir):
             entity = extra_entity(manifest.bubble_type)
             records = iter_records(settings.export_dir, entity.name, manifest.export_id)

@@ -59,7 +59,8 @@ _KEYS = {
 )
 def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings):
     run_id = reported_run(context)
-    written = write_run_reports(context.instance, run_id, postgres, settings)
+    with postgres.writer(context, settings.writer_wait_seconds):  # the run holds Phase 2 to its end
+        written = write_run_reports(context.instance, run_id, postgres, settings)
     report, texts = written.report, written.texts
     context.log.info(f"Migration report for run {run_id}: {report.status}; files in {settings.report_dir}")
     previews = {
@@ -100,9 +101,12 @@ def _head(text: str, lines: int) -> str:
     deps=[SUMMARY],
     description="The gate: fails the run when any ERROR check failed, so the exit code tells whether to cut over.",
 )
-def cutover_readiness(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+def cutover_readiness(
+    context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
+) -> dg.MaterializeResult:
     run_id = reported_run(context)
-    failed = [c for c in check_records(context.instance, run_id) if not c.passed and c.severity == "ERROR"]
+    with postgres.writer(context, settings.writer_wait_seconds, run_done=True):  # the run's last step lets go
+        failed = [c for c in check_records(context.instance, run_id) if not c.passed and c.severity == "ERROR"]
     if failed:
         listing = "; ".join(f"{c.asset}/{c.check} ({c.offending_rows} rows)" for c in failed)
         raise dg.Failure(

@@ -16,12 +16,14 @@ from culturebridge_migration.loading.database import (
     DatabaseUnavailable,
     connect,
     embedded_server_url,
-    redact,
+    open_connection,
 )
 from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.writer_lock import Holder, WriterBusy, writer
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
+from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources.bubble_api import BubbleClient
 from culturebridge_migration.sources.source import SAMPLE_API_KEY, ApiSource, CsvSource, RecordSource, sample_api
 
@@ -53,7 +55,7 @@ class PostgresResource(dg.ConfigurableResource):
         return self.database_url or embedded_server_url(self.embedded_dir)
 
     def describe(self) -> str:
-        return redact(self.database_url) if self.database_url else f"embedded PostgreSQL in {self.embedded_dir}"
+        return redact_url(self.database_url) if self.database_url else f"embedded PostgreSQL in {self.embedded_dir}"
 
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection]:
@@ -66,6 +68,45 @@ class PostgresResource(dg.ConfigurableResource):
             except DatabaseUnavailable as exc:
                 raise dg.Failure(str(exc)) from None  # one clear message, not a driver traceback
             yield conn
+
+    @contextmanager
+    def writer(
+        self, context: dg.AssetExecutionContext | dg.OpExecutionContext, wait_seconds: float, *, run_done: bool = False
+    ) -> Iterator[None]:
+        """This run holds Phase 2 while the block runs (see loading/writer_lock.py); `run_done` releases it after."""
+        schemas = self.schemas
+        try:
+            url = self.url()
+            _prepared(url, schemas)
+        except DatabaseUnavailable as exc:
+            raise dg.Failure(str(exc)) from None
+
+        def connect() -> psycopg.Connection:
+            return open_connection(url, autocommit=True)
+
+        def waiting(holder: Holder) -> None:
+            context.log.info(f"Phase 2 is in use by run {holder.run_id} ({holder.job_name}): waiting")
+
+        def finished(run_id: str) -> bool:  # known to this instance (dagster dev, DAGSTER_HOME) and over
+            run = context.instance.get_run_by_id(run_id)
+            return run is not None and run.is_finished
+
+        steps = len(context.run.step_keys_to_execute or context.job_def.nodes)
+        try:
+            with writer(
+                connect,
+                schemas,
+                context.run.run_id,
+                context.run.job_name,
+                steps=steps,
+                wait_seconds=wait_seconds,
+                run_done=run_done,
+                on_wait=waiting,
+                finished=finished,
+            ):
+                yield
+        except (WriterBusy, DatabaseUnavailable) as exc:
+            raise dg.Failure(str(exc)) from None
 
     @contextmanager
     def database(self, entities: dict[str, Entity] | None = None) -> Iterator[Phase2Database]:
@@ -93,7 +134,7 @@ class BubbleResource(dg.ConfigurableResource):
 
     def describe(self) -> str:
         if self.api_url:
-            return f"Bubble Data API at {self.api_url}"
+            return f"Bubble Data API at {redact_url(self.api_url)}"
         if self.csv_dir:
             return f"Bubble CSV export files in {self.csv_dir} (times read as {self.csv_timezone})"
         return f"bundled sample ({self.sample_users} users) served by the local Bubble server"
@@ -149,6 +190,9 @@ class MigrationSettings(dg.ConfigurableResource):
     )
     max_reject_share: float = ConfigField(
         default=0.5, description="a table with more of its records rejected fails the gate (0..1)"
+    )
+    writer_wait_seconds: int = ConfigField(
+        default=60, description="how long a run waits for another run on the same database or export folder"
     )
     deleted_records: str = ConfigField(
         default=DeletedRecords.REPORT.value,
@@ -215,6 +259,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         )
     if os.environ.get("MIGRATION_MAX_REJECT_SHARE"):  # not a secret, and EnvVar holds text or integers only
         settings["max_reject_share"] = _share("MIGRATION_MAX_REJECT_SHARE")
+    if os.environ.get("MIGRATION_WRITER_WAIT_SECONDS"):
+        settings["writer_wait_seconds"] = dg.EnvVar.int("MIGRATION_WRITER_WAIT_SECONDS")
     bubble = {k: v for k, v in optional.items() if v is not None}
     for field_name, variable in (("csv_timezone", "BUBBLE_CSV_TIMEZONE"), ("csv_encoding", "BUBBLE_CSV_ENCODING")):
         if os.environ.get(variable):

@@ -6,13 +6,14 @@ The embedded server outlives the process (the next run and `dagster dev` see the
 from __future__ import annotations
 
 import logging
-import re
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import psycopg
+
+from culturebridge_migration.redaction import redact_url, scrub, unencoded_at_in_password
 
 logger = logging.getLogger(__name__)
 
@@ -54,27 +55,30 @@ def stop_embedded_server(pgdata: str | Path) -> bool:
     return True
 
 
-def redact(url: str) -> str:
-    """A URL safe for logs and messages: the password replaced."""
-    return re.sub(r"://([^:/@]+):[^@]*@", r"://\1:***@", url)
-
-
 def first_line(exc: BaseException) -> str:
     """The first line of an error's message (a driver's message goes on with hints and context)."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-@contextmanager
-def connect(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
-    try:
-        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
-    except psycopg.OperationalError as exc:
-        detail = first_line(exc)
+def open_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection:
+    """A connection to `url`, or DatabaseUnavailable saying why with every secret of the URL removed."""
+    if unencoded_at_in_password(url):
         raise DatabaseUnavailable(
-            f"Cannot connect to PostgreSQL at {redact(url)}: {detail}. "
+            f"DATABASE_URL {redact_url(url)} has an unencoded @ in its password, which PostgreSQL reads as the "
+            "end of the password: write each @ in the password as %40"
+        )
+    try:
+        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+    except psycopg.Error as exc:  # OperationalError, and ProgrammingError for a malformed key=value string
+        raise DatabaseUnavailable(
+            f"Cannot connect to PostgreSQL at {redact_url(url)}: {scrub(first_line(exc), url)}. "
             "Check DATABASE_URL (host, port, database, user, password) and that the server is running; "
             "unset DATABASE_URL to use the embedded server."
         ) from None
-    with conn:
+
+
+@contextmanager
+def connect(url: str, *, autocommit: bool = False) -> Iterator[psycopg.Connection]:
+    with open_connection(url, autocommit=autocommit) as conn:
         yield conn

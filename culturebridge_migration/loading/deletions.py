@@ -36,11 +36,14 @@ class Sweep:
     flagged: dict[str, str] = field(default_factory=dict)  # bubble_id -> why it stays
 
 
-def stage_exported_ids(db: Phase2Database, exported_ids: Iterable[str | None]) -> None:
-    """The export's Bubble ids as the temp table `exported_ids`; call inside a transaction."""
+def stage_exported_ids(
+    db: Phase2Database, exported_ids: Iterable[str | None], *, for_the_session: bool = False
+) -> None:
+    """The export's Bubble ids as the temp table `exported_ids`: for the transaction, or (checks) the session."""
     db.execute("DROP TABLE IF EXISTS exported_ids")
-    # No index: the one query on it is a hash anti-join, which ANALYZE lets the planner choose.
-    db.execute("CREATE TEMP TABLE exported_ids (bubble_id text NOT NULL) ON COMMIT DROP")
+    # No index: its queries are hash joins, which ANALYZE lets the planner choose.
+    lasting = "PRESERVE ROWS" if for_the_session else "DROP"
+    db.execute(f"CREATE TEMP TABLE exported_ids (bubble_id text NOT NULL) ON COMMIT {lasting}")
     with db.conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
         for bubble_id in {i for i in exported_ids if i}:
             copy.write_row((bubble_id,))
@@ -121,8 +124,21 @@ def _delete(db: Phase2Database, entity: Entity, bubble_ids: list[str], run_id: s
 
 
 def _replace_flags(db: Phase2Database, entity: Entity, flagged: dict[str, str], run_id: str) -> None:
-    """The entity's flags become exactly `flagged`; a flag keeps the run that first raised it."""
+    """The entity's flags become exactly `flagged`; a flag keeps the run that first raised it.
+
+    Each flag this changes or removes is saved first, so a rollback of the run puts it back.
+    """
     flags = db.bookkeeping("deleted_in_bubble")
+    db.execute(
+        sql.SQL(
+            "INSERT INTO {changes} (run_id, table_name, key, old_row)"
+            " SELECT %(run)s, 'deleted_in_bubble', f.entity || '/' || f.bubble_id, to_jsonb(f) FROM {flags} f"
+            " LEFT JOIN unnest(%(ids)s::text[], %(reasons)s::text[]) AS n (bubble_id, reason) USING (bubble_id)"
+            " WHERE f.entity = %(entity)s AND n.reason IS DISTINCT FROM f.reason"
+            " ON CONFLICT (run_id, table_name, key) DO NOTHING"
+        ).format(changes=db.bookkeeping("bookkeeping_changes"), flags=flags),
+        {"entity": entity.name, "run": run_id, "ids": list(flagged), "reasons": list(flagged.values())},
+    )
     db.execute(
         sql.SQL("DELETE FROM {} WHERE entity = %s AND NOT (bubble_id = ANY(%s))").format(flags),
         (entity.name, list(flagged)),

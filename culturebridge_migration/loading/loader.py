@@ -189,18 +189,17 @@ def _first_load(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, obj
 
 
 def _map_ids(db: Phase2Database, entity: Entity, loaded: sql.Composable, run_id: str) -> None:
-    """Record (bubble_id -> id, this run) for every loaded row; `loaded` names the rows as `t`.
+    """Record bubble_id -> id for every loaded row the id map does not know yet; `loaded` names the rows as `t`.
 
-    An update of the records the id map knows and an insert of the others: the same rows as
-    INSERT ... ON CONFLICT DO UPDATE, without its per-row speculative insertion (half the cost).
+    A mapping keeps the run that made it: a re-run writes nothing here. Only a row that came back under
+    a new id (the app deleted it, the migration inserted it again) changes its mapping.
     """
     id_map = db.bookkeeping("id_map")
     params = {"entity": entity.name, "run": run_id}
     db.execute(
         sql.SQL(
             "UPDATE {id_map} m SET phase2_id = t.id, run_id = %(run)s FROM {loaded}"
-            " WHERE m.entity = %(entity)s AND m.bubble_id = t.bubble_id"
-            " AND (m.phase2_id, m.run_id) IS DISTINCT FROM (t.id, %(run)s)"
+            " WHERE m.entity = %(entity)s AND m.bubble_id = t.bubble_id AND m.phase2_id <> t.id"
         ).format(id_map=id_map, loaded=loaded),
         params,
     )

@@ -81,11 +81,12 @@ class Phase2Database:
         )
 
     def latest_entity_run(self, entity: Entity) -> str | None:
-        """The run that last loaded `entity`."""
+        """The run that last loaded `entity` and was not rolled back."""
         return self.scalar(  # type: ignore[return-value]
-            sql.SQL("SELECT run_id FROM {} WHERE entity = %s ORDER BY finished_at DESC LIMIT 1").format(
-                self.bookkeeping("entity_runs")
-            ),
+            sql.SQL(
+                "SELECT e.run_id FROM {entity_runs} e JOIN {runs} r USING (run_id)"
+                " WHERE e.entity = %s AND r.rolled_back_at IS NULL ORDER BY e.finished_at DESC LIMIT 1"
+            ).format(entity_runs=self.bookkeeping("entity_runs"), runs=self.bookkeeping("runs")),
             (entity.name,),
         )
 
@@ -130,7 +131,19 @@ class Phase2Database:
         )
 
     def advance_watermark(self, entity: Entity, modified_until: datetime, run_id: str) -> None:
-        """Called in the load's transaction: the watermark moves only if the load commits."""
+        """Called in the load's transaction: the watermark moves only if the load commits.
+
+        Its version before the run is kept, so a rollback puts it back and the next sync asks Bubble again
+        for everything the rolled-back run had brought over.
+        """
+        self.execute(
+            sql.SQL(
+                "INSERT INTO {changes} (run_id, table_name, key, old_row)"
+                " SELECT %(run)s, 'watermarks', %(entity)s, (SELECT to_jsonb(w) FROM {watermarks} w WHERE entity = %(entity)s)"
+                " ON CONFLICT (run_id, table_name, key) DO NOTHING"
+            ).format(changes=self.bookkeeping("bookkeeping_changes"), watermarks=self.bookkeeping("watermarks")),
+            {"run": run_id, "entity": entity.name},
+        )
         self.execute(
             sql.SQL(
                 "INSERT INTO {} AS w (entity, modified_until, run_id) VALUES (%s, %s, %s)"

@@ -1,4 +1,4 @@
-"""Undo one migration run exactly, from the rollback data its loads saved in `row_changes`.
+"""Undo one migration run exactly, from the rollback data its loads saved in `row_changes`, or refuse.
 
 One SQL script serves both ways of running it: the `rollback_migration` job executes it, and the
 reports write it to a file for `psql "$DATABASE_URL" -f rollback.sql`. In one transaction:
@@ -6,23 +6,39 @@ reports write it to a file for `psql "$DATABASE_URL" -f rollback.sql`. In one tr
    points at a row about to go);
 2. rows the run deleted (gone from Bubble) come back with their ids, parents before children;
 3. rows the run inserted are deleted, children before parents;
-4. the id map, the flags the run raised and the run's bookkeeping follow.
-A row that did not come from the migration is never touched. If one references a row the run
-inserted, the delete fails on its foreign key, the transaction rolls back and nothing changes.
+4. the id map, the kept records of unmigrated types, the watermarks and the deletion flags the run
+   moved go back to what they were, and the run is marked rolled back.
+Before any of it the job looks, in the same transaction, for what the app did since the run (see
+`rollback_conflicts`): an edited row, a row of any table pointing at a row to delete. It then refuses
+and changes nothing, naming the rows, unless `force` is set; then it goes on and says what it overwrote.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import psycopg
 from psycopg import sql
 
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.loading.rollback_conflicts import Conflict, conflicts
 from culturebridge_migration.mapping.entities import load_order
 from culturebridge_migration.mapping.mapper import row_columns
 
 
 class RollbackBlocked(RuntimeError):
     """Rollback would break rows that did not come from the migration; nothing was changed."""
+
+
+@dataclass
+class RolledBack:
+    restored: int  # rows the run changed, given their previous values
+    recreated: int  # rows the run deleted, back with their ids
+    deleted: int  # rows the run inserted, gone
+    overwritten: list[Conflict] = field(default_factory=list)  # with force: what the app had done since
+
+    def counts(self) -> dict[str, int]:
+        return {"restored": self.restored, "recreated": self.recreated, "deleted": self.deleted}
 
 
 def rollback_statements(db: Phase2Database, run_id: str) -> list[str]:
@@ -81,6 +97,7 @@ def rollback_statements(db: Phase2Database, run_id: str) -> list[str]:
     statements.append(
         sql.SQL("DELETE FROM {flags} WHERE run_id = {run}").format(flags=db.bookkeeping("deleted_in_bubble"), run=run)
     )
+    statements += _bookkeeping_statements(db, run)
     statements.append(
         sql.SQL("UPDATE {runs} SET rolled_back_at = now() WHERE run_id = {run}").format(
             runs=db.bookkeeping("runs"), run=run
@@ -115,6 +132,26 @@ def _verbatim_statements(db: Phase2Database, run: sql.Literal) -> list[sql.Compo
     ]
 
 
+def _bookkeeping_statements(db: Phase2Database, run: sql.Literal) -> list[sql.Composable]:
+    """Watermarks and deletion flags as they were before the run: the next sync asks Bubble for it all again."""
+    changes = db.bookkeeping("bookkeeping_changes")
+    keys = {"watermarks": sql.SQL("t.entity"), "deleted_in_bubble": sql.SQL("t.entity || '/' || t.bubble_id")}
+    statements: list[sql.Composable] = []
+    for name, key in keys.items():
+        table = db.bookkeeping(name)
+        statements += [
+            sql.SQL(
+                "DELETE FROM {table} t USING {changes} c WHERE c.run_id = {run} AND c.table_name = {name}"
+                " AND {key} = c.key"
+            ).format(table=table, changes=changes, run=run, name=sql.Literal(name), key=key),
+            sql.SQL(
+                "INSERT INTO {table} SELECT (jsonb_populate_record(NULL::{table}, c.old_row)).* FROM {changes} c"
+                " WHERE c.run_id = {run} AND c.table_name = {name} AND c.old_row IS NOT NULL"
+            ).format(table=table, changes=changes, run=run, name=sql.Literal(name)),
+        ]
+    return statements
+
+
 def rollback_script(db: Phase2Database, run_id: str) -> str:
     """A psql script that undoes `run_id`: all or nothing."""
     body = ";\n".join(rollback_statements(db, run_id))
@@ -131,19 +168,59 @@ def rollback_script(db: Phase2Database, run_id: str) -> str:
 
 
 def last_run(db: Phase2Database) -> str | None:
-    """The latest run that changed Phase 2 and was not rolled back."""
+    """The latest run that changed Phase 2 (its rows or its bookkeeping) and was not rolled back."""
     row = db.execute(
         sql.SQL(
             "SELECT r.run_id FROM {runs} r WHERE r.rolled_back_at IS NULL"
-            " AND EXISTS (SELECT 1 FROM {changes} c WHERE c.run_id = r.run_id)"
+            " AND (EXISTS (SELECT 1 FROM {changes} c WHERE c.run_id = r.run_id)"
+            " OR EXISTS (SELECT 1 FROM {kept} k WHERE k.run_id = r.run_id))"
             " ORDER BY r.started_at DESC LIMIT 1"
-        ).format(runs=db.bookkeeping("runs"), changes=db.bookkeeping("row_changes"))
+        ).format(
+            runs=db.bookkeeping("runs"),
+            changes=db.bookkeeping("row_changes"),
+            kept=db.bookkeeping("bookkeeping_changes"),
+        )
     ).fetchone()
     return row[0] if row else None
 
 
-def rollback_run(db: Phase2Database, run_id: str) -> dict[str, int]:
-    """Undo `run_id` in one transaction. Returns how many rows were restored, recreated and deleted."""
+def rollback_run(db: Phase2Database, run_id: str, *, force: bool = False) -> RolledBack:
+    """Undo `run_id` in one transaction, or refuse and change nothing (see the module's docstring)."""
+    _refuse_unless_latest(db, run_id)
+    db.execute(sql.SQL("ANALYZE {}").format(db.bookkeeping("row_changes")))  # big after a first load
+    counts = dict(
+        db.execute(
+            sql.SQL(
+                "SELECT action, count(DISTINCT (table_name, bubble_id)) FROM {} WHERE run_id = %s GROUP BY action"
+            ).format(db.bookkeeping("row_changes")),
+            (run_id,),
+        )
+    )
+    try:
+        with db.transaction():
+            # Nothing else writes meanwhile: the rows checked are the rows changed.
+            for entity in db.entities.values():
+                db.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(db.table(entity)))
+            found = conflicts(db, run_id)
+            if found and not force:
+                raise RollbackBlocked(
+                    f"Rollback of run {run_id} changed nothing: the app changed or depends on rows of that run. "
+                    + "; ".join(c.describe() for c in found)
+                    + ". Undo or re-point those first, or roll back with force (which overwrites them)."
+                )
+            for statement in rollback_statements(db, run_id):
+                db.execute(statement.encode())
+    except psycopg.errors.ForeignKeyViolation as exc:
+        detail = exc.diag.message_detail or str(exc)
+        raise RollbackBlocked(
+            f"Rollback of run {run_id} stopped and changed nothing: rows that did not come from the migration "
+            f"reference rows this run inserted ({exc.diag.table_name}: {detail}). "
+            "Delete or re-point those rows first, or keep the migrated data."
+        ) from None
+    return RolledBack(counts.get("update", 0), counts.get("delete", 0), counts.get("insert", 0), found)
+
+
+def _refuse_unless_latest(db: Phase2Database, run_id: str) -> None:
     known = db.execute(
         sql.SQL("SELECT rolled_back_at FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,)
     ).fetchone()
@@ -157,27 +234,3 @@ def rollback_run(db: Phase2Database, run_id: str) -> dict[str, int]:
             f"Run {later} changed Phase 2 after run {run_id}: roll back {later} first, so no row is restored "
             "to a state that a later run built on"
         )
-    counts = dict(
-        db.execute(
-            sql.SQL(
-                "SELECT action, count(DISTINCT (table_name, bubble_id)) FROM {} WHERE run_id = %s GROUP BY action"
-            ).format(db.bookkeeping("row_changes")),
-            (run_id,),
-        )
-    )
-    try:
-        with db.transaction():
-            for statement in rollback_statements(db, run_id):
-                db.execute(statement.encode())
-    except psycopg.errors.ForeignKeyViolation as exc:
-        detail = exc.diag.message_detail or str(exc)
-        raise RollbackBlocked(
-            f"Rollback of run {run_id} stopped and changed nothing: rows that did not come from the migration "
-            f"reference rows this run inserted ({exc.diag.table_name}: {detail}). "
-            "Delete or re-point those rows first, or keep the migrated data."
-        ) from None
-    return {
-        "restored": counts.get("update", 0),
-        "recreated": counts.get("delete", 0),
-        "deleted": counts.get("insert", 0),
-    }

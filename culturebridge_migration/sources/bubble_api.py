@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 import requests
 
 from culturebridge_migration.mapping.entities import CREATED_KEY
+from culturebridge_migration.redaction import redact_url, scrub
 from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.http import retrying_session
 from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
@@ -100,6 +101,7 @@ class BubbleClient:
         workers: int = 4,
     ) -> None:
         self.base_url = base_url.rstrip("/")
+        self.shown_url = redact_url(self.base_url)  # what messages say: no password or token from the URL
         self.workers = max(1, workers)
         self.page_size = max(1, min(page_size, BUBBLE_PAGE_LIMIT))
         self.timeout = timeout
@@ -166,7 +168,9 @@ class BubbleClient:
                 self.budget.wait()
                 response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.exceptions.RetryError as exc:
-            raise BubbleError(f"Bubble kept failing for {where} after retries ({exc}); try again later") from None
+            raise BubbleError(
+                f"Bubble kept failing for {where} after retries ({scrub(str(exc), self.base_url)}); try again later"
+            ) from None
         except requests.exceptions.Timeout:
             raise BubbleError(
                 f"Bubble did not answer {where} within {self.timeout:g}s, even after retries: "
@@ -174,7 +178,7 @@ class BubbleClient:
             ) from None
         except requests.exceptions.ConnectionError as exc:
             raise BubbleError(
-                f"Cannot reach Bubble at {self.base_url} ({where}): {_root_cause(exc)}. "
+                f"Cannot reach Bubble at {self.shown_url} ({where}): {scrub(_root_cause(exc), self.base_url)}. "
                 "Check BUBBLE_API_URL (like https://APP.bubbleapps.io/api/1.1) and the network"
             ) from None
         self._raise_for_status(response, where)

@@ -8,7 +8,8 @@ which (a sample of Bubble ids), and how long the check took.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -104,7 +105,10 @@ ROW_COUNTS_DESCRIPTION = (
 
 
 def check_row_counts(inputs: CheckInputs) -> Outcome:
-    """export file rows = exported = loaded + rejected, and loaded = rows in the table for the last load."""
+    """export file rows = exported = loaded + rejected, and every loaded record's row is in the table.
+
+    Reads the export's ids staged as `exported_ids` (see `staged_export`).
+    """
     db, entity, exported_in_file = inputs.db, inputs.entity, inputs.export.count
     run_id = db.latest_entity_run(entity)
     if run_id is None:
@@ -119,31 +123,33 @@ def check_row_counts(inputs: CheckInputs) -> Outcome:
         sql.SQL("SELECT count(*) FROM {} WHERE run_id = %s AND entity = %s").format(db.bookkeeping("rejects")),
         (run_id, entity.name),
     )
-    missing = [
-        bubble_id
-        for (bubble_id,) in db.execute(
-            sql.SQL(
-                "SELECT m.bubble_id FROM {id_map} m LEFT JOIN {table} t ON t.id = m.phase2_id AND t.bubble_id = m.bubble_id"
-                " WHERE m.entity = %s AND m.run_id = %s AND t.id IS NULL ORDER BY 1"
-            ).format(id_map=db.bookkeeping("id_map"), table=db.table(entity)),
-            (entity.name, run_id),
-        )
-    ]
-    mapped = db.scalar(
-        sql.SQL("SELECT count(*) FROM {} WHERE entity = %s AND run_id = %s").format(db.bookkeeping("id_map")),
-        (entity.name, run_id),
-    )
-    in_table = int(mapped) - len(missing)  # type: ignore[call-overload]
+    not_rejected = sql.SQL(
+        "NOT EXISTS (SELECT FROM {rejects} r WHERE r.run_id = %(run)s AND r.entity = %(entity)s"
+        " AND r.bubble_id = e.bubble_id)"
+    ).format(rejects=db.bookkeeping("rejects"))
+    params = {"run": run_id, "entity": entity.name}
+    in_table, missing = 0, []
+    for bubble_id, found in db.execute(
+        sql.SQL(
+            "SELECT e.bubble_id, t.id IS NOT NULL FROM exported_ids e LEFT JOIN {table} t USING (bubble_id)"
+            " WHERE {not_rejected}"
+        ).format(table=db.table(entity), not_rejected=not_rejected),
+        params,
+    ):
+        if found:
+            in_table += 1
+        elif len(missing) < SAMPLE_IDS:
+            missing.append(bubble_id)
     details = {
         "run_id": run_id,
         "export_file_rows": exported_in_file,
         "exported": exported,
         "loaded": loaded,
         "rejected": rejected,
-        "rows_in_table_for_run": in_table,
+        "loaded_rows_in_table": in_table,
     }
     unaccounted = abs(exported - loaded - rejected) + abs(exported_in_file - exported) + abs(loaded - in_table)
-    return Outcome(unaccounted == 0, unaccounted, missing[:SAMPLE_IDS], details)
+    return Outcome(unaccounted == 0, unaccounted, sorted(missing), details)
 
 
 # -- deletions ------------------------------------------------------------------------------------
@@ -160,13 +166,11 @@ def check_deleted_in_bubble(inputs: CheckInputs) -> Outcome:
     if not proves_whole_type(inputs.manifest, inputs.export.count):  # absence from part of a type proves nothing
         return Outcome(True, 0, details={"skipped": "not a whole export of the type; the next full export sweeps"})
     db, entity = inputs.db, inputs.entity
-    with db.transaction():
-        stage_exported_ids(db, inputs.export.ids)
-        gone = find_gone(db, entity)
-        flagged = db.scalar(
-            sql.SQL("SELECT count(*) FROM {} WHERE entity = %s").format(db.bookkeeping("deleted_in_bubble")),
-            (entity.name,),
-        )
+    gone = find_gone(db, entity)
+    flagged = db.scalar(
+        sql.SQL("SELECT count(*) FROM {} WHERE entity = %s").format(db.bookkeeping("deleted_in_bubble")),
+        (entity.name,),
+    )
     details = {"deleted_records": str(inputs.deleted_records), "flagged": flagged}
     return Outcome(not gone, len(gone), gone[:SAMPLE_IDS], details)
 
@@ -322,6 +326,18 @@ def _rule_check(rule: Rule) -> TableCheck:
     return TableCheck(
         rule.name, rule.severity, f"{rule.description} ({rule.severity})", lambda inputs: run_rule(inputs.db, rule)
     )
+
+
+@contextmanager
+def staged_export(inputs: CheckInputs) -> Iterator[None]:
+    """The export's ids as the session's `exported_ids`, once for all of a table's checks."""
+    with inputs.db.transaction():
+        stage_exported_ids(inputs.db, inputs.export.ids, for_the_session=True)
+    try:
+        yield
+    finally:
+        inputs.db.execute("DROP TABLE IF EXISTS exported_ids")
+        inputs.db.conn.commit()
 
 
 def table_checks(entity: Entity) -> list[TableCheck]:

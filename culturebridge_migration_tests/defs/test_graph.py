@@ -239,7 +239,7 @@ def test_rollback_job_undoes_a_rerun_then_the_first_run(graph, bubble_server: Fa
     bubble_server.put("user", {**first_user, "First Name": "Renamed", "Modified Date": "2026-01-01T00:00:00.000Z"})
     assert graph.materialize().success
     assert checksums(graph.database_url) != after_first
-    rollback = {"postgres": graph.resources["postgres"]}
+    rollback = {"postgres": graph.resources["postgres"], "settings": graph.resources["settings"]}
     assert rollback_migration.execute_in_process(resources=rollback, instance=graph.instance).success
     assert checksums(graph.database_url) == after_first
     assert rollback_migration.execute_in_process(resources=rollback, instance=graph.instance).success

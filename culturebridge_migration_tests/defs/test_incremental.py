@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,6 +12,7 @@ import dagster as dg
 import psycopg
 import pytest
 
+from culturebridge_migration.defs.jobs import rollback_migration
 from culturebridge_migration.defs.resources import MigrationSettings
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.loading.database import connect
@@ -181,8 +184,8 @@ def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_b
     with connect(database_url) as conn:
         db = Phase2Database(conn)
         deleted = dict(db.execute("SELECT entity, deleted FROM migration.entity_runs WHERE deleted > 0"))
-        assert rollback_run(db, second.run_id) == {"restored": 0, "recreated": 1, "deleted": 0}
-        assert rollback_run(db, first.run_id)["recreated"] == 1 + len(loaded_comments & set(comments))
+        assert rollback_run(db, second.run_id).counts() == {"restored": 0, "recreated": 1, "deleted": 0}
+        assert rollback_run(db, first.run_id).recreated == 1 + len(loaded_comments & set(comments))
     assert deleted == {"resources": 1, "comments": len(loaded_comments & set(comments)), "posts": 1}
     assert checksums(database_url) == before
 
@@ -210,3 +213,65 @@ def test_an_export_file_its_manifest_does_not_describe_is_refused_and_deletes_no
     assert "was not written by the export its manifest describes" in str(failure.event_specific_data.error)
     assert checksums(database_url) == before
     assert flags(database_url) == {}
+
+
+def test_a_sync_rolled_back_is_brought_back_whole_by_the_next_sync(migrated, database_url: str, checksums) -> None:
+    server, graph = migrated
+    # Users without a legacy password: bcrypt salts each hash anew, so a re-synced one would differ.
+    users = [u for u in server.records("user") if "Legacy Password" not in u][:30]
+    for i, user in enumerate(users):
+        server.put("user", {**user, "First Name": f"Synced {i}", "Modified Date": LATER})
+    first = sync(graph)
+    assert first.success
+    synced = checksums(database_url)
+    with connect(database_url) as conn:
+        undone = rollback_run(Phase2Database(conn), first.run_id)
+    assert undone.restored == 30
+    assert checksums(database_url) != synced
+    again = sync(graph)
+    assert again.success
+    assert checksums(database_url) == synced  # the watermark went back with the rollback: Bubble was asked again
+    with psycopg.connect(database_url) as conn:
+        names = {n for (n,) in conn.execute("SELECT first_name FROM users WHERE first_name LIKE 'Synced %'")}
+    assert len(names) == 30
+
+
+def writer_holder(database_url: str) -> str | None:
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("SELECT run_id FROM migration.writer WHERE steps_left > 0").fetchone()
+    return row[0] if row else None
+
+
+def test_a_rollback_started_while_a_sync_runs_waits_for_it_then_undoes_it_whole(
+    migrated, database_url: str, checksums
+) -> None:
+    server, graph = migrated
+    before = checksums(database_url)
+    for i, comment in enumerate(server.records("comment")[:40]):
+        server.put("comment", {**comment, "Content": f"Edited {i}", "Modified Date": LATER})
+    for user in [u for u in server.records("user") if "Legacy Password" not in u][:20]:
+        server.put("user", {**user, "Last Name": "Synced", "Modified Date": LATER})
+    runs: dict[str, dg.ExecuteInJobResult] = {}
+    sync_thread = threading.Thread(target=lambda: runs.setdefault("sync", sync(graph)))
+    sync_thread.start()
+    deadline = time.monotonic() + 60
+    while writer_holder(database_url) is None and time.monotonic() < deadline:  # the sync is under way
+        time.sleep(0.05)
+    holder = writer_holder(database_url)
+    assert holder is not None
+    rollback = {"postgres": graph.resources["postgres"], "settings": graph.resources["settings"]}
+    undone = rollback_migration.execute_in_process(resources=rollback, instance=graph.instance, raise_on_error=False)
+    sync_thread.join(120)
+    assert runs["sync"].success and runs["sync"].run_id == holder
+    assert undone.success
+    # The rollback ran after the sync's last step: it undid all of it (users and comments), not half.
+    assert checksums(database_url) == before
+    with psycopg.connect(database_url) as conn:
+        rolled_back = conn.execute("SELECT rolled_back_at FROM migration.runs WHERE run_id = %s", (holder,)).fetchone()
+        changed = dict(
+            conn.execute(
+                "SELECT table_name, count(*) FROM migration.row_changes WHERE run_id = %s GROUP BY 1", (holder,)
+            ).fetchall()
+        )
+    assert rolled_back[0] is not None
+    assert changed == {"users": 20, "community_comments": 40}

@@ -115,3 +115,27 @@ CREATE TABLE IF NOT EXISTS {mig}.bubble_records (
     run_id      text NOT NULL REFERENCES {mig}.runs (run_id),  -- the run that last wrote it
     PRIMARY KEY (bubble_type, bubble_id)
 );
+
+-- What a run changed in the bookkeeping a rollback must put back (watermarks, deletion flags): each row's
+-- version before the run first touched it, NULL when the row did not exist.
+CREATE TABLE IF NOT EXISTS {mig}.bookkeeping_changes (
+    seq        bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    run_id     text NOT NULL REFERENCES {mig}.runs (run_id),
+    table_name text NOT NULL,
+    key        text NOT NULL,
+    old_row    jsonb,
+    UNIQUE (run_id, table_name, key)
+);
+
+-- The one run that writes to Phase 2 now (see loading/writer_lock.py). The row always exists, so that two
+-- runs starting at once queue on it; an epoch last_step_at means nobody holds it.
+CREATE TABLE IF NOT EXISTS {mig}.writer (
+    only_row     boolean PRIMARY KEY DEFAULT true CHECK (only_row),
+    run_id       text NOT NULL,
+    job_name     text NOT NULL,
+    acquired_at  timestamptz NOT NULL,
+    last_step_at timestamptz NOT NULL,  -- when a step of the holder last began or ended
+    active_steps integer NOT NULL,
+    steps_left   integer NOT NULL DEFAULT 0  -- of the holder's run: at 0 the run is over and lets go
+);
+INSERT INTO {mig}.writer VALUES (true, '', '', 'epoch', 'epoch', 0, 0) ON CONFLICT (only_row) DO NOTHING;
