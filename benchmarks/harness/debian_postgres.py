@@ -74,3 +74,25 @@ def debian_server(timeout: float) -> Iterator[tuple[str, str]]:
                 run_command([*pg_ctl, "-m", "fast", "stop"], what=stop, **options, **run_as)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m benchmarks.harness.debian_postgres -- COMMAND...`: COMMAND with DATABASE_URL on a fresh server.
+
+    CI's second pass: the tests again on Debian's PostgreSQL, started here and gone after.
+    """
+    import subprocess
+    import sys
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    command = args[args.index("--") + 1 :] if "--" in args else args
+    if not command:
+        print("usage: python -m benchmarks.harness.debian_postgres -- COMMAND [ARGS...]", file=sys.stderr)
+        return 2
+    with debian_server(timeout=120) as (url, description):
+        print(f"{description}: DATABASE_URL={url}", flush=True)
+        return subprocess.run(command, env={**os.environ, "DATABASE_URL": url}).returncode
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
