@@ -21,6 +21,7 @@ from culturebridge_migration.mapping.entities import ENTITIES, EXTRA_PREFIX, Ent
 from culturebridge_migration.reporting.markdown import export_preview
 from culturebridge_migration.reporting.progress import ProgressLog
 from culturebridge_migration.sources.bubble_api import BubbleError
+from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_run import (
     ExportFailure,
     ExportPlan,
@@ -44,6 +45,9 @@ EXPORT_GROUP = "bubble_export"
 class ExportConfig(dg.Config):
     incremental: bool = False  # only records modified after the type's watermark
     overlap_minutes: float = 5.0  # re-read this much before the watermark: Bubble's clock may skew
+    # Cutover: after the incremental export, a census of each type finds the records Bubble deleted
+    # (sources/deletion_census.py) without a full export; the loads then sweep them.
+    census: bool = False
 
 
 def export_key(entity_name: str) -> dg.AssetKey:
@@ -112,7 +116,8 @@ def bubble_export(
         context.log.info("Only an admin API token sees every record: a user token silently hides private ones.")
     failures: list[str] = []
     extras: list[TypeExport] = []
-    wait = settings.writer_wait_seconds
+    # Cutover refuses to start while another run writes to Phase 2: downtime is not spent waiting for it.
+    wait = 0 if config.census else settings.writer_wait_seconds
     with (
         postgres.writer(context, wait),
         _folder(settings.export_dir, context.run.run_id, wait),
@@ -195,7 +200,9 @@ def _plans(
             watermark = db.read_watermark(entity) if config.incremental else None
             start = watermark - timedelta(minutes=config.overlap_minutes) if watermark else None
             known = db.known_password_hashes(entity) if entity.has_passwords else {}
-            plans.append(ExportPlan(entity, start, known))
+            # Types kept verbatim are archived, not swept: the census runs for the migrated tables.
+            census = db.known_records(entity) if config.census and entity.name in settings.entities() else None
+            plans.append(ExportPlan(entity, start, known, census))
     return plans
 
 
@@ -203,6 +210,15 @@ def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> d
     entity, manifest = export.entity, export.manifest
     for note in manifest.notes:
         context.log.warning(f"{entity.name}: {note}")
+    if manifest.census:
+        census = CensusOutcome(**manifest.census)
+        if census.conclusive:
+            context.log.info(
+                f"{entity.name}: census of {census.known} known records in {census.requests} requests "
+                f"({census.seconds:.1f} s): {len(census.gone)} deleted in Bubble"
+            )
+        else:
+            context.log.warning(f"{entity.name}: deletions unknown: {census.why_inconclusive()}")
     if manifest.passwords_hashed:
         context.log.info(
             f"{entity.name}: {manifest.passwords_hashed} plain-text legacy passwords bcrypt-hashed before writing"
@@ -234,6 +250,8 @@ def _metadata(export: TypeExport) -> dict[str, object]:
         "dagster/row_count": manifest.exported,
         "announced_total": manifest.announced_total,
         "pages": manifest.pages,
+        # Data API searches of this type (pages, and the census's counts and reads); retries not counted.
+        "requests": manifest.pages + (manifest.census or {}).get("requests", 0),
         "passwords_hashed": manifest.passwords_hashed,
         "source": manifest.source,
         "path": dg.MetadataValue.path(str(export.path)),
@@ -241,7 +259,12 @@ def _metadata(export: TypeExport) -> dict[str, object]:
         "hash_seconds": round(export.hash_seconds, 2),
         "fields_seen": dg.MetadataValue.json(dict(writer.fields.most_common())),
         "preview": dg.MetadataValue.md(export_preview(export.entity, writer.preview)),
+        **({"census": dg.MetadataValue.json(_census_metadata(manifest.census))} if manifest.census else {}),
     }
+
+
+def _census_metadata(census: dict) -> dict[str, object]:
+    return {k: v[:20] if isinstance(v, list) else v for k, v in census.items()} | {"gone_count": len(census["gone"])}
 
 
 EXPORT_ASSETS = [bubble_export]

@@ -7,6 +7,7 @@ from culturebridge_migration.defs.exports import bubble_export
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY, planned_asset_keys
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.defs.run_tags import DRY_RUN_TAG
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
 
 full_migration = dg.define_asset_job(
@@ -27,6 +28,27 @@ incremental_sync_schedule = dg.ScheduleDefinition(
     cron_schedule="*/30 * * * *",
     default_status=dg.DefaultScheduleStatus.STOPPED,  # turned on deliberately between first migration and cutover
     description="Keeps Phase 2 within half an hour of Bubble until cutover.",
+)
+
+# The final sync at cutover (Phase 1 read-only): only what changed, the deletions proved by a census per
+# type instead of a full export, every load, every check, the reports and the gate, in one run.
+CUTOVER_CONFIG = {"ops": {bubble_export.node_def.name: {"config": {"incremental": True, "census": True}}}}
+
+cutover = dg.define_asset_job(
+    "cutover",
+    selection=dg.AssetSelection.all(),
+    config=CUTOVER_CONFIG,
+    description="Cutover, with Bubble read-only: the changes and the deletions since the last run, loaded, checked "
+    "and reported; the reports state the downtime and the requests, the exit code whether to switch.",
+)
+
+cutover_rehearsal = dg.define_asset_job(
+    "cutover_rehearsal",
+    selection=dg.AssetSelection.all(),
+    config=CUTOVER_CONFIG,
+    tags={DRY_RUN_TAG: "true"},
+    description="The cutover as a dry run: what it would insert, update, delete and reject per type, its checks "
+    "and reports, and how long it takes, without changing Phase 2.",
 )
 
 validate_migration = dg.define_asset_job(
@@ -92,6 +114,14 @@ def reports_after_failed_run(context: dg.RunFailureSensorContext) -> dg.RunReque
     return dg.RunRequest(run_key=run.run_id, tags={FOR_RUN_TAG: run.run_id})
 
 
-JOBS = [full_migration, incremental_sync, validate_migration, migration_reports, rollback_migration]
+JOBS = [
+    full_migration,
+    incremental_sync,
+    cutover,
+    cutover_rehearsal,
+    validate_migration,
+    migration_reports,
+    rollback_migration,
+]
 SENSORS = [reports_after_failed_run]
 SCHEDULES = [incremental_sync_schedule]

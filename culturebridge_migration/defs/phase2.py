@@ -9,7 +9,9 @@ the reports were written. The load is `loading.migrate`, the checks `validation.
 """
 
 import time
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import dagster as dg
@@ -18,14 +20,23 @@ import psycopg
 from culturebridge_migration.defs.exports import EXTRA_TYPES, export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
+from culturebridge_migration.defs.run_tags import is_dry_run
 from culturebridge_migration.loading.database import first_line
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
+from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.loading.rehearsal import keep_rehearsal, rehearsal
 from culturebridge_migration.loading.schema import table_columns
 from culturebridge_migration.loading.verbatim import migrate_verbatim
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, extra_entity
 from culturebridge_migration.reporting.markdown import rejects_preview
 from culturebridge_migration.sources.export_run import read_meta
-from culturebridge_migration.sources.export_store import ExportMismatch, extra_manifests, iter_records, read_manifest
+from culturebridge_migration.sources.export_store import (
+    ExportManifest,
+    ExportMismatch,
+    extra_manifests,
+    iter_records,
+    read_manifest,
+)
 from culturebridge_migration.sources.schema import MalformedMeta, parse_meta
 from culturebridge_migration.validation.checks import CheckInputs, Outcome, TableCheck, staged_export, table_checks
 from culturebridge_migration.validation.export_digest import ExportDigest
@@ -101,53 +112,88 @@ def _load_and_check(
     key: dg.AssetKey,
     checks: list[TableCheck],
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
-    """Load the table from its export (when the table is selected), then run its selected checks."""
+    """Load the table from its export (when the table is selected), then run its selected checks.
+
+    In a dry run both happen inside a transaction that is rolled back (loading/rehearsal.py): the checks
+    see what cutover would leave, Phase 2 stays as it was, and the reports get what the load would do.
+    """
     entities = settings.entities()
-    current = entities[entity_name]
     try:
         manifest = read_manifest(settings.export_dir, entity_name)
     except FileNotFoundError as exc:
         raise dg.Failure(str(exc)) from None
-    # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
-    digest = ExportDigest(current, 2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
-    records = digest.watch(iter_records(settings.export_dir, entity_name, manifest.export_id))
+    dry_run, started = is_dry_run(context), datetime.now(UTC)
     with postgres.database(entities) as db:
-        if key in context.selected_asset_keys:
-            if not manifest.complete:
-                raise dg.Failure(
-                    f"The {entity_name} export is incomplete ({manifest.exported} of {manifest.announced_total} "
-                    "announced records): export it again before loading"
-                )
-            outcome = migrate_entity(
-                db,
-                current,
-                records,
-                run_id=context.run.run_id,
-                job_name=context.run.job_name,
-                watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
-                # Only a whole export proves a record is gone: the load checks it before any deletion.
-                deleted_records=settings.deleted_records_mode(),
-                export=manifest,
-            )
+        with rehearsal(db, context.run.run_id) if dry_run else nullcontext():
+            step = _TableStep(context, postgres, settings, db, entities[entity_name], key, manifest)
+            outcome = yield from step.load_and_check(checks)
+        if dry_run and outcome is not None:
+            keep_rehearsal(db, outcome, context.run.run_id, context.run.job_name, started)
+
+
+@dataclass
+class _TableStep:
+    context: dg.AssetExecutionContext
+    postgres: PostgresResource
+    settings: MigrationSettings
+    db: Phase2Database
+    entity: Entity
+    key: dg.AssetKey
+    manifest: ExportManifest
+
+    def load_and_check(
+        self, checks: list[TableCheck]
+    ) -> Generator[dg.MaterializeResult | dg.AssetCheckResult, None, EntityOutcome | None]:
+        """Yields the table's materialization and check results; returns the load's outcome (None: not loaded)."""
+        context, settings, manifest = self.context, self.settings, self.manifest
+        # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
+        digest = ExportDigest(self.entity, 2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
+        records = digest.watch(iter_records(settings.export_dir, self.entity.name, manifest.export_id))
+        outcome = None
+        if self.key in context.selected_asset_keys:
+            outcome = self.load(records)
             _log_outcome(context, outcome)
-            yield dg.MaterializeResult(asset_key=key, metadata=_metadata(postgres, current, outcome))
+            metadata = _metadata(self.postgres, self.entity, outcome)
+            if is_dry_run(context):
+                metadata["dry_run"] = "rehearsal: these are the changes cutover would make; nothing was written"
+            yield dg.MaterializeResult(asset_key=self.key, metadata=metadata)
         else:
             digest.consume(records)
         inputs = CheckInputs(
-            db,
-            current,
+            self.db,
+            self.entity,
             digest,
             manifest,
             settings.sample_size,
             settings.deleted_records_mode(),
             settings.max_reject_share,
-            _bubble_fields(settings, current),
+            _bubble_fields(settings, self.entity),
         )
-        selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == key}
+        selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == self.key}
         with staged_export(inputs):
             for check in checks:
                 if check.name in selected:
                     yield check_result(check, check.evaluate(inputs))
+        return outcome
+
+    def load(self, records: Iterator[dict]) -> EntityOutcome:
+        manifest = self.manifest
+        if not manifest.complete:
+            raise dg.Failure(
+                f"The {self.entity.name} export is incomplete ({manifest.exported} of {manifest.announced_total} "
+                "announced records): export it again before loading"
+            )
+        return migrate_entity(
+            self.db,
+            self.entity,
+            records,
+            run_id=self.context.run.run_id,
+            job_name=self.context.run.job_name,
+            watermark=datetime.fromisoformat(manifest.max_modified) if manifest.max_modified else None,
+            # Only a whole export (or a census) proves a record is gone: the load checks it before any deletion.
+            deleted_records=self.settings.deleted_records_mode(),
+            export=manifest,
+        )
 
 
 def _bubble_fields(settings: MigrationSettings, entity: Entity) -> frozenset[str] | None:
@@ -251,7 +297,11 @@ def bubble_records(
     context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
 ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
     counts: dict[str, dict[str, int]] = {}
-    with postgres.writer(context, settings.writer_wait_seconds), postgres.database(settings.entities()) as db:
+    with (
+        postgres.writer(context, settings.writer_wait_seconds),
+        postgres.database(settings.entities()) as db,
+        rehearsal(db, context.run.run_id) if is_dry_run(context) else nullcontext(),  # counted, not kept
+    ):
         for manifest in extra_manifests(settings.export_dir):
             entity = extra_entity(manifest.bubble_type)
             records = iter_records(settings.export_dir, entity.name, manifest.export_id)

@@ -9,7 +9,15 @@ import dagster as dg
 
 from culturebridge_migration.defs.phase2 import table_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
-from culturebridge_migration.defs.run_reports import FOR_RUN_TAG, check_records, planned_asset_keys, write_run_reports
+from culturebridge_migration.defs.run_reports import (
+    FOR_RUN_TAG,
+    bubble_requests,
+    check_records,
+    planned_asset_keys,
+    run_timing,
+    write_run_reports,
+)
+from culturebridge_migration.defs.run_tags import is_dry_run
 from culturebridge_migration.mapping.entities import ENTITIES
 
 REPORTS_GROUP = "reports"
@@ -107,6 +115,13 @@ def cutover_readiness(
     run_id = reported_run(context)
     with postgres.writer(context, settings.writer_wait_seconds, run_done=True):  # the run's last step lets go
         failed = [c for c in check_records(context.instance, run_id) if not c.passed and c.severity == "ERROR"]
+    timing, requests = run_timing(context.instance, run_id), bubble_requests(context.instance, run_id)
+    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())
+    context.log.info(
+        f"Run {run_id} took {timing.run_seconds or 0:.1f} s up to the gate ({stages}); "
+        f"{sum(requests.values())} requests to Bubble's Data API; fit to switch to Phase 2: {'no' if failed else 'yes'}"
+        + (" (rehearsal: nothing was changed)" if is_dry_run(context) else "")
+    )
     if failed:
         listing = "; ".join(f"{c.asset}/{c.check} ({c.offending_rows} rows)" for c in failed)
         raise dg.Failure(
@@ -114,7 +129,15 @@ def cutover_readiness(
             "fix the data or the mapping and run the migration again.",
             metadata={"failed_checks": dg.MetadataValue.json([f"{c.asset}/{c.check}" for c in failed])},
         )
-    return dg.MaterializeResult(metadata={"ready": True, "report_for_run": run_id})
+    return dg.MaterializeResult(
+        metadata={
+            "ready": True,
+            "report_for_run": run_id,
+            "run_seconds": timing.run_seconds or 0.0,
+            "stage_seconds": dg.MetadataValue.json(timing.stages),
+            "bubble_requests": sum(requests.values()),
+        }
+    )
 
 
 REPORT_ASSETS = [migration_reports, cutover_readiness]

@@ -101,6 +101,42 @@ def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
     return "\n".join(lines) + "\n"
 
 
+_STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+
+
+def _stage(step_key: str) -> str:
+    if step_key == "bubble_export":
+        return "export"
+    if step_key.startswith("phase2_"):
+        return "load and checks"
+    return "reports" if step_key.startswith(("report", "reports__")) else "other"
+
+
+def run_timing(instance: dg.DagsterInstance, run_id: str) -> rep.RunTiming:
+    """Wall seconds of the run so far (at cutover: the downtime), and of each stage; steps at once count once."""
+    spans: dict[str, list[float]] = {}
+    for record in instance.get_records_for_run(run_id, of_type=_STEP_EVENTS).records:
+        entry = record.event_log_entry
+        spans.setdefault(_stage(entry.step_key or ""), []).append(entry.timestamp)
+    record = instance.get_run_record_by_id(run_id)
+    started = (record.start_time if record else None) or min((min(s) for s in spans.values()), default=None)
+    now = datetime.now(UTC).timestamp()
+    return rep.RunTiming(
+        round(now - started, 1) if started else None,
+        {stage: round(max(s) - min(s), 1) for stage, s in spans.items()},
+    )
+
+
+def bubble_requests(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+    """Data API searches per type this run made (export pages and the census's), from the exports' metadata."""
+    requests: dict[str, int] = {}
+    for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
+        materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
+        if materialization.asset_key.path[0] == "bubble" and "requests" in materialization.metadata:
+            requests[materialization.asset_key.path[-1]] = int(materialization.metadata["requests"].value)
+    return requests
+
+
 def run_stamp(instance: dg.DagsterInstance, run_id: str) -> str:
     record = instance.get_run_record_by_id(run_id)
     started = record.start_time or record.create_timestamp.timestamp() if record else None
@@ -116,12 +152,20 @@ def write_run_reports(
 ) -> RunReports:
     """Gather the run's report (from Phase 2 when it can be read) and write every report file."""
     checks = check_records(instance, run_id)
-    facts = {"failed_steps": failed_steps(instance, run_id, current)}
+    facts = {
+        "failed_steps": failed_steps(instance, run_id, current),
+        "timing": run_timing(instance, run_id),
+        "requests": bubble_requests(instance, run_id),
+    }
     mappings: dict[str, dict[str, int]] = {}
     try:
         with postgres.database(settings.entities()) as db:
             report = rep.gather(db, run_id, checks, _planned_entities(instance, run_id), **facts)
-            rollback = rollback_script(db, run_id)
+            rollback = (
+                f"-- Run {run_id} was a rehearsal (dry run): it changed nothing, there is nothing to undo.\n"
+                if report.rehearsal
+                else rollback_script(db, run_id)
+            )
             mappings = {name: db.id_mapping(db.entities[name]) for name in ID_MAPPINGS}
     except Exception as exc:  # the reports are what an operator reads when this very thing failed
         report = rep.without_database(run_id, checks, first_line(exc), **facts)

@@ -64,18 +64,30 @@ def find_gone(db: Phase2Database, entity: Entity) -> list[str]:
     ]
 
 
-def sweep(
-    db: Phase2Database,
-    entity: Entity,
-    exported_ids: Iterable[str | None],
-    mode: DeletedRecords,
-    run_id: str,
-) -> Sweep:
-    """Apply `mode` to the rows gone from a full export; must run inside the load's transaction."""
+def gone_from_full_export(db: Phase2Database, entity: Entity, exported_ids: Iterable[str | None]) -> list[str]:
+    """The migrated rows a full export of the type no longer holds."""
+    stage_exported_ids(db, exported_ids)
+    return find_gone(db, entity)
+
+
+def migrated_among(db: Phase2Database, entity: Entity, bubble_ids: Iterable[str]) -> list[str]:
+    """Of `bubble_ids` (a census's gone records, rejected ones among them), the migrated rows in Phase 2, sorted."""
+    return [
+        bubble_id
+        for (bubble_id,) in db.execute(
+            sql.SQL(
+                "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
+                " WHERE t.bubble_id = ANY(%s) ORDER BY 1"
+            ).format(table=db.table(entity), id_map=db.bookkeeping("id_map")),
+            (entity.name, list(bubble_ids)),
+        )
+    ]
+
+
+def sweep(db: Phase2Database, entity: Entity, gone: list[str], mode: DeletedRecords, run_id: str) -> Sweep:
+    """Apply `mode` to `gone`, the migrated rows Bubble no longer has; must run inside the load's transaction."""
     if mode is DeletedRecords.REPORT:
         return Sweep(mode)
-    stage_exported_ids(db, exported_ids)
-    gone = find_gone(db, entity)
     deleted: list[str] = []
     if mode is DeletedRecords.FLAG:
         flagged = dict.fromkeys(gone, "deleted in Bubble")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import TypeVar
 
 import psycopg
@@ -20,7 +21,7 @@ import psycopg
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.rejects import Reject, RejectReason, display_value, printable
-from culturebridge_migration.mapping.values import has_unstorable
+from culturebridge_migration.mapping.values import format_bubble_datetime, has_unstorable
 
 # Errors about the rows being written: a value, a constraint, a size limit, text that cannot be encoded.
 ROW_ERRORS = (psycopg.DataError, psycopg.IntegrityError, psycopg.errors.ProgramLimitExceeded, UnicodeEncodeError)
@@ -81,6 +82,7 @@ def refusal_reject(entity: Entity, row: Mapping[str, object], error: Exception) 
         else None,
         reason=RejectReason.REFUSED_BY_DATABASE.value,
         message=_refusal_message(error),
+        created_at=format_bubble_datetime(created) if isinstance(created := row.get("created_at"), datetime) else None,
     )
 
 

@@ -22,6 +22,7 @@ from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
+from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 
 CHUNK_RECORDS = 20_000
@@ -103,6 +104,29 @@ def proves_whole_type(export: ExportManifest | None, records_read: int) -> bool:
     )
 
 
+def conclusive_census(export: ExportManifest | None, records_read: int) -> CensusOutcome | None:
+    """The census that came with this export, when it proves what Bubble deleted (sources/deletion_census.py)."""
+    if export is None or not export.census or not export.complete or records_read != export.exported:
+        return None
+    census = CensusOutcome(**export.census)
+    return census if census.conclusive else None
+
+
+def _gone(
+    db: Phase2Database, entity: Entity, export: ExportManifest | None, mapping: StreamedMapping, mode: DeletedRecords
+) -> list[str] | None:
+    """The migrated rows Bubble no longer has, by a full export or a census; None when the export proves nothing.
+
+    In report mode nothing is written, so nothing is looked up: the deleted_in_bubble check lists them.
+    """
+    if proves_whole_type(export, mapping.exported):
+        return [] if mode is DeletedRecords.REPORT else deletions.gone_from_full_export(db, entity, mapping.ids)
+    census = conclusive_census(export, mapping.exported)
+    if census is None:
+        return None
+    return [] if mode is DeletedRecords.REPORT else deletions.migrated_among(db, entity, census.gone)
+
+
 def migrate_entity(
     db: Phase2Database,
     entity: Entity,
@@ -133,8 +157,8 @@ def migrate_entity(
         bookkeeping.save_rejects(db, run_id, rejects)
         bookkeeping.save_fixes(db, run_id, fixes)
         sweep = None
-        if deleted_records is not None and proves_whole_type(export, mapping.exported):
-            sweep = deletions.sweep(db, entity, mapping.ids, deleted_records, run_id)
+        if deleted_records is not None and (gone := _gone(db, entity, export, mapping, deleted_records)) is not None:
+            sweep = deletions.sweep(db, entity, gone, deleted_records, run_id)
         bookkeeping.save_entity_run(
             db,
             run_id,

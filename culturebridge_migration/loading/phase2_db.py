@@ -165,6 +165,27 @@ class Phase2Database:
         )
         return {(bubble_id, format_bubble_datetime(updated)): hashed for bubble_id, updated, hashed in rows}
 
+    def known_records(self, entity: Entity) -> list[tuple[datetime, str]]:
+        """(Created Date, Bubble id) of every record of `entity` the migration knows Bubble had: the rows it
+        loaded, and the records it rejected and never loaded (the deletion census counts both)."""
+        return self.execute(
+            sql.SQL(
+                "SELECT t.created_at, t.bubble_id FROM {table} t"
+                " JOIN {id_map} m ON m.entity = %(entity)s AND m.bubble_id = t.bubble_id"
+                " UNION ALL"
+                " SELECT DISTINCT ON (x.bubble_id) x.created_at::timestamptz, x.bubble_id FROM {rejects} x"
+                " JOIN {runs} r USING (run_id) WHERE x.entity = %(entity)s AND r.rolled_back_at IS NULL"
+                " AND x.created_at IS NOT NULL AND x.bubble_id <> ''"
+                " AND NOT EXISTS (SELECT FROM {table} t WHERE t.bubble_id = x.bubble_id)"
+            ).format(
+                table=self.table(entity),
+                id_map=self.bookkeeping("id_map"),
+                rejects=self.bookkeeping("rejects"),
+                runs=self.bookkeeping("runs"),
+            ),
+            {"entity": entity.name},
+        ).fetchall()
+
     def id_mapping(self, entity: Entity) -> dict[str, int]:
         """Bubble id -> Phase 2 id for every row of an entity now in Phase 2."""
         return dict(self.execute(sql.SQL("SELECT bubble_id, id FROM {} ORDER BY id").format(self.table(entity))))

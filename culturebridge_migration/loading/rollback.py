@@ -222,10 +222,12 @@ def rollback_run(db: Phase2Database, run_id: str, *, force: bool = False) -> Rol
 
 def _refuse_unless_latest(db: Phase2Database, run_id: str) -> None:
     known = db.execute(
-        sql.SQL("SELECT rolled_back_at FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,)
+        sql.SQL("SELECT rolled_back_at, rehearsal FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,)
     ).fetchone()
     if known is None:
         raise RollbackBlocked(f"No migration run {run_id} in {db.schemas.migration}.runs: nothing to roll back")
+    if known[1]:
+        raise RollbackBlocked(f"Run {run_id} was a rehearsal (dry run): it changed nothing, there is nothing to undo")
     if known[0] is not None:
         raise RollbackBlocked(f"Run {run_id} was already rolled back at {known[0]:%Y-%m-%d %H:%M:%S %Z}")
     later = last_run(db)

@@ -19,7 +19,7 @@ from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, Entity
 from culturebridge_migration.mapping.fixes import NUL_REMOVED, ValueFix
 from culturebridge_migration.mapping.rejects import Reject, RejectReason, printable
-from culturebridge_migration.mapping.values import UnstorableText, parse_datetime, without_nul
+from culturebridge_migration.mapping.values import UnstorableText, format_bubble_datetime, parse_datetime, without_nul
 
 TABLE = "bubble_records"
 _COLUMNS = ("bubble_type", "bubble_id", "created_at", "modified_at", "record")
@@ -68,6 +68,7 @@ def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueF
                 None,
                 RejectReason.INVALID_VALUE.value,
                 f"{problem}; correct it in Bubble",
+                _created_text(record.get(CREATED_KEY)),
             )
         )
         return None
@@ -77,6 +78,11 @@ def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueF
         )
     created, modified = _date(record.get(CREATED_KEY)), _date(record.get(MODIFIED_KEY))
     return dict(zip(_COLUMNS, (entity.bubble_type, bubble_id, created, modified, cleaned), strict=True))
+
+
+def _created_text(value: object) -> str | None:
+    created = _date(value)
+    return format_bubble_datetime(created) if created else None
 
 
 def _date(value: object) -> datetime | None:
@@ -96,6 +102,7 @@ def _refused(entity: Entity, row: dict, error: Exception) -> Reject:
         None,
         RejectReason.REFUSED_BY_DATABASE.value,
         f"PostgreSQL refused the record: {words}",
+        format_bubble_datetime(row["created_at"]) if row.get("created_at") else None,
     )
 
 

@@ -146,6 +146,7 @@ def map_records(
                     value=r.value,
                     reason=r.reason,
                     message=r.message,
+                    created_at=v.format_bubble_datetime(created[i]) if created[i] is not None else None,
                 )
             )
             continue

@@ -38,6 +38,9 @@ class Reject:
     value: str | None  # the offending value, masked for passwords, shortened for long text
     reason: str  # a RejectReason
     message: str  # what is wrong and what to do
+    # The record's Created Date as Bubble writes it (None when it has none that parses): a rejected
+    # record is still a record Bubble has, and the deletion census places it by this date.
+    created_at: str | None = None
 
     def as_dict(self) -> dict[str, str | None]:
         return dataclasses.asdict(self)

@@ -15,7 +15,10 @@ The JSON shape (version 2) is stable; `REPORT_JSON_KEYS` documents it and a test
   "bubble_types_not_migrated": {bubble type: records},            (kept verbatim in the migration schema)
   "value_fixes": {"count", "by_reason": {reason: n}, "items": [{"entity", "bubble_id", "field", "column",
                   "original", "stored", "reason", "decided_by"}]},
-  "totals": {"exported", "loaded", "rejected"}
+  "totals": {"exported", "loaded", "rejected"},
+  "rehearsal": bool,                      (a dry run: the figures are what the run would have done)
+  "timing": {"run_seconds": float | null, "stages": {stage: seconds}},   (at cutover: the downtime so far)
+  "requests": {"by_type": {entity: n}, "total": n}    (Data API searches: export pages and census counts)
 }
 """
 
@@ -50,6 +53,9 @@ REPORT_JSON_KEYS = (
     "bubble_types_not_migrated",
     "value_fixes",
     "totals",
+    "rehearsal",
+    "timing",
+    "requests",
 )
 ERRORS_CSV_COLUMNS = REJECT_FIELDS
 FIXES_LISTED = 200  # the JSON lists this many fixes; the bookkeeping keeps them all
@@ -73,6 +79,12 @@ class CheckRecord:
 
 
 @dataclass(frozen=True)
+class RunTiming:
+    run_seconds: float | None  # from the run's start to the report: at cutover, the downtime so far
+    stages: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (export, load and checks, ...)
+
+
+@dataclass(frozen=True)
 class FailedStep:
     step: str
     error: str
@@ -90,6 +102,9 @@ class MigrationReport:
     fixes: list[dict] = field(default_factory=list)
     types_not_migrated: dict[str, int] = field(default_factory=dict)
     database_error: str | None = None  # Phase 2 could not be read: the report holds what Dagster knows
+    rehearsal: bool = False  # a dry run: nothing was written, the figures say what would have been
+    timing: RunTiming = field(default_factory=lambda: RunTiming(None))
+    requests: dict[str, int] = field(default_factory=dict)  # Data API searches per type
 
     @property
     def status_reasons(self) -> list[str]:
@@ -146,6 +161,9 @@ class MigrationReport:
             "bubble_types_not_migrated": self.types_not_migrated,
             "value_fixes": self.value_fixes,
             "totals": self.totals,
+            "rehearsal": self.rehearsal,
+            "timing": asdict(self.timing),
+            "requests": {"by_type": self.requests, "total": sum(self.requests.values())},
         }
 
 
@@ -192,9 +210,21 @@ def gather(
     loaded_names = {e["entity"] for e in entities}
     missing = [name for name in (expected_entities or []) if name not in loaded_names]
     fixes = [asdict(f) for f in read_fixes(db, run_id)]
+    rehearsal = bool(
+        db.scalar(sql.SQL("SELECT rehearsal FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,))
+    )
     return MigrationReport(
-        run_id, now(), entities, checks, rejects, missing, fixes=fixes, types_not_migrated=not_migrated, **facts
-    )  # type: ignore[arg-type]
+        run_id,
+        now(),
+        entities,
+        checks,
+        rejects,
+        missing,
+        fixes=fixes,
+        types_not_migrated=not_migrated,
+        rehearsal=rehearsal,
+        **facts,  # type: ignore[arg-type]
+    )
 
 
 def without_database(run_id: str, checks: list[CheckRecord], error: str, **facts: object) -> MigrationReport:
@@ -214,6 +244,9 @@ def render_summary(report: MigrationReport) -> str:
         f"STATUS: {report.status}",
     ]
     lines += [f"  - {reason}" for reason in report.status_reasons]
+    if report.rehearsal:
+        lines += ["REHEARSAL (dry run): Phase 2 was not changed; the figures below are what the run would do."]
+    lines += _timing_lines(report)
     lines += ["", f"{'entity':<18}{'exported':>10}{'loaded':>10}{'rejected':>10}{'seconds':>10}"]
     for e in report.entities:
         lines.append(f"{e['entity']:<18}{e['exported']:>10}{e['loaded']:>10}{e['rejected']:>10}{e['seconds']:>10.2f}")
@@ -232,6 +265,17 @@ def render_summary(report: MigrationReport) -> str:
         extra = f" {c.offending_rows} rows, e.g. {', '.join(c.sample_bubble_ids[:3])}" if not c.passed else ""
         lines.append(f"  [{c.outcome.upper()}] {c.asset} / {c.check}{extra}")
     return "\n".join(lines) + "\n"
+
+
+def _timing_lines(report: MigrationReport) -> list[str]:
+    timing, lines = report.timing, []
+    if timing.run_seconds is not None:
+        stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())
+        lines.append(f"Run time until this report: {timing.run_seconds:.1f} s ({stages})")
+    if report.requests:
+        by_type = ", ".join(f"{name} {n}" for name, n in report.requests.items())
+        lines.append(f"Requests to Bubble's Data API: {sum(report.requests.values())} ({by_type})")
+    return lines
 
 
 def _unmapped_lines(report: MigrationReport) -> list[str]:

@@ -93,6 +93,53 @@ class CensusResult:
         """No unknown record turned up; when one did, an unknown record may hide a deletion."""
         return not self.unknown
 
+    def outcome(self, seconds: float) -> CensusOutcome:
+        return CensusOutcome(
+            conclusive=self.premise_held,
+            gone=sorted(self.gone),
+            unknown=sorted(self.unknown),
+            known=self.known,
+            requests=self.requests,
+            windows_counted=self.windows_counted,
+            windows_paged=self.windows_paged,
+            records_read=self.records_read,
+            seconds=round(seconds, 3),
+        )
+
+
+@dataclass(frozen=True)
+class CensusOutcome:
+    """What an export's manifest keeps of its census: the deletions it proved, or why it proved none.
+
+    `conclusive` is True only when the census ran to the end and no unknown record turned up: then
+    `gone` is exactly the known records Bubble no longer has, and nothing else was deleted.
+    """
+
+    conclusive: bool
+    gone: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    known: int = 0
+    requests: int = 0
+    windows_counted: int = 0
+    windows_paged: int = 0
+    records_read: int = 0
+    seconds: float = 0.0
+    error: str | None = None  # Bubble could not be read, or a known record was not in its form
+
+    @classmethod
+    def failed(cls, error: Exception, seconds: float) -> CensusOutcome:
+        return cls(conclusive=False, seconds=round(seconds, 3), error=str(error))
+
+    def why_inconclusive(self) -> str:
+        if self.error:
+            return f"the census failed: {self.error}"
+        return (
+            f"Bubble holds {len(self.unknown)} record(s) the migration does not know (e.g. {self.unknown[0]}), "
+            "created after the incremental export or never exported: run the cutover again"
+            if self.unknown
+            else ""
+        )
+
 
 @dataclass(frozen=True)
 class Window:

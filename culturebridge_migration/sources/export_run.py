@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,6 +23,7 @@ from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.passwords import PasswordGuard
 from culturebridge_migration.sources.bubble_api import BubbleError
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
+from culturebridge_migration.sources.deletion_census import CensusOutcome, KnownRecord
 from culturebridge_migration.sources.export_store import ExportManifest, ExportWriter, atomic_write
 from culturebridge_migration.sources.hooks import ExportHooks, ProgressCallback
 from culturebridge_migration.sources.source import RecordSource
@@ -38,6 +39,8 @@ class ExportPlan:
     entity: Entity
     modified_after: datetime | None = None
     known_hashes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # see PasswordGuard
+    # Cutover: the records Phase 2 knows; after the export, a census finds which of them Bubble deleted.
+    census_known: Sequence[KnownRecord] | None = None
 
 
 @dataclass
@@ -102,10 +105,11 @@ def export_type(
     entity, started = plan.entity, time.monotonic()
     guard = PasswordGuard((f.source for f in entity.fields if f.kind is Kind.PASSWORD), plan.known_hashes, hash_workers)
     checkpoint = PageCheckpoint(Path(export_dir) / f"{entity.name}.partial.jsonl")
-    writer = ExportWriter(export_dir, entity.name)  # records go to disk as they arrive
+    writer = ExportWriter(export_dir, entity.name, keep_keys=plan.census_known is not None)
     hooks = ExportHooks(plan.modified_after, on_progress, guard, checkpoint, writer)
     try:
         result = source.export(entity, hooks)
+        census = _census(source, plan, writer.keys or [])
     except BaseException:
         writer.discard()
         raise
@@ -126,10 +130,43 @@ def export_type(
         duplicate_ids=len(result.duplicate_ids),
         unavailable_fields=result.unavailable,
         fields=dict(writer.fields.most_common()),
+        census=asdict(census) if census else None,
     )
     path = writer.commit(manifest)
     checkpoint.clear()
     return TypeExport(entity, manifest, writer, path, time.monotonic() - started, guard.seconds)
+
+
+def _census(source: RecordSource, plan: ExportPlan, exported: Sequence[KnownRecord]) -> CensusOutcome | None:
+    """Right after the incremental export, with Bubble read-only: what Phase 2 knows and Bubble deleted."""
+    if plan.census_known is None:
+        return None
+    clock = time.monotonic()
+    try:
+        result = source.census(plan.entity, [*plan.census_known, *exported])
+    except (BubbleError, ValueError) as exc:  # the loads go on; the cutover's check says deletions are unknown
+        return CensusOutcome.failed(exc, time.monotonic() - clock)
+    if result is None:
+        return CensusOutcome.failed(
+            ValueError("the source cannot count records by window (CSV files): run a full migration instead"), 0.0
+        )
+    outcome = result.outcome(time.monotonic() - clock)
+    if not outcome.conclusive or plan.modified_after is None:
+        return outcome
+    # The census is exact only if the export saw every change: a record created or edited since it ran
+    # (Bubble not read-only) could hide a deletion. Bubble's count of changes now must be what it sent.
+    changed_now = source.count(plan.entity, ExportHooks(plan.modified_after).modified_constraints())
+    exported = len({bubble_id for _, bubble_id in exported})
+    outcome = replace(outcome, requests=outcome.requests + 1, seconds=round(time.monotonic() - clock, 3))
+    if changed_now == exported:
+        return outcome
+    return replace(
+        outcome,
+        conclusive=False,
+        error=f"Bubble changed during the cutover: {changed_now} records are modified since "
+        f"{plan.modified_after:%Y-%m-%d %H:%M:%S}, the export brought {exported}. Set the app read-only "
+        "(or stop its workflows) and run the cutover again",
+    )
 
 
 def export_types(

@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, MODIFIED_KEY
+from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, ID_KEY, MODIFIED_KEY
 from culturebridge_migration.mapping.values import parse_datetime
 
 
@@ -39,6 +39,8 @@ class ExportManifest:
     unavailable_fields: list[str] = field(default_factory=list)  # mapped keys the source's format cannot hold
     fields: dict[str, int] = field(default_factory=dict)  # every top-level key of the records, in how many
     duplicate_ids: int = 0  # ids the source sent twice (dropped from the file, but a sign of missed records)
+    # Cutover: the deletion census that followed this incremental export (CensusOutcome's fields).
+    census: dict | None = None
 
     @property
     def missing(self) -> int:
@@ -94,8 +96,10 @@ class ExportWriter:
 
     PREVIEW = 5
 
-    def __init__(self, folder: str | Path, entity: str) -> None:
+    def __init__(self, folder: str | Path, entity: str, *, keep_keys: bool = False) -> None:
         self.path, self.manifest_path = export_paths(folder, entity)
+        # (Created Date, _id) of every record written, when asked: what a deletion census must count as known.
+        self.keys: list[tuple[datetime, str]] | None = [] if keep_keys else None
         self.export_id = uuid.uuid4().hex
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,6 +125,8 @@ class ExportWriter:
         self.fields.update(k for r in records for k in r)
         self.preview += records[: self.PREVIEW - len(self.preview)]
         for record in records:
+            if self.keys is not None:
+                self._keep_key(record)
             try:
                 moment = parse_datetime(record.get(MODIFIED_KEY) or record.get(CREATED_KEY))
             except ValueError:
@@ -137,6 +143,14 @@ class ExportWriter:
             raise disk_error(self.path, exc) from None
         atomic_write(self.manifest_path, json.dumps(asdict(manifest), indent=2))
         return self.path
+
+    def _keep_key(self, record: dict) -> None:
+        try:
+            created = parse_datetime(record.get(CREATED_KEY))
+        except ValueError:
+            return  # no Created Date to place it by: the census finds it as unknown, and says so
+        if isinstance(record.get(ID_KEY), str):
+            self.keys.append((created, record[ID_KEY]))  # type: ignore[union-attr]
 
     def discard(self) -> None:
         self._out.close()

@@ -17,6 +17,7 @@ from typing import Protocol
 from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity, extra_entity
 from culturebridge_migration.mapping.values import parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResult
+from culturebridge_migration.sources.deletion_census import CensusResult, KnownRecord, take_census
 from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.search_windows import record_key
 
@@ -36,6 +37,14 @@ class RecordSource(Protocol):
         """The Bubble types the source holds beyond the `migrated` ones, as entities kept verbatim."""
         ...
 
+    def census(self, entity: Entity, known: Iterable[KnownRecord]) -> CensusResult | None:
+        """Which `known` records the source no longer has (see sources/deletion_census.py); None: it cannot tell."""
+        ...
+
+    def count(self, entity: Entity, constraints: list[dict]) -> int:
+        """How many records of the type match `constraints` now."""
+        ...
+
 
 @dataclass
 class ApiSource:
@@ -47,6 +56,12 @@ class ApiSource:
 
     def meta(self) -> tuple[dict | None, str]:
         return self.client.meta()
+
+    def census(self, entity: Entity, known: Iterable[KnownRecord]) -> CensusResult:
+        return take_census(self.client, entity.bubble_type, known)
+
+    def count(self, entity: Entity, constraints: list[dict]) -> int:
+        return self.client.count(entity.bubble_type, constraints)
 
     def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
         """What /meta exposes beyond the migrated types; nothing when the app hides /meta (no other list exists)."""
@@ -86,6 +101,12 @@ class CsvSource:
 
     def meta(self) -> tuple[dict | None, str]:
         return None, "CSV exports carry no schema: the fields are learned from the files"
+
+    def census(self, entity: Entity, known: Iterable[KnownRecord]) -> None:
+        return None  # a file counts nothing by window; a full (not incremental) run compares it whole
+
+    def count(self, entity: Entity, constraints: list[dict]) -> int:
+        raise NotImplementedError("CSV files are counted by reading them")  # never asked: census() is None
 
     def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
         """Export files of types no table migrates (`export_All-Reviews_*.csv`): kept verbatim too."""

@@ -15,12 +15,13 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, stage_exported_ids
-from culturebridge_migration.loading.migrate import proves_whole_type
+from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
+from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
+from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.validation.export_digest import ExportDigest
 from culturebridge_migration.validation.rules import Rule, rules_for
@@ -30,6 +31,7 @@ SAMPLE_IDS = 10  # how many offending ids a failing check shows
 ROW_COUNTS = "row_counts"
 SAMPLE = "sample_matches_export"
 DELETED = "deleted_in_bubble"
+DELETIONS_PROVED = "deletions_proved"
 FIELDS_COVERED = "fields_covered"
 FIELDS_PRESENT = "mapped_fields_present"
 MOSTLY_LOADED = "most_records_loaded"
@@ -162,17 +164,43 @@ DELETED_DESCRIPTION = (
 
 
 def check_deleted_in_bubble(inputs: CheckInputs) -> Outcome:
-    """Phase 2 rows of migrated records whose Bubble id is missing from a full export."""
-    if not proves_whole_type(inputs.manifest, inputs.export.count):  # absence from part of a type proves nothing
-        return Outcome(True, 0, details={"skipped": "not a whole export of the type; the next full export sweeps"})
+    """Phase 2 rows of migrated records Bubble no longer has: missing from a full export, or found by a census."""
     db, entity = inputs.db, inputs.entity
-    gone = find_gone(db, entity)
+    if proves_whole_type(inputs.manifest, inputs.export.count):
+        gone = find_gone(db, entity)
+    elif census := conclusive_census(inputs.manifest, inputs.export.count):
+        gone = migrated_among(db, entity, census.gone)
+    else:  # absence from part of a type proves nothing
+        return Outcome(True, 0, details={"skipped": "not a whole export of the type; the next full export sweeps"})
     flagged = db.scalar(
         sql.SQL("SELECT count(*) FROM {} WHERE entity = %s").format(db.bookkeeping("deleted_in_bubble")),
         (entity.name,),
     )
     details = {"deleted_records": str(inputs.deleted_records), "flagged": flagged}
     return Outcome(not gone, len(gone), gone[:SAMPLE_IDS], details)
+
+
+DELETIONS_PROVED_DESCRIPTION = (
+    "At cutover, the census of the type (its records counted by Created Date window, reading only the windows "
+    "whose counts differ from what the migration knows) proved which records Bubble deleted since the last "
+    "load. Fails when it could not: Bubble holds a record the migration does not know (created after the "
+    "incremental export) or could not be read, so a deletion may be missed (ERROR). Other runs: skipped."
+)
+
+
+def check_deletions_proved(inputs: CheckInputs) -> Outcome:
+    if inputs.manifest.census is None:
+        return Outcome(True, 0, details={"skipped": "no census in this run (only the cutover job takes one)"})
+    census = CensusOutcome(**inputs.manifest.census)
+    figures = {"gone": len(census.gone), "requests": census.requests, "records_read": census.records_read}
+    if census.conclusive:
+        return Outcome(True, 0, details=figures)
+    return Outcome(
+        False,
+        max(1, len(census.unknown)),
+        census.unknown[:SAMPLE_IDS],
+        figures | {"problem": census.why_inconclusive()},
+    )
 
 
 # -- sample ---------------------------------------------------------------------------------------
@@ -336,8 +364,8 @@ def staged_export(inputs: CheckInputs) -> Iterator[None]:
     try:
         yield
     finally:
-        inputs.db.execute("DROP TABLE IF EXISTS exported_ids")
-        inputs.db.conn.commit()
+        with inputs.db.transaction():
+            inputs.db.execute("DROP TABLE IF EXISTS exported_ids")
 
 
 def table_checks(entity: Entity) -> list[TableCheck]:
@@ -346,6 +374,7 @@ def table_checks(entity: Entity) -> list[TableCheck]:
         TableCheck(ROW_COUNTS, "ERROR", ROW_COUNTS_DESCRIPTION, check_row_counts),
         TableCheck(SAMPLE, "ERROR", SAMPLE_DESCRIPTION, check_sample),
         TableCheck(DELETED, "WARN", DELETED_DESCRIPTION, check_deleted_in_bubble),
+        TableCheck(DELETIONS_PROVED, "ERROR", DELETIONS_PROVED_DESCRIPTION, check_deletions_proved),
         TableCheck(FIELDS_COVERED, "WARN", FIELDS_COVERED_DESCRIPTION, check_fields_covered),
         TableCheck(FIELDS_PRESENT, "ERROR", FIELDS_PRESENT_DESCRIPTION, check_mapped_fields_present),
         TableCheck(MOSTLY_LOADED, "ERROR", MOSTLY_LOADED_DESCRIPTION, check_most_records_loaded),

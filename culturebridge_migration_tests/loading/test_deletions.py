@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from culturebridge_migration.loading.deletions import DeletedRecords, sweep
+from culturebridge_migration.loading.deletions import DeletedRecords, gone_from_full_export, sweep
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import ENTITIES
 
@@ -24,7 +24,8 @@ def loaded(db: Phase2Database, load: Callable, records: SimpleNamespace) -> Phas
 
 def swept(db: Phase2Database, exported_ids: list[str], mode: DeletedRecords, run_id: str = "run-2"):
     db.register_run(run_id, "test")  # a table step registers its run before it sweeps
-    return sweep(db, ENTITIES["users"], exported_ids, mode, run_id)
+    gone = gone_from_full_export(db, ENTITIES["users"], exported_ids)
+    return sweep(db, ENTITIES["users"], gone, mode, run_id)
 
 
 def flags(db: Phase2Database) -> dict[str, str]:

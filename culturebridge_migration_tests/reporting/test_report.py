@@ -45,6 +45,7 @@ REJECT = {
     "value": "not-an-email",
     "reason": "invalid_email",
     "message": "fix it in Bubble",
+    "created_at": "2025-11-05T14:03:22.120Z",
 }
 
 

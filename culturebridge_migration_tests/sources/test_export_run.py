@@ -105,3 +105,51 @@ def test_a_caller_that_stops_reading_stops_every_type_at_its_next_page(
         assert len(fake.requests) <= asked + 2  # at most the pages already in flight
     assert not (tmp_path / "bookings.jsonl").exists()
     assert (tmp_path / "bookings.partial.jsonl").exists()  # the next run resumes after the pages it has
+
+
+# -- the census after an incremental export (cutover) -----------------------------------------------
+def known_of(records: list[dict]) -> list[tuple]:
+    from culturebridge_migration.mapping.values import parse_datetime
+
+    return [(parse_datetime(r["Created Date"]), r["_id"]) for r in records]
+
+
+def census_of(src: ApiSource, plan: ExportPlan, folder: Path, **kwargs: object) -> dict:
+    from culturebridge_migration.sources.export_run import export_type
+
+    return export_type(src, plan, folder, "run-1", hash_workers=1, **kwargs).manifest.census  # type: ignore[return-value]
+
+
+def test_a_cutover_export_proves_the_deletions_since_the_last_load_in_its_manifest(
+    bubble_server: FakeBubble, tmp_path: Path
+) -> None:
+    from culturebridge_migration.mapping.values import parse_datetime
+
+    posts = bubble_server.records("post")
+    since = max(parse_datetime(p["Modified Date"]) for p in posts)
+    bubble_server.delete("post", posts[3]["_id"])
+    plan = ExportPlan(ENTITIES["posts"], since, census_known=known_of(posts))
+    census = census_of(source(bubble_server), plan, tmp_path)
+    assert census["conclusive"] and census["gone"] == [posts[3]["_id"]]
+
+
+def test_a_record_changed_while_the_cutover_exported_makes_its_census_inconclusive(
+    bubble_server: FakeBubble, tmp_path: Path
+) -> None:
+    from culturebridge_migration.mapping.values import parse_datetime
+
+    posts = bubble_server.records("post")
+    since = max(parse_datetime(p["Modified Date"]) for p in posts)
+    for post in posts[4:7]:  # three edits for the export to bring, one page each
+        bubble_server.put("post", {**post, "Modified Date": "2029-01-01T00:00:00.000Z"})
+    bubble_server.delete("post", posts[3]["_id"])
+    late = {**posts[9], "_id": "1800000000000x000000000000000077", "Modified Date": "2030-01-01T00:00:00.000Z"}
+
+    def app_still_writing(done: int, total: int) -> None:
+        if done == total:  # the export has read its last page; the app writes on
+            bubble_server.put("post", late)
+
+    plan = ExportPlan(ENTITIES["posts"], since, census_known=known_of(posts))
+    census = census_of(source(bubble_server, page_size=1), plan, tmp_path, on_progress=app_still_writing)
+    assert not census["conclusive"]
+    assert "Bubble changed during the cutover" in census["error"]

@@ -10,6 +10,8 @@ CREATE TABLE IF NOT EXISTS {mig}.runs (
     started_at timestamptz NOT NULL DEFAULT clock_timestamp(),
     rolled_back_at timestamptz
 );
+-- A rehearsal (dry run) changed nothing: it is kept, marked rolled back, for its reports.
+ALTER TABLE {mig}.runs ADD COLUMN IF NOT EXISTS rehearsal boolean NOT NULL DEFAULT false;
 
 -- What each run did to each entity: the counts the row-count checks and reports use.
 CREATE TABLE IF NOT EXISTS {mig}.entity_runs (
@@ -38,6 +40,7 @@ CREATE TABLE IF NOT EXISTS {mig}.rejects (
     reason    text NOT NULL,
     message   text NOT NULL
 );
+ALTER TABLE {mig}.rejects ADD COLUMN IF NOT EXISTS created_at text;  -- Bubble's Created Date of the record
 -- Not a key: a record without an _id is still a reject of its own.
 ALTER TABLE {mig}.rejects DROP CONSTRAINT IF EXISTS rejects_pkey;
 CREATE INDEX IF NOT EXISTS rejects_run_idx ON {mig}.rejects (run_id, entity);
