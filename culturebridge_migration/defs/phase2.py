@@ -27,6 +27,7 @@ from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.rehearsal import keep_rehearsal, rehearsal
 from culturebridge_migration.loading.schema import table_columns
 from culturebridge_migration.loading.verbatim import migrate_verbatim
+from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, extra_entity
 from culturebridge_migration.reporting.markdown import rejects_preview
 from culturebridge_migration.sources.export_run import read_meta
@@ -149,9 +150,9 @@ class _TableStep:
         # The checks' view of the export, gathered as the load streams it (or read for the checks alone).
         digest = ExportDigest(self.entity, 2 * settings.sample_size, settings.sample_seed)  # rejects are drawn too
         records = digest.watch(iter_records(settings.export_dir, self.entity.name, manifest.export_id))
-        outcome = None
+        outcome, decisions = None, settings.decisions_for(self.entity)
         if self.key in context.selected_asset_keys:
-            outcome = self.load(records)
+            outcome = self.load(records, decisions)
             _log_outcome(context, outcome)
             metadata = _metadata(self.postgres, self.entity, outcome)
             if is_dry_run(context):
@@ -168,6 +169,8 @@ class _TableStep:
             settings.deleted_records_mode(),
             settings.max_reject_share,
             _bubble_fields(settings, self.entity),
+            decisions,
+            loaded_here=outcome is not None,
         )
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == self.key}
         with staged_export(inputs):
@@ -176,7 +179,7 @@ class _TableStep:
                     yield check_result(check, check.evaluate(inputs))
         return outcome
 
-    def load(self, records: Iterator[dict]) -> EntityOutcome:
+    def load(self, records: Iterator[dict], decisions: EntityFixes | None) -> EntityOutcome:
         manifest = self.manifest
         if not manifest.complete:
             raise dg.Failure(
@@ -193,6 +196,7 @@ class _TableStep:
             # Only a whole export (or a census) proves a record is gone: the load checks it before any deletion.
             deleted_records=self.settings.deleted_records_mode(),
             export=manifest,
+            decisions=decisions,
         )
 
 

@@ -22,6 +22,7 @@ from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.schema import ensure_schema
 from culturebridge_migration.loading.writer_lock import Holder, WriterBusy, writer
+from culturebridge_migration.mapping.corrections import EntityFixes, FixesFileError, read_fixes_file
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources.bubble_api import BubbleClient
@@ -194,6 +195,11 @@ class MigrationSettings(dg.ConfigurableResource):
     writer_wait_seconds: int = ConfigField(
         default=60, description="how long a run waits for another run on the same database or export folder"
     )
+    fixes: str | None = ConfigField(
+        default=None,
+        description="the team's corrections: an errors CSV with its `fix` column filled in, or the JSON form "
+        "(mapping/corrections.py)",
+    )
     deleted_records: str = ConfigField(
         default=DeletedRecords.REPORT.value,
         description="what a full export does with migrated rows gone from Bubble: report, flag or delete",
@@ -207,6 +213,15 @@ class MigrationSettings(dg.ConfigurableResource):
             raise dg.Failure(
                 f"deleted_records is {self.deleted_records!r}; set MIGRATION_DELETED_RECORDS to one of: {choices}"
             ) from None
+
+    def decisions_for(self, entity: Entity) -> EntityFixes | None:
+        """The fixes file's corrections of `entity` (None without a file or without any for it)."""
+        if not self.fixes:
+            return None
+        try:
+            return read_fixes_file(self.fixes).for_entity(entity)
+        except FixesFileError as exc:
+            raise dg.Failure(str(exc)) from None
 
     def entities(self) -> dict[str, Entity]:
         if not self.field_map:
@@ -250,6 +265,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "report_dir": _env("MIGRATION_REPORT_DIR"),
         "field_map": _env("MIGRATION_FIELD_MAP"),
         "deleted_records": _env("MIGRATION_DELETED_RECORDS"),
+        "fixes": _env("MIGRATION_FIXES"),
     }
     if os.environ.get("MIGRATION_KEEP_UNMIGRATED_TYPES"):
         settings["keep_unmigrated_types"] = os.environ["MIGRATION_KEEP_UNMIGRATED_TYPES"].lower() not in (

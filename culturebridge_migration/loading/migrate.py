@@ -18,6 +18,7 @@ from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
 from culturebridge_migration.loading.isolation import refusal_reject
 from culturebridge_migration.loading.loader import LoadResult
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
@@ -53,8 +54,14 @@ class StreamedMapping:
     its seconds went.
     """
 
-    def __init__(self, entity: Entity, refs: Mapping[str, RefLookup], taken_emails: Mapping[str, str]) -> None:
-        self.entity, self.refs, self.taken_emails = entity, refs, taken_emails
+    def __init__(
+        self,
+        entity: Entity,
+        refs: Mapping[str, RefLookup],
+        taken_emails: Mapping[str, str],
+        decisions: EntityFixes | None = None,
+    ) -> None:
+        self.entity, self.refs, self.taken_emails, self.decisions = entity, refs, taken_emails, decisions
         self.exported = 0
         self.read_seconds = self.map_seconds = 0.0
         self.ids: list[str] = []
@@ -70,12 +77,21 @@ class StreamedMapping:
         while (chunk := self._read(chunks)) is not None:
             clock = time.perf_counter()
             self.ids += [r[ID_KEY] for r in chunk if isinstance(r.get(ID_KEY), str)]
+            decided: list[ValueFix] = []
+            if self.decisions is not None:  # the team's corrections, before the mapper judges the records
+                chunk = [self._decide(record, decided) for record in chunk]
             batch = map_records(self.entity, chunk, self.refs, taken_emails=self.taken_emails)
+            rejected = {r.bubble_id for r in batch.rejects}
             self.rejects += batch.rejects
-            self.fixes += batch.fixes
+            self.fixes += [f for f in decided if f.bubble_id not in rejected] + batch.fixes
             self.exported += len(chunk)
             self.map_seconds += time.perf_counter() - clock
             yield from batch.rows
+
+    def _decide(self, record: dict, decided: list[ValueFix]) -> dict:
+        fixed, fixes = self.decisions.apply(record)  # type: ignore[union-attr]
+        decided += fixes
+        return fixed
 
     def _read(self, chunks: Iterator[list[dict]]) -> list[dict] | None:
         clock = time.perf_counter()
@@ -137,6 +153,7 @@ def migrate_entity(
     watermark: datetime | None = None,
     deleted_records: DeletedRecords | None = None,
     export: ExportManifest | None = None,
+    decisions: EntityFixes | None = None,
 ) -> EntityOutcome:
     """Load one entity's export.
 
@@ -148,7 +165,7 @@ def migrate_entity(
     started, clock = datetime.now(UTC), time.monotonic()
     with db.transaction():
         db.register_run(run_id, job_name)
-        mapping = StreamedMapping(entity, db.reference_lookups(entity), loader.taken_emails(db, entity))
+        mapping = StreamedMapping(entity, db.reference_lookups(entity), loader.taken_emails(db, entity), decisions)
         load = loader.load_rows(db, entity, mapping.rows(records), run_id)
         refused = {str(row["bubble_id"]) for row, _ in load.refused}
         rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]

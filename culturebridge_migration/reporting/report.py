@@ -35,6 +35,7 @@ from psycopg import sql
 
 from culturebridge_migration.loading.bookkeeping import read_fixes, read_rejects
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.corrections import FIX_COLUMN
 from culturebridge_migration.mapping.entities import EXTRA_PREFIX, load_order
 from culturebridge_migration.mapping.rejects import REJECT_FIELDS
 
@@ -57,7 +58,8 @@ REPORT_JSON_KEYS = (
     "timing",
     "requests",
 )
-ERRORS_CSV_COLUMNS = REJECT_FIELDS
+# The last column is for a person: filled in and handed back as MIGRATION_FIXES (mapping/corrections.py).
+ERRORS_CSV_COLUMNS = (*REJECT_FIELDS, FIX_COLUMN)
 FIXES_LISTED = 200  # the JSON lists this many fixes; the bookkeeping keeps them all
 
 

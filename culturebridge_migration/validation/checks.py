@@ -18,6 +18,7 @@ from psycopg import sql
 from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
 from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
@@ -59,6 +60,8 @@ class CheckInputs:
     deleted_records: DeletedRecords
     max_reject_share: float = 0.5  # a table with a larger share of its records rejected is as good as lost
     bubble_fields: frozenset[str] | None = None  # the type's fields as Bubble's /meta lists them, when known
+    decisions: EntityFixes | None = None  # the team's corrections (MIGRATION_FIXES), applied before mapping
+    loaded_here: bool = False  # the table was loaded in this step (else its checks look at Phase 2 as it is)
 
 
 @dataclass(frozen=True)
@@ -203,6 +206,26 @@ def check_deletions_proved(inputs: CheckInputs) -> Outcome:
     )
 
 
+# -- the team's corrections --------------------------------------------------------------------------
+FIXES_APPLIED = "fixes_applied"
+FIXES_APPLIED_DESCRIPTION = (
+    "Every correction of the fixes file (MIGRATION_FIXES) for this table found what it was written "
+    "against: its record, still holding the rejected value, or for a value map a record holding the value. "
+    "A correction that changed nothing is listed with why (WARN)."
+)
+
+
+def check_fixes_applied(inputs: CheckInputs) -> Outcome:
+    if inputs.decisions is None:
+        return Outcome(True, 0, details={"skipped": "no fixes file for this table"})
+    if not inputs.loaded_here:
+        return Outcome(True, 0, details={"skipped": "the table was not loaded in this step"})
+    whole = proves_whole_type(inputs.manifest, inputs.export.count)
+    missed = inputs.decisions.not_applied(whole_export=whole)
+    details = {"applied": len(inputs.decisions.applied), "not_applied": [why for _, why in missed[:SAMPLE_IDS]]}
+    return Outcome(not missed, len(missed), [subject for subject, _ in missed[:SAMPLE_IDS]], details)
+
+
 # -- sample ---------------------------------------------------------------------------------------
 SAMPLE_DESCRIPTION = "A random sample of loaded rows equals, field by field, what the Bubble export says after mapping."
 
@@ -228,6 +251,8 @@ def check_sample(inputs: CheckInputs) -> Outcome:
     }
     chosen = set([bubble_id for bubble_id in drawn if bubble_id in stored][: inputs.sample_size])
     sampled = [r for r in candidates if r.get("_id") in chosen]
+    if inputs.decisions is not None:  # the load mapped the records with the team's corrections applied
+        sampled = [inputs.decisions.apply(r, remember=False)[0] for r in sampled]
     refs = db.reference_lookups(entity, only=referenced_ids(entity, sampled))
     # Duplicate-email ownership was settled at load time; the sample only compares values.
     expected = map_records(entity, sampled, refs).rows
@@ -378,5 +403,6 @@ def table_checks(entity: Entity) -> list[TableCheck]:
         TableCheck(FIELDS_COVERED, "WARN", FIELDS_COVERED_DESCRIPTION, check_fields_covered),
         TableCheck(FIELDS_PRESENT, "ERROR", FIELDS_PRESENT_DESCRIPTION, check_mapped_fields_present),
         TableCheck(MOSTLY_LOADED, "ERROR", MOSTLY_LOADED_DESCRIPTION, check_most_records_loaded),
+        TableCheck(FIXES_APPLIED, "WARN", FIXES_APPLIED_DESCRIPTION, check_fixes_applied),
         *(_rule_check(rule) for rule in rules_for(entity)),
     ]
