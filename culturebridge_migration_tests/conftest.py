@@ -22,13 +22,15 @@ import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from culturebridge_migration.definitions import ALL_ASSETS
-from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
+from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.fake_bubble.sample import files_for, sample_files
 from culturebridge_migration.loading.database import EMBEDDED_DIR, stop_embedded_server
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
 API_KEY = "test-api-key"
+FILES_PUBLIC_URL = "https://files.culturebridge.test"
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
@@ -126,7 +128,7 @@ def sample() -> SampleData:
 @pytest.fixture
 def bubble_server(sample: SampleData) -> Iterator[FakeBubble]:
     """The sample, served by the local Bubble server over HTTP."""
-    with FakeBubble(bubble_data(sample), api_key=API_KEY) as server:
+    with FakeBubble(bubble_data(sample), files=sample_files(sample), api_key=API_KEY) as server:
         yield server
 
 
@@ -135,6 +137,7 @@ def serve() -> Callable[..., FakeBubble]:
     """A local Bubble server for a data set of the test's own (call it in a `with`)."""
 
     def start(data: dict[str, list[dict]], **options: object) -> FakeBubble:
+        options.setdefault("files", files_for(data))  # the files the records link, as Bubble's CDN serves them
         return FakeBubble(data, api_key=API_KEY, **options)
 
     return start
@@ -157,6 +160,8 @@ class Graph:
             "settings": MigrationSettings(
                 export_dir=str(self.folder / "exports"), report_dir=str(self.folder / "reports"), **self.settings
             ),
+            # One public base URL for every test's copies: two runs on the same data link the same URLs.
+            "files": FilesResource(target=str(self.folder / "files"), public_base_url=FILES_PUBLIC_URL),
         }
 
     def materialize(self, assets: list | None = None, **options: object) -> dg.ExecuteInJobResult:
@@ -173,6 +178,7 @@ class Graph:
 
 
 def api(server: FakeBubble, **options: object) -> BubbleResource:
+    options.setdefault("files_base_url", server.files_url)  # Bubble's files, as the local server serves them
     return BubbleResource(api_url=server.url, api_key=API_KEY, max_retries=2, **options)
 
 

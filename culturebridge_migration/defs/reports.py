@@ -7,6 +7,7 @@ writes them itself (`run_reports`' hooks), since everything downstream of it is 
 
 import dagster as dg
 
+from culturebridge_migration.defs.files import FILE_ENTITIES, files_key
 from culturebridge_migration.defs.phase2 import table_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import (
@@ -31,7 +32,8 @@ RUN_LOG = dg.AssetKey(["reports", "run_log"])
 MAPPINGS = dg.AssetKey(["reports", "id_mappings"])
 HTML = dg.AssetKey(["reports", "html"])
 
-_TABLE_KEYS = [table_key(name) for name in ENTITIES]
+# After the tables and their files: the reports count the copies too.
+_TABLE_KEYS = [table_key(name) for name in ENTITIES] + [files_key(name) for name in FILE_ENTITIES]
 _DESCRIPTIONS = {
     SUMMARY: "Per entity exported / loaded / rejected / seconds, every check's outcome, and SUCCESS or FAILED.",
     ERRORS: "One CSV row per rejected record: entity, Bubble id, field, value (passwords masked), reason.",

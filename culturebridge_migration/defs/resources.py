@@ -2,7 +2,7 @@
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import cache
 from pathlib import Path
@@ -11,6 +11,10 @@ import dagster as dg
 import psycopg
 from pydantic import Field as ConfigField
 
+from culturebridge_migration.files.copier import DEFAULT_WORKERS, FileCopier
+from culturebridge_migration.files.progress import CopyProgress
+from culturebridge_migration.files.storage import DEFAULT_FILES_DIR, FileStorageError, open_storage
+from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS, BubbleFileMatcher, fetch_through
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
     DatabaseUnavailable,
@@ -26,7 +30,14 @@ from culturebridge_migration.mapping.corrections import EntityFixes, FixesFileEr
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources.bubble_api import BubbleClient
-from culturebridge_migration.sources.source import SAMPLE_API_KEY, ApiSource, CsvSource, RecordSource, sample_api
+from culturebridge_migration.sources.source import (
+    SAMPLE_API_KEY,
+    ApiSource,
+    CsvSource,
+    RecordSource,
+    sample_api,
+    sample_server,
+)
 
 
 @cache
@@ -132,6 +143,9 @@ class BubbleResource(dg.ConfigurableResource):
     # 8 pages in flight at Bubble's ~150 ms is about 2,300 requests/min (measured on the local server):
     # more than the 1,000/min of Bubble's legacy plans, where requests_per_minute must be set.
     page_workers: int = ConfigField(default=8, description="requests in flight at once, across all types")
+    files_base_url: str | None = ConfigField(
+        default=None, description="fetch Bubble's files from here instead of their own host (the local Bubble server)"
+    )
 
     def describe(self) -> str:
         if self.api_url:
@@ -159,6 +173,17 @@ class BubbleResource(dg.ConfigurableResource):
                 yield source
 
     @contextmanager
+    def file_addresses(self) -> Iterator[Callable[[str], str]]:
+        """Where each Bubble file URL is fetched: its own host, or the local Bubble server's file path."""
+        if self.files_base_url:
+            yield fetch_through(self.files_base_url)
+        elif self.api_url or self.csv_dir:
+            yield lambda url: url
+        else:
+            with sample_server(self.sample_users) as server:
+                yield fetch_through(server.files_url)
+
+    @contextmanager
     def _api(self, url: str, key: str) -> Iterator[ApiSource]:
         client = BubbleClient(
             url,
@@ -173,6 +198,37 @@ class BubbleResource(dg.ConfigurableResource):
             yield ApiSource(client, self.describe())
         finally:
             client.close()
+
+
+class FilesResource(dg.ConfigurableResource):
+    """Storage the team owns for Bubble's files (a folder or an S3-compatible bucket) and which URLs are Bubble's."""
+
+    target: str = ConfigField(default=DEFAULT_FILES_DIR, description="a folder, or s3://bucket/prefix")
+    public_base_url: str | None = ConfigField(default=None, description="the base URL Phase 2 links the copies by")
+    host_patterns: str = ConfigField(
+        default=",".join(DEFAULT_FILE_HOST_PATTERNS), description="comma-separated host patterns of Bubble's files"
+    )
+    workers: int = ConfigField(default=DEFAULT_WORKERS, description="downloads at once")
+
+    def matcher(self) -> BubbleFileMatcher:
+        try:
+            return BubbleFileMatcher(p.strip() for p in self.host_patterns.split(",") if p.strip())
+        except ValueError as exc:
+            raise dg.Failure(f"MIGRATION_FILES_HOSTS: {exc}") from None
+
+    def describe(self) -> str:
+        return redact_url(self.target)
+
+    @contextmanager
+    def copier(
+        self, fetch_url: Callable[[str], str], on_progress: Callable[[CopyProgress], None] | None = None
+    ) -> Iterator[FileCopier]:
+        try:
+            storage = open_storage(self.target, public_base_url=self.public_base_url)
+        except (FileStorageError, ValueError, OSError) as exc:
+            raise dg.Failure(f"Cannot open the files storage {self.describe()}: {exc}") from None
+        with FileCopier(storage, workers=self.workers, fetch_url=fetch_url, on_progress=on_progress) as copier:
+            yield copier
 
 
 class MigrationSettings(dg.ConfigurableResource):
@@ -281,6 +337,8 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     for field_name, variable in (("csv_timezone", "BUBBLE_CSV_TIMEZONE"), ("csv_encoding", "BUBBLE_CSV_ENCODING")):
         if os.environ.get(variable):
             bubble[field_name] = dg.EnvVar(variable)
+    if os.environ.get("BUBBLE_FILES_URL"):
+        bubble["files_base_url"] = dg.EnvVar("BUBBLE_FILES_URL")
     for field_name, variable in (
         ("page_size", "MIGRATION_BATCH_SIZE"),
         ("requests_per_minute", "MIGRATION_REQUESTS_PER_MINUTE"),
@@ -292,7 +350,26 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "postgres": PostgresResource(**({"database_url": _env("DATABASE_URL")} if _env("DATABASE_URL") else {})),
         "bubble": BubbleResource(**bubble),
         "settings": MigrationSettings(**{k: v for k, v in settings.items() if v is not None}),
+        "files": FilesResource(**_files_settings()),
     }
+
+
+def _files_settings() -> dict[str, object]:
+    settings: dict[str, object] = {}
+    target = _env("MIGRATION_FILES_URL") or _env("MIGRATION_FILES_DIR")  # a bucket wins over a folder
+    for name, value in (
+        ("target", target),
+        ("public_base_url", _env("MIGRATION_FILES_PUBLIC_URL")),
+        ("host_patterns", _env("MIGRATION_FILES_HOSTS")),
+    ):
+        if value is not None:
+            settings[name] = value
+    workers = os.environ.get("MIGRATION_FILE_WORKERS", "").strip()
+    if workers:  # checked here: a bad value must name its variable before any run starts
+        if not (workers.isdigit() and int(workers) > 0):
+            raise ValueError(f"MIGRATION_FILE_WORKERS is {workers!r}: set it to a positive whole number, like 8")
+        settings["workers"] = int(workers)
+    return settings
 
 
 def loggers_from_env() -> dict[str, dg.LoggerDefinition] | None:

@@ -109,6 +109,8 @@ def _stage(step_key: str) -> str:
         return "export"
     if step_key.startswith("phase2_"):
         return "load and checks"
+    if step_key.startswith("files_"):
+        return "files"
     return "reports" if step_key.startswith(("report", "reports__")) else "other"
 
 

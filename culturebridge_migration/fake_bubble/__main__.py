@@ -7,7 +7,7 @@ import json
 import time
 from pathlib import Path
 
-from culturebridge_migration.fake_bubble.sample import sample_server_args
+from culturebridge_migration.fake_bubble.sample import files_for, sample_server_args
 from culturebridge_migration.fake_bubble.server import FakeBubble
 from culturebridge_migration.sources.sample_data import generate_sample
 
@@ -18,6 +18,12 @@ def load_dir(data_dir: Path) -> dict[str, list[dict]]:
         path.stem: [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
         for path in sorted(data_dir.glob("*.jsonl"))
     }
+
+
+def _data_dir_args(data_dir: Path) -> dict:
+    """A data set from a folder, with a generated file for every Bubble-hosted file its records link."""
+    data = load_dir(data_dir)
+    return {"data": data, "files": files_for(data)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -35,9 +41,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rate-limit", type=int, help="requests per minute before answering 429")
     parser.add_argument("--hide-meta", action="store_true", help='answer /meta 404, as "Hide Swagger API docs" does')
     args = parser.parse_args(argv)
-    served = (
-        sample_server_args(generate_sample(args.users)) if args.data_dir is None else {"data": load_dir(args.data_dir)}
-    )
+    served = sample_server_args(generate_sample(args.users)) if args.data_dir is None else _data_dir_args(args.data_dir)
     test_data = load_dir(args.test_data_dir) if args.test_data_dir else None
     server = FakeBubble(
         **served,

@@ -32,7 +32,12 @@ def sample_field_kinds() -> dict[str, dict[str, str]]:
 def sample_files(sample: SampleData) -> dict[str, bytes]:
     """Every Bubble-hosted file the sample's records reference (profile photos, resource files), keyed by
     "host/path", as small valid JPEGs and PDFs: the same bytes for the same sample."""
-    urls = {url for records in sample.records.values() for record in records for url in _file_urls(record)}
+    return files_for(sample.records)
+
+
+def files_for(data: dict[str, list[dict]]) -> dict[str, bytes]:
+    """A generated file for every Bubble-hosted file URL the records of `data` (by type) reference."""
+    urls = {url for records in data.values() for record in records for url in _file_urls(record)}
     return {file_key(url): synthetic_file(file_key(url)) for url in sorted(urls)}
 
 

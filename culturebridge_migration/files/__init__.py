@@ -1,7 +1,7 @@
 """Copies every file Bubble hosts (profile photos, resource files) into storage the team owns.
 
-`FilesConfig.from_env()` says where (a folder or an S3-compatible bucket) and which URLs are
-Bubble's; `find_file_refs` finds them in a table's rows; `sync_files` copies those not held yet
+`open_storage` opens where they go (a folder or an S3-compatible bucket), `BubbleFileMatcher` says
+which URLs are Bubble's (both configured by the `files` resource); `find_file_refs` finds them in a table's rows; `sync_files` copies those not held yet
 with a `FileCopier` and records each in `{migration}.files` (`ensure_files_table` creates it).
 No Dagster here: the `files/*` assets wire it in.
 """
@@ -14,7 +14,6 @@ from culturebridge_migration.files.bookkeeping import (
     file_rows,
     save_file_results,
 )
-from culturebridge_migration.files.config import FilesConfig
 from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.keys import storage_key
 from culturebridge_migration.files.progress import CopyProgress
@@ -43,7 +42,6 @@ __all__ = [
     "FileRow",
     "FileStorage",
     "FileStorageError",
-    "FilesConfig",
     "FilesSummary",
     "LocalFolderStorage",
     "ObjectStoreStorage",

@@ -149,3 +149,27 @@ def _file_row(row: tuple) -> FileRow:
     entity, bubble_id, column, url, key, public, size, digest, ctype, status, reason, run_id, recorded_at = row
     result = CopyResult(status, key, public, size, digest, ctype, reason)
     return FileRow(FileRef(entity, bubble_id, column, url), result, run_id, recorded_at)
+
+
+AFFECTED_LISTED = 20  # Bubble ids listed per entity for files that are not copied
+
+
+def file_totals(conn: psycopg.Connection, migration_schema: str, run_id: str) -> list[dict[str, object]]:
+    """Per entity, the state of its file links (copied, missing at Bubble, failed) and what `run_id` copied.
+
+    For the reports: one row per entity with `files` (distinct files copied), `bytes`, `missing`, `failed`
+    (links), `copied_this_run` and `bytes_this_run`, and the Bubble ids of the records whose file is not
+    copied (`records_affected`, at most AFFECTED_LISTED)."""
+    query = sql.SQL(
+        "SELECT entity,"
+        " count(DISTINCT original_url) FILTER (WHERE status = 'copied'),"
+        " coalesce(sum(bytes) FILTER (WHERE status = 'copied'), 0)::bigint,"
+        " count(*) FILTER (WHERE status = 'missing'), count(*) FILTER (WHERE status = 'failed'),"
+        " count(DISTINCT original_url) FILTER (WHERE status = 'copied' AND run_id = %(run)s),"
+        " coalesce(sum(bytes) FILTER (WHERE status = 'copied' AND run_id = %(run)s), 0)::bigint,"
+        " (array_agg(DISTINCT bubble_id) FILTER (WHERE status <> 'copied'))[1:%(listed)s]"
+        " FROM {} GROUP BY entity ORDER BY entity"
+    ).format(sql.Identifier(migration_schema, "files"))
+    names = ("entity", "files", "bytes", "missing", "failed", "copied_this_run", "bytes_this_run", "records_affected")
+    rows = conn.execute(query, {"run": run_id, "listed": AFFECTED_LISTED}).fetchall()
+    return [{**dict(zip(names, row, strict=True)), "records_affected": row[-1] or []} for row in rows]

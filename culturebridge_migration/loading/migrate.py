@@ -13,6 +13,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from culturebridge_migration.files.urls import relinked, url_columns
 from culturebridge_migration.loading import bookkeeping, deletions, loader
 from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
 from culturebridge_migration.loading.isolation import refusal_reject
@@ -60,8 +61,10 @@ class StreamedMapping:
         refs: Mapping[str, RefLookup],
         taken_emails: Mapping[str, str],
         decisions: EntityFixes | None = None,
+        file_copies: Mapping[str, str] | None = None,
     ) -> None:
         self.entity, self.refs, self.taken_emails, self.decisions = entity, refs, taken_emails, decisions
+        self.file_copies, self.url_columns = file_copies or {}, url_columns(entity)
         self.exported = 0
         self.read_seconds = self.map_seconds = 0.0
         self.ids: list[str] = []
@@ -81,6 +84,7 @@ class StreamedMapping:
             if self.decisions is not None:  # the team's corrections, before the mapper judges the records
                 chunk = [self._decide(record, decided) for record in chunk]
             batch = map_records(self.entity, chunk, self.refs, taken_emails=self.taken_emails)
+            relinked(batch.rows, self.url_columns, self.file_copies)  # files copied earlier: their copies
             rejected = {r.bubble_id for r in batch.rejects}
             self.rejects += batch.rejects
             self.fixes += [f for f in decided if f.bubble_id not in rejected] + batch.fixes
@@ -165,7 +169,10 @@ def migrate_entity(
     started, clock = datetime.now(UTC), time.monotonic()
     with db.transaction():
         db.register_run(run_id, job_name)
-        mapping = StreamedMapping(entity, db.reference_lookups(entity), loader.taken_emails(db, entity), decisions)
+        copies = db.file_copies(entity) if url_columns(entity) else {}
+        mapping = StreamedMapping(
+            entity, db.reference_lookups(entity), loader.taken_emails(db, entity), decisions, copies
+        )
         load = loader.load_rows(db, entity, mapping.rows(records), run_id)
         refused = {str(row["bubble_id"]) for row, _ in load.refused}
         rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]

@@ -186,6 +186,18 @@ class Phase2Database:
             {"entity": entity.name},
         ).fetchall()
 
+    def file_copies(self, entity: Entity) -> dict[str, str]:
+        """Bubble file URL -> its copy's public URL, for every file of `entity` copied so far (files/)."""
+        return dict(
+            self.execute(
+                sql.SQL(
+                    "SELECT DISTINCT ON (original_url) original_url, public_url FROM {} WHERE entity = %s"
+                    " AND status = 'copied' ORDER BY original_url, recorded_at DESC"
+                ).format(self.bookkeeping("files")),
+                (entity.name,),
+            )
+        )
+
     def id_mapping(self, entity: Entity) -> dict[str, int]:
         """Bubble id -> Phase 2 id for every row of an entity now in Phase 2."""
         return dict(self.execute(sql.SQL("SELECT bubble_id, id FROM {} ORDER BY id").format(self.table(entity))))

@@ -16,6 +16,7 @@ from importlib import resources
 import psycopg
 from psycopg import sql
 
+from culturebridge_migration.files.bookkeeping import FILES_DDL
 from culturebridge_migration.loading.phase2_db import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, Field, Kind, load_order
 from culturebridge_migration.mapping.mapper import row_columns
@@ -167,7 +168,8 @@ def bookkeeping_sql(migration_schema: str) -> str:
     refused any name that quoting could not make safe.
     """
     text = resources.files("culturebridge_migration.loading").joinpath("sql", "migration.sql").read_text()
-    return text.replace("{mig}", sql.Identifier(migration_schema).as_string())
+    # The copied files' bookkeeping is the files package's own; it lives beside the rest.
+    return (text + FILES_DDL).replace("{mig}", sql.Identifier(migration_schema).as_string())
 
 
 def ensure_schema(conn: psycopg.Connection, schemas: Schemas, entities: Mapping[str, Entity] = ENTITIES) -> None:

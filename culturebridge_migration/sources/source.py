@@ -12,7 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity, extra_entity
 from culturebridge_migration.mapping.values import parse_datetime
@@ -20,6 +20,9 @@ from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResul
 from culturebridge_migration.sources.deletion_census import CensusResult, KnownRecord, take_census
 from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.search_windows import record_key
+
+if TYPE_CHECKING:
+    from culturebridge_migration.fake_bubble import FakeBubble
 
 SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
 
@@ -130,9 +133,16 @@ def _modified_after(record: dict, moment: datetime) -> bool:
 @contextmanager
 def sample_api(users: int) -> Iterator[str]:
     """Serve the bundled sample on loopback; yields the API base URL."""
+    with sample_server(users) as server:
+        yield server.url
+
+
+@contextmanager
+def sample_server(users: int) -> Iterator[FakeBubble]:
+    """The local Bubble server with the bundled sample: its records, and the files they link."""
     from culturebridge_migration.fake_bubble import FakeBubble
     from culturebridge_migration.fake_bubble.sample import sample_server_args
     from culturebridge_migration.sources.sample_data import generate_sample
 
     with FakeBubble(**sample_server_args(generate_sample(users)), api_key=SAMPLE_API_KEY) as server:
-        yield server.url
+        yield server

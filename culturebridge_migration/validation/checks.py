@@ -15,6 +15,7 @@ from decimal import Decimal
 
 from psycopg import sql
 
+from culturebridge_migration.files.urls import relinked, url_columns
 from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
 from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
@@ -256,6 +257,8 @@ def check_sample(inputs: CheckInputs) -> Outcome:
     refs = db.reference_lookups(entity, only=referenced_ids(entity, sampled))
     # Duplicate-email ownership was settled at load time; the sample only compares values.
     expected = map_records(entity, sampled, refs).rows
+    if columns_with_files := url_columns(entity):  # the load maps a file copied earlier to its copy
+        relinked(expected, columns_with_files, db.file_copies(entity))
     mismatched = [
         (row["bubble_id"], column)
         for row in expected

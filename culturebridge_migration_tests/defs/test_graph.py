@@ -24,6 +24,7 @@ from culturebridge_migration.defs.jobs import rollback_migration, validate_migra
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource
 from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.fake_bubble.sample import sample_files
 from culturebridge_migration.loading.database import connect
 from culturebridge_migration.loading.phase2_db import Schemas
 from culturebridge_migration.loading.schema import ensure_schema
@@ -51,7 +52,7 @@ class Migrated:
 def migrated(sample: SampleData, module_database: str, tmp_path_factory, graph_for: Callable) -> Migrated:
     """The sample migrated once; its tests only read."""
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
-    with FakeBubble(data, api_key="test-api-key") as server:
+    with FakeBubble(data, files=sample_files(sample), api_key="test-api-key") as server:
         graph = graph_for(module_database, tmp_path_factory.mktemp("migrated"), server)
         return Migrated(graph, graph.materialize())
 
@@ -182,13 +183,21 @@ def test_html_report_shows_the_json_reports_numbers(migrated: Migrated) -> None:
 
 
 def test_csv_exports_give_the_same_tables_as_the_api(
-    migrated: Migrated, sample: SampleData, tmp_path: Path, database_url: str, graph_for: Callable
+    migrated: Migrated,
+    sample: SampleData,
+    tmp_path: Path,
+    database_url: str,
+    graph_for: Callable,
+    bubble_server: FakeBubble,
 ) -> None:
     from culturebridge_migration.sources.bubble_csv import write_csv_export
 
     csv_dir = tmp_path / "csv"
     write_csv_export(sample.records, csv_dir, tz="Europe/Berlin")
-    csv_source = BubbleResource(csv_dir=str(csv_dir), csv_timezone="Europe/Berlin")
+    # The files the CSV links are on Bubble's CDN; here the local server stands in for it.
+    csv_source = BubbleResource(
+        csv_dir=str(csv_dir), csv_timezone="Europe/Berlin", files_base_url=bubble_server.files_url
+    )
     assert graph_for(database_url, tmp_path / "csvrun", csv_source).materialize().success
 
     def comparable(url: str, table: str) -> list[tuple]:

@@ -139,7 +139,7 @@ def test_a_hidden_meta_falls_back_to_the_records_and_says_so(
 
 
 def test_renamed_csv_columns_fail_the_gate_naming_the_keys_and_stay_kept_in_bubble_extra(
-    sample, graph_for: Callable, database_url: str, tmp_path: Path
+    sample, graph_for: Callable, database_url: str, tmp_path: Path, bubble_server
 ) -> None:
     from culturebridge_migration.defs.resources import BubbleResource
     from culturebridge_migration.sources.bubble_csv import write_csv_export
@@ -151,7 +151,8 @@ def test_renamed_csv_columns_fail_the_gate_naming_the_keys_and_stay_kept_in_bubb
     ):
         text = files[name].read_text()
         files[name].write_text(text.replace(f'"{old}"', f'"{new}"', 1))  # the header: a spreadsheet renamed it
-    result = graph_for(database_url, tmp_path, BubbleResource(csv_dir=str(tmp_path / "csv"))).materialize()
+    csv_source = BubbleResource(csv_dir=str(tmp_path / "csv"), files_base_url=bubble_server.files_url)
+    result = graph_for(database_url, tmp_path, csv_source).materialize()
     assert not result.success
     checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
     users = checks[("users", "mapped_fields_present")].metadata["missing_fields"].value

@@ -1,0 +1,67 @@
+"""The resources the environment configures: the README's variables, and their defaults."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from culturebridge_migration.defs.resources import FilesResource, resources_from_env
+from culturebridge_migration.files.storage import LocalFolderStorage, ObjectStoreStorage, open_storage
+from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS
+
+FILES_VARIABLES = (
+    "MIGRATION_FILES_URL",
+    "MIGRATION_FILES_DIR",
+    "MIGRATION_FILES_PUBLIC_URL",
+    "MIGRATION_FILES_HOSTS",
+    "MIGRATION_FILE_WORKERS",
+)
+
+
+@pytest.fixture
+def env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """The environment with none of the files variables set; the test sets its own."""
+    for name in FILES_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+def files_resource() -> FilesResource:
+    """The `files` resource as a run sees it: its EnvVars resolved."""
+    resource = resources_from_env()["files"]
+    assert isinstance(resource, FilesResource)
+    return resource.process_config_and_initialize()
+
+
+def test_with_nothing_set_files_go_to_the_local_folder(env: pytest.MonkeyPatch) -> None:
+    files = files_resource()
+    assert (files.target, files.public_base_url, files.workers) == ("./migration_files", None, 8)
+    assert tuple(files.host_patterns.split(",")) == DEFAULT_FILE_HOST_PATTERNS
+    assert isinstance(open_storage(files.target), LocalFolderStorage)
+
+
+def test_a_bucket_url_wins_over_the_folder(env: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    env.setenv("MIGRATION_FILES_URL", "s3://team-files/bubble")
+    env.setenv("MIGRATION_FILES_DIR", str(tmp_path))
+    env.setenv("MIGRATION_FILES_PUBLIC_URL", "https://cdn.example.org/files")
+    env.setenv("AWS_REGION", "eu-west-1")
+    files = files_resource()
+    storage = open_storage(files.target, public_base_url=files.public_base_url)
+    assert isinstance(storage, ObjectStoreStorage)
+    assert storage.public_url("a/b.pdf") == "https://cdn.example.org/files/a/b.pdf"
+
+
+def test_hosts_and_workers_are_configurable(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MIGRATION_FILES_HOSTS", "files.example.org/, *.cdn.bubble.io")
+    env.setenv("MIGRATION_FILE_WORKERS", "3")
+    files = files_resource()
+    assert files.workers == 3
+    assert files.matcher()("//files.example.org/f1/a.png")
+    assert not files.matcher()("//s3.amazonaws.com/appforest_uf/f1/a.png")
+
+
+def test_a_worker_count_that_is_not_a_number_is_refused_by_name(env: pytest.MonkeyPatch) -> None:
+    env.setenv("MIGRATION_FILE_WORKERS", "eight")
+    with pytest.raises(ValueError, match="MIGRATION_FILE_WORKERS is 'eight'"):
+        resources_from_env()
