@@ -145,4 +145,24 @@ def _kept_sections(report: MigrationReport) -> str:
             f"<h2>Values changed before they were stored</h2><p>{fixes['count']} values; the originals are kept "
             f"in <code>value_fixes</code>.</p><table id='fixes'><tr><th>reason</th><th>values</th></tr>{rows}</table>"
         )
-    return "\n".join(parts)
+    parts.append(_files_section(report))
+    return "\n".join(part for part in parts if part)
+
+
+def _files_section(report: MigrationReport) -> str:
+    """Bubble's files: what is copied into the team's storage, and which records still link Bubble."""
+    if not report.files:
+        return ""
+    e = html.escape
+    rows = "".join(
+        f"<tr data-entity='{e(x['entity'])}'><td>{e(x['entity'])}</td><td class='files'>{x['files']}</td>"
+        f"<td>{x['bytes'] / 1e6:.1f}</td><td>{x['copied_this_run']}</td><td class='missing'>{x['missing']}</td>"
+        f"<td class='failed'>{x['failed']}</td><td>{e(', '.join(x['records_affected'][:5]))}</td></tr>"
+        for x in report.files
+    )
+    return (
+        "<h2>Bubble's files</h2><p>Copied into the team's storage; the original URLs are kept in "
+        "<code>migration.files</code>. Records whose file is missing or failed still link Bubble.</p>"
+        "<table id='files'><tr><th>entity</th><th>files copied</th><th>MB</th><th>in this run</th>"
+        f"<th>missing at Bubble</th><th>failed</th><th>records affected, e.g.</th></tr>{rows}</table>"
+    )

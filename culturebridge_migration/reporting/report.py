@@ -33,6 +33,7 @@ from datetime import UTC, datetime
 
 from psycopg import sql
 
+from culturebridge_migration.files.bookkeeping import file_totals
 from culturebridge_migration.loading.bookkeeping import read_fixes, read_rejects
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.corrections import FIX_COLUMN
@@ -57,6 +58,7 @@ REPORT_JSON_KEYS = (
     "rehearsal",
     "timing",
     "requests",
+    "files",
 )
 # The last column is for a person: filled in and handed back as MIGRATION_FIXES (mapping/corrections.py).
 ERRORS_CSV_COLUMNS = (*REJECT_FIELDS, FIX_COLUMN)
@@ -107,6 +109,7 @@ class MigrationReport:
     rehearsal: bool = False  # a dry run: nothing was written, the figures say what would have been
     timing: RunTiming = field(default_factory=lambda: RunTiming(None))
     requests: dict[str, int] = field(default_factory=dict)  # Data API searches per type
+    files: list[dict] = field(default_factory=list)  # per entity: Bubble's files copied, missing, failed
 
     @property
     def status_reasons(self) -> list[str]:
@@ -166,7 +169,13 @@ class MigrationReport:
             "rehearsal": self.rehearsal,
             "timing": asdict(self.timing),
             "requests": {"by_type": self.requests, "total": sum(self.requests.values())},
+            "files": {"by_entity": self.files, "totals": self.file_totals},
         }
+
+    @property
+    def file_totals(self) -> dict[str, int]:
+        keys = ("files", "bytes", "missing", "failed", "copied_this_run", "bytes_this_run")
+        return {k: sum(int(e[k]) for e in self.files) for k in keys}
 
 
 def gather(
@@ -225,6 +234,7 @@ def gather(
         fixes=fixes,
         types_not_migrated=not_migrated,
         rehearsal=rehearsal,
+        files=file_totals(db.conn, db.schemas.migration, run_id),
         **facts,  # type: ignore[arg-type]
     )
 
@@ -261,7 +271,7 @@ def render_summary(report: MigrationReport) -> str:
     for e in report.entities:
         for reason, n in e["rejected_by_reason"].items():
             lines.append(f"  {e['entity']:<18}{reason:<22}{n:>6}")
-    lines += _unmapped_lines(report) + _not_migrated_lines(report) + _fix_lines(report)
+    lines += _unmapped_lines(report) + _not_migrated_lines(report) + _fix_lines(report) + _file_lines(report)
     lines += ["", "Checks:"]
     for c in report.checks:
         extra = f" {c.offending_rows} rows, e.g. {', '.join(c.sample_bubble_ids[:3])}" if not c.passed else ""
@@ -309,6 +319,21 @@ def _fix_lines(report: MigrationReport) -> list[str]:
         return []
     lines = ["", f"Values changed before they were stored ({fixes['count']}; the originals are kept):"]
     lines += [f"  {reason}: {n}" for reason, n in fixes["by_reason"].items()]  # type: ignore[union-attr]
+    return lines
+
+
+def _file_lines(report: MigrationReport) -> list[str]:
+    if not report.files:
+        return []
+    t = report.file_totals
+    lines = [
+        "",
+        f"Bubble's files: {t['files']} copied ({t['bytes'] / 1e6:.1f} MB; {t['copied_this_run']} in this run), "
+        f"{t['missing']} links missing at Bubble, {t['failed']} failed",
+    ]
+    for e in report.files:
+        if e["records_affected"]:
+            lines.append(f"  {e['entity']:<18}not copied for: {', '.join(e['records_affected'][:5])}")
     return lines
 
 

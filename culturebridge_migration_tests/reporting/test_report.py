@@ -176,3 +176,22 @@ def test_unmapped_fields_types_not_migrated_and_value_fixes_are_listed_in_every_
     assert document["unmapped_fields"] == {"users": {"Nickname": {"records": 4, "values": ["Ana", "Bo"]}}}
     assert document["bubble_types_not_migrated"] == {"review": 2}
     assert document["value_fixes"]["count"] == 1 and document["value_fixes"]["items"] == [fix]
+
+
+def test_files_copied_missing_and_failed_are_totalled_in_every_writer() -> None:
+    files = [
+        {"entity": "resources", "files": 3, "bytes": 3_000_000, "missing": 1, "failed": 0, "copied_this_run": 2,
+         "bytes_this_run": 2_000_000, "records_affected": ["3x7"]},
+        {"entity": "users", "files": 5, "bytes": 500_000, "missing": 0, "failed": 2, "copied_this_run": 5,
+         "bytes_this_run": 500_000, "records_affected": ["1x1", "1x2"]},
+    ]  # fmt: skip
+    full = MigrationReport("run-1", "t", [entity("users", 5, 5, 0)], [PASSED], [], files=files)
+    summary, page, document = render_summary(full), render_html(full), json.loads(render_json(full))
+    assert document["files"]["totals"] == {
+        "files": 8, "bytes": 3_500_000, "missing": 1, "failed": 2, "copied_this_run": 7, "bytes_this_run": 2_500_000
+    }  # fmt: skip
+    assert "Bubble's files: 8 copied (3.5 MB; 7 in this run), 1 links missing at Bubble, 2 failed" in summary
+    assert re.search(r"users\s+not copied for: 1x1, 1x2", summary)
+    row = re.search(r"<tr data-entity='resources'><td>resources</td>(.*?)</tr>", page).group(1)
+    assert dict(re.findall(r"class='(\w+)'>(\d+)<", row)) == {"files": "3", "missing": "1", "failed": "0"}
+    assert "3x7" in row
