@@ -1,6 +1,6 @@
 """One full migration (exports, tables with their checks, reports, gate) on a fresh database, two ways.
 
-`cli`, the users' path: `dagster asset materialize -m culturebridge_migration --select '*'` in a
+`cli`, the users' path: `dagster asset materialize -m culturebridge_migration --select 'not group:files'` in a
 subprocess, with the multiprocess executor (its default: a process per step), configured by the
 environment variables of README's "Running it against the real Bubble app" and a `DAGSTER_HOME` of
 its own in the run's folder (never a `dagster.yaml` at the repository root: the CLI reads
@@ -29,9 +29,13 @@ from benchmarks.harness.event_log import RunEvents, read_run_events
 from benchmarks.harness.memory import TreeSampler, maxrss_mb, own_peak_rss_mb
 from benchmarks.harness.waiting import child_environment, kill_group, log_tail, wait_for_exit
 from culturebridge_migration.definitions import ALL_ASSETS
+from culturebridge_migration.defs.files import FILE_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
+from culturebridge_migration.fake_bubble.files import FILES_PREFIX
 
-CLI_COMMAND = ("asset", "materialize", "-m", "culturebridge_migration", "--select", "*")
+# Every record, not the files: copying Bubble's files has a benchmark of its own (`benchmarks.files_copy`),
+# and the records' figures stay comparable with dlt, which copies no files.
+CLI_COMMAND = ("asset", "materialize", "-m", "culturebridge_migration", "--select", "not group:files")
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
@@ -76,18 +80,23 @@ def run_in_process(target: MigrationTarget, timeout: float) -> MigrationRun:
     }
     clock = time.perf_counter()
     result = dg.materialize(
-        ALL_ASSETS, resources=resources, instance=instance, raise_on_error=False, run_config=QUIET_LOGS
+        [a for a in ALL_ASSETS if a not in FILE_ASSETS],
+        resources=resources,
+        instance=instance,
+        raise_on_error=False,
+        run_config=QUIET_LOGS,
     )
     total = time.perf_counter() - clock
     events = read_run_events(instance, result.run_id)
     return MigrationRun("process", events, total, result.success, own_peak_rss_mb(), None)
 
 
-def cli_environment(target: MigrationTarget, dagster_home: Path) -> dict[str, str]:
-    """What a user's shell would set for this migration (README), and nothing else of the project's."""
+def cli_environment(target: MigrationTarget, dagster_home: Path, **settings: str) -> dict[str, str]:
+    """What a user's shell would set for this migration (README, plus `settings`), and nothing else of the project's."""
     variables = {
         "BUBBLE_API_URL": target.bubble_url,
         "BUBBLE_API_KEY": API_KEY,
+        "BUBBLE_FILES_URL": target.bubble_url.rsplit("/api/", 1)[0] + FILES_PREFIX,
         "DATABASE_URL": target.database_url,
         "MIGRATION_EXPORT_DIR": str(target.export_dir),
         "MIGRATION_REPORT_DIR": str(target.report_dir),
@@ -95,7 +104,7 @@ def cli_environment(target: MigrationTarget, dagster_home: Path) -> dict[str, st
     }
     if target.page_workers:
         variables["MIGRATION_PAGE_WORKERS"] = str(target.page_workers)
-    return child_environment(**variables)
+    return child_environment(**variables, **settings)
 
 
 def dagster_executable() -> str:
@@ -107,11 +116,17 @@ def dagster_executable() -> str:
     return found
 
 
-def run_with_cli(target: MigrationTarget, timeout: float) -> MigrationRun:
-    """The CLI in a subprocess (its own session, so a timeout ends its step processes too)."""
+def run_with_cli(
+    target: MigrationTarget, timeout: float, cli_args: tuple[str, ...] = CLI_COMMAND, **settings: str
+) -> MigrationRun:
+    """The CLI in a subprocess (its own session, so a timeout ends its step processes too).
+
+    `cli_args`: the dagster command (default: materialize everything); `settings`: more of the README's
+    variables. Every run on a target shares its `DAGSTER_HOME`, as one operator's runs do.
+    """
     home, log = target.work / "dagster_home", target.work / "dagster_cli.log"
-    home.mkdir(parents=True)
-    command = [dagster_executable(), *CLI_COMMAND]
+    home.mkdir(parents=True, exist_ok=True)
+    command = [dagster_executable(), *cli_args]
     with log.open("wb") as out:
         clock = time.perf_counter()
         process = subprocess.Popen(
@@ -120,12 +135,12 @@ def run_with_cli(target: MigrationTarget, timeout: float) -> MigrationRun:
             stdout=out,
             stderr=subprocess.STDOUT,
             cwd=target.work,
-            env=cli_environment(target, home),
+            env=cli_environment(target, home, **settings),
             start_new_session=True,
         )
         try:
             with TreeSampler(process.pid) as sampler:
-                code, usage = wait_for_exit(process, timeout, "`dagster asset materialize` (the migration run)", log)
+                code, usage = wait_for_exit(process, timeout, f"`dagster {' '.join(cli_args[:2])}` (a run)", log)
         finally:
             kill_group(process)  # anything of its group still running
         total = time.perf_counter() - clock
