@@ -58,28 +58,39 @@ class FileStore:
     """The files the fake serves; thread-safe."""
 
     def __init__(self, files: Mapping[str, bytes] | None = None) -> None:
+        """`files` is read on a file's first request, not here: it may generate its bytes on demand
+        (`sample.files_for`), and a data set of 70k files would otherwise take a minute to start."""
         self._files: dict[str, StoredFile] = {}
+        self._initial: Mapping[str, bytes] = files or {}
+        self._initial_keys = {file_key(name): name for name in self._initial}  # URLs or keys, as given
+        self._deleted: set[str] = set()
         self._lock = threading.Lock()
-        for key, content in (files or {}).items():
-            self.put(key, content)
 
     def put(self, url_or_key: str, content: bytes, content_type: str | None = None) -> str:
         key = file_key(url_or_key)
         with self._lock:
             self._files[key] = StoredFile(bytes(content), content_type or content_type_for(key))
+            self._deleted.discard(key)
         return key
 
     def delete(self, url_or_key: str) -> None:
+        key = file_key(url_or_key)
         with self._lock:
-            self._files.pop(file_key(url_or_key), None)
+            self._files.pop(key, None)
+            self._deleted.add(key)
 
     def get(self, key: str) -> StoredFile | None:
         with self._lock:
-            return self._files.get(key)
+            if key in self._files or key in self._deleted or key not in self._initial_keys:
+                return self._files.get(key)
+            content = self._initial[self._initial_keys[key]]
+            stored = self._files[key] = StoredFile(bytes(content), content_type_for(key))
+            return stored
 
     def keys(self) -> list[str]:
         with self._lock:
-            return list(self._files)
+            initial = [k for k in self._initial_keys if k not in self._files and k not in self._deleted]
+            return [*self._files, *initial]
 
 
 class RangeNotSatisfiable(Exception):
