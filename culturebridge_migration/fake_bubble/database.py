@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import json
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from typing import TypeVar
 
 from culturebridge_migration.fake_bubble import meta as bubble_meta
-from culturebridge_migration.fake_bubble.constraints import Schema, compile_constraint
+from culturebridge_migration.fake_bubble.constraints import Schema, compile_constraint, date_bounds
 from culturebridge_migration.mapping.values import parse_datetime
 
 T = TypeVar("T")
+CREATED = "Created Date"
 
 
 def _key(record: dict) -> str:
@@ -43,6 +45,9 @@ class Database:
         self._versions: dict[str, int] = {}
         self._generation = 0  # bumped by every change, so derived views know they are stale
         self._cache: dict[tuple, list[dict]] = {}
+        # Per type: (its version, (Created Dates ascending, the records in that order) or None when a
+        # record's Created Date is not a date).
+        self._created_indexes: dict[str, tuple[int, tuple[list, list[dict]] | None]] = {}
         self._derived: dict[str, tuple[int, object]] = {}
 
     # -- things ---------------------------------------------------------------------------------------
@@ -83,17 +88,50 @@ class Database:
                 return self._cache[key]
             records = list(self._things[bubble_type].values())
         schema = Schema(bubble_type, lambda key: self.field_exists(bubble_type, key), self.geocode)
-        tests = [compile_constraint(c, schema) for c in constraints]
-        matched = [r for r in records if all(test(r) for test in tests)]
-        if sort_field:
-            present = [r for r in matched if sort_field in r]
-            present.sort(key=lambda r: _sort_value(r[sort_field]), reverse=descending)
-            matched = present + [r for r in matched if sort_field not in r]
+        tests = [compile_constraint(c, schema) for c in constraints]  # a bad constraint is refused either way
+        matched = self._created_window(bubble_type, version, records, constraints, sort_field, descending)
+        if matched is None:
+            matched = [r for r in records if all(test(r) for test in tests)]
+            if sort_field:
+                present = [r for r in matched if sort_field in r]
+                present.sort(key=lambda r: _sort_value(r[sort_field]), reverse=descending)
+                matched = present + [r for r in matched if sort_field not in r]
         matched = matched[: self.search_cap]
         with self._lock:
             self._cache = {k: v for k, v in self._cache.items() if k[0] != bubble_type or k[-1] == version}
             self._cache[key] = matched
         return matched
+
+    def _created_window(
+        self,
+        bubble_type: str,
+        version: int,
+        records: list[dict],
+        constraints: list,
+        sort_field: str | None,
+        descending: bool,
+    ) -> list[dict] | None:
+        """A search by Created Date range only, sorted by it, answered from the type's Created Date index.
+
+        The same records in the same order as testing each one (a stable sort of the type); None when
+        the search has another form or some record's Created Date is not a date, so the caller tests them.
+        """
+        bounds = date_bounds(constraints, CREATED) if sort_field == CREATED and not descending else None
+        if bounds is None:
+            return None
+        with self._lock:
+            index = self._created_indexes.get(bubble_type)
+        if index is None or index[0] != version:
+            index = (version, _created_index(records))
+            with self._lock:
+                self._created_indexes[bubble_type] = index
+        if index[1] is None:
+            return None
+        dates, ordered = index[1]
+        after, before = bounds
+        first = bisect_right(dates, after) if after is not None else 0
+        stop = bisect_left(dates, before) if before is not None else len(dates)
+        return ordered[first:stop]
 
     def field_exists(self, bubble_type: str, key: str) -> bool:
         """Whether a constraint may name `key`: a built-in, a key some thing of the type has, or a field of the meta."""
@@ -147,6 +185,14 @@ class Database:
         with self._lock:
             self._derived[name] = (generation, value)
         return value
+
+
+def _created_index(records: list[dict]) -> tuple[list, list[dict]] | None:
+    """The records sorted by Created Date (stable), with their dates; None if one has no ISO date there."""
+    if not all(bubble_meta.is_iso_date(r.get(CREATED)) for r in records):
+        return None
+    keyed = sorted(((parse_datetime(r[CREATED]), i) for i, r in enumerate(records)), key=lambda pair: pair[0])
+    return [moment for moment, _ in keyed], [records[i] for _, i in keyed]
 
 
 def _sort_value(value: object) -> tuple:
