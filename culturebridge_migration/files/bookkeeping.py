@@ -157,19 +157,25 @@ AFFECTED_LISTED = 20  # Bubble ids listed per entity for files that are not copi
 def file_totals(conn: psycopg.Connection, migration_schema: str, run_id: str) -> list[dict[str, object]]:
     """Per entity, the state of its file links (copied, missing at Bubble, failed) and what `run_id` copied.
 
-    For the reports: one row per entity with `files` (distinct files copied), `bytes`, `missing`, `failed`
-    (links), `copied_this_run` and `bytes_this_run`, and the Bubble ids of the records whose file is not
-    copied (`records_affected`, at most AFFECTED_LISTED)."""
+    For the reports: one row per entity with `files` (distinct files copied) and their `bytes`, each file
+    once however many records link it; `copied_this_run` and `bytes_this_run` (the files this run copied
+    first); `missing` and `failed` (links); and the Bubble ids of the records whose file is not copied
+    (`records_affected`, at most AFFECTED_LISTED)."""
     query = sql.SQL(
-        "SELECT entity,"
-        " count(DISTINCT original_url) FILTER (WHERE status = 'copied'),"
-        " coalesce(sum(bytes) FILTER (WHERE status = 'copied'), 0)::bigint,"
-        " count(*) FILTER (WHERE status = 'missing'), count(*) FILTER (WHERE status = 'failed'),"
-        " count(DISTINCT original_url) FILTER (WHERE status = 'copied' AND run_id = %(run)s),"
-        " coalesce(sum(bytes) FILTER (WHERE status = 'copied' AND run_id = %(run)s), 0)::bigint,"
-        " (array_agg(DISTINCT bubble_id) FILTER (WHERE status <> 'copied'))[1:%(listed)s]"
-        " FROM {} GROUP BY entity ORDER BY entity"
-    ).format(sql.Identifier(migration_schema, "files"))
+        "WITH copies AS (SELECT DISTINCT ON (entity, original_url) entity, bytes, run_id FROM {files}"
+        "  WHERE status = 'copied' ORDER BY entity, original_url, recorded_at),"
+        " per_file AS (SELECT entity, count(*) AS files, sum(bytes)::bigint AS bytes,"
+        "  count(*) FILTER (WHERE run_id = %(run)s) AS this_run,"
+        "  coalesce(sum(bytes) FILTER (WHERE run_id = %(run)s), 0)::bigint AS bytes_this_run"
+        "  FROM copies GROUP BY entity),"
+        " per_link AS (SELECT entity, count(*) FILTER (WHERE status = 'missing') AS missing,"
+        "  count(*) FILTER (WHERE status = 'failed') AS failed,"
+        "  (array_agg(DISTINCT bubble_id) FILTER (WHERE status <> 'copied'))[1:%(listed)s] AS affected"
+        "  FROM {files} GROUP BY entity)"
+        " SELECT l.entity, coalesce(f.files, 0), coalesce(f.bytes, 0), l.missing, l.failed,"
+        " coalesce(f.this_run, 0), coalesce(f.bytes_this_run, 0), l.affected"
+        " FROM per_link l LEFT JOIN per_file f USING (entity) ORDER BY l.entity"
+    ).format(files=sql.Identifier(migration_schema, "files"))
     names = ("entity", "files", "bytes", "missing", "failed", "copied_this_run", "bytes_this_run", "records_affected")
     rows = conn.execute(query, {"run": run_id, "listed": AFFECTED_LISTED}).fetchall()
     return [{**dict(zip(names, row, strict=True)), "records_affected": row[-1] or []} for row in rows]

@@ -158,3 +158,27 @@ def test_a_rehearsal_counts_the_files_to_copy_and_downloads_nothing(
     photos = {url for url in linked(graph.database_url, "users", "profile_photo_url").values()}
     to_copy = rehearsal.asset_materializations_for_node("files_users")[0].metadata["to_copy"].value
     assert to_copy == len(photos) > 0
+
+
+def test_a_file_two_records_link_is_downloaded_once_and_counted_once_in_the_report(
+    graph: Graph, served: FakeBubble
+) -> None:
+    resource = next(r for r in served.records("resource") if r.get("File"))
+    served.put("resource", {**resource, "_id": "1700000000000x000000000000000042"})
+    assert graph.materialize().success
+    assert downloads(served).count(file_key(resource["File"])) == 1
+    resource_keys = {key for entity, _, _, key, *_ in bookkeeping(graph.database_url) if entity == "resources"}
+    with psycopg.connect(graph.database_url) as conn:
+        links = conn.execute("SELECT count(*) FROM migration.files WHERE entity = 'resources'").fetchone()[0]
+        distinct = conn.execute(
+            "SELECT count(DISTINCT original_url) FROM migration.files WHERE entity = 'resources'"
+        ).fetchone()[0]
+    assert links == distinct + 1  # the twin's link is a row of its own
+    (report,) = (graph.folder / "reports").glob("report_*.json")
+    resources = next(e for e in json.loads(report.read_text())["files"]["by_entity"] if e["entity"] == "resources")
+    assert resources["files"] == resources["copied_this_run"] == distinct
+    assert (
+        resources["bytes"]
+        == resources["bytes_this_run"]
+        == sum((graph.folder / "files" / key).stat().st_size for key in resource_keys)
+    )
