@@ -52,16 +52,9 @@ def stage_exported_ids(
 
 def find_gone(db: Phase2Database, entity: Entity) -> list[str]:
     """Bubble ids of migrated rows still in Phase 2 but missing from `exported_ids`, sorted."""
-    return [
-        bubble_id
-        for (bubble_id,) in db.execute(
-            sql.SQL(
-                "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
-                " WHERE NOT EXISTS (SELECT 1 FROM exported_ids e WHERE e.bubble_id = t.bubble_id) ORDER BY 1"
-            ).format(table=db.table(entity), id_map=db.bookkeeping("id_map")),
-            (entity.name,),
-        )
-    ]
+    return _migrated_where(
+        db, entity, sql.SQL("NOT EXISTS (SELECT 1 FROM exported_ids e WHERE e.bubble_id = t.bubble_id)"), ()
+    )
 
 
 def gone_from_full_export(db: Phase2Database, entity: Entity, exported_ids: Iterable[str | None]) -> list[str]:
@@ -72,16 +65,16 @@ def gone_from_full_export(db: Phase2Database, entity: Entity, exported_ids: Iter
 
 def migrated_among(db: Phase2Database, entity: Entity, bubble_ids: Iterable[str]) -> list[str]:
     """Of `bubble_ids` (a census's gone records, rejected ones among them), the migrated rows in Phase 2, sorted."""
-    return [
-        bubble_id
-        for (bubble_id,) in db.execute(
-            sql.SQL(
-                "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
-                " WHERE t.bubble_id = ANY(%s) ORDER BY 1"
-            ).format(table=db.table(entity), id_map=db.bookkeeping("id_map")),
-            (entity.name, list(bubble_ids)),
-        )
-    ]
+    return _migrated_where(db, entity, sql.SQL("t.bubble_id = ANY(%s)"), (list(bubble_ids),))
+
+
+def _migrated_where(db: Phase2Database, entity: Entity, condition: sql.Composable, params: tuple) -> list[str]:
+    """Bubble ids of the rows of `entity` the migration loaded (in its id map) that meet `condition`, sorted."""
+    query = sql.SQL(
+        "SELECT t.bubble_id FROM {table} t JOIN {id_map} m ON m.entity = %s AND m.bubble_id = t.bubble_id"
+        " WHERE {condition} ORDER BY 1"
+    ).format(table=db.table(entity), id_map=db.bookkeeping("id_map"), condition=condition)
+    return [bubble_id for (bubble_id,) in db.execute(query, (entity.name, *params))]
 
 
 def sweep(db: Phase2Database, entity: Entity, gone: list[str], mode: DeletedRecords, run_id: str) -> Sweep:
