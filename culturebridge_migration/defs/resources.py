@@ -24,7 +24,7 @@ from culturebridge_migration.loading.database import (
 )
 from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import SchemaDiffers, SchemaOwner, ensure_schema
 from culturebridge_migration.loading.writer_lock import Holder, WriterBusy, writer
 from culturebridge_migration.mapping.corrections import EntityFixes, FixesFileError, read_fixes_file
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
@@ -41,10 +41,13 @@ from culturebridge_migration.sources.source import (
 
 
 @cache
-def _prepared(url: str, schemas: Schemas) -> bool:
-    """Create the schemas once per process and database."""
+def _prepared(url: str, schemas: Schemas, owner: SchemaOwner) -> bool:
+    """Bring the schemas up to the rules once per process and database (or stop, when the app owns them)."""
     with connect(url) as conn:
-        ensure_schema(conn, schemas)
+        try:
+            ensure_schema(conn, schemas, owner=owner)
+        except SchemaDiffers as exc:
+            raise dg.Failure(str(exc)) from None
     return True
 
 
@@ -55,6 +58,10 @@ class PostgresResource(dg.ConfigurableResource):
     embedded_dir: str = ConfigField(default=EMBEDDED_DIR, description="Data folder of the embedded server")
     app_schema: str = "public"
     migration_schema: str = "migration"
+    schema_owner: str = ConfigField(
+        default="migration",
+        description="who evolves the Phase 2 tables: migration (this project, recorded) or app (its own migrations)",
+    )
 
     @property
     def schemas(self) -> Schemas:
@@ -62,6 +69,16 @@ class PostgresResource(dg.ConfigurableResource):
             return Schemas(self.app_schema, self.migration_schema)
         except ValueError as exc:
             raise dg.Failure(str(exc)) from None
+
+    @property
+    def owner(self) -> SchemaOwner:
+        try:
+            return SchemaOwner(self.schema_owner)
+        except ValueError:
+            raise dg.Failure(
+                f"MIGRATION_SCHEMA_OWNER is {self.schema_owner!r}: set it to migration (the migration evolves the "
+                "Phase 2 tables) or app (the app's own migrations do)"
+            ) from None
 
     def url(self) -> str:
         return self.database_url or embedded_server_url(self.embedded_dir)
@@ -75,7 +92,7 @@ class PostgresResource(dg.ConfigurableResource):
         with ExitStack() as stack:
             try:
                 url = self.url()
-                _prepared(url, schemas)
+                _prepared(url, schemas, self.owner)
                 conn = stack.enter_context(connect(url))
             except DatabaseUnavailable as exc:
                 raise dg.Failure(str(exc)) from None  # one clear message, not a driver traceback
@@ -89,7 +106,7 @@ class PostgresResource(dg.ConfigurableResource):
         schemas = self.schemas
         try:
             url = self.url()
-            _prepared(url, schemas)
+            _prepared(url, schemas, self.owner)
         except DatabaseUnavailable as exc:
             raise dg.Failure(str(exc)) from None
 
@@ -347,7 +364,10 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         if os.environ.get(variable):
             bubble[field_name] = dg.EnvVar.int(variable)
     return {
-        "postgres": PostgresResource(**({"database_url": _env("DATABASE_URL")} if _env("DATABASE_URL") else {})),
+        "postgres": PostgresResource(
+            **({"database_url": _env("DATABASE_URL")} if _env("DATABASE_URL") else {}),
+            **({"schema_owner": _env("MIGRATION_SCHEMA_OWNER")} if _env("MIGRATION_SCHEMA_OWNER") else {}),
+        ),
         "bubble": BubbleResource(**bubble),
         "settings": MigrationSettings(**{k: v for k, v in settings.items() if v is not None}),
         "files": FilesResource(**_files_settings()),

@@ -19,6 +19,7 @@ from culturebridge_migration.files.urls import relinked, url_columns
 from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
 from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.loading.schema_evolution import fix_script, schema_differences
 from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.key_matching import lookalikes
@@ -38,6 +39,7 @@ FIELDS_COVERED = "fields_covered"
 FIELDS_PRESENT = "mapped_fields_present"
 MOSTLY_LOADED = "most_records_loaded"
 EXPORT_COMPLETE = "export_complete"
+SCHEMA_MATCHES = "schema_matches_rules"
 
 
 @dataclass
@@ -396,6 +398,23 @@ def staged_export(inputs: CheckInputs) -> Iterator[None]:
             inputs.db.execute("DROP TABLE IF EXISTS exported_ids")
 
 
+# -- schema ---------------------------------------------------------------------------------------
+SCHEMA_MATCHES_DESCRIPTION = (
+    "The table in PostgreSQL is the one the rules require: columns, types, NOT NULL, CHECKs, foreign keys and "
+    "indexes. Otherwise the database accepts what the rules reject, or refuses what they load."
+)
+
+
+def check_schema_matches_rules(inputs: CheckInputs) -> Outcome:
+    """Phase 2's live table against the field table's, through the catalog (loading/schema_evolution.py)."""
+    db, table = inputs.db, inputs.entity.table
+    differences = [d for d in schema_differences(db.conn, db.schemas, db.entities) if d.table == table]
+    details: dict[str, object] = {"differences": [d.what for d in differences]}
+    if differences:
+        details["fix_sql"] = fix_script(differences)
+    return Outcome(not differences, len(differences), details=details)
+
+
 def table_checks(entity: Entity) -> list[TableCheck]:
     """The checks of one Phase 2 table: its completeness, a sample, deletions, and its data rules."""
     return [
@@ -407,5 +426,6 @@ def table_checks(entity: Entity) -> list[TableCheck]:
         TableCheck(FIELDS_PRESENT, "ERROR", FIELDS_PRESENT_DESCRIPTION, check_mapped_fields_present),
         TableCheck(MOSTLY_LOADED, "ERROR", MOSTLY_LOADED_DESCRIPTION, check_most_records_loaded),
         TableCheck(FIXES_APPLIED, "WARN", FIXES_APPLIED_DESCRIPTION, check_fixes_applied),
+        TableCheck(SCHEMA_MATCHES, "ERROR", SCHEMA_MATCHES_DESCRIPTION, check_schema_matches_rules),
         *(_rule_check(rule) for rule in rules_for(entity)),
     ]

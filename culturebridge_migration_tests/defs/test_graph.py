@@ -27,7 +27,7 @@ from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import sample_files
 from culturebridge_migration.loading.database import connect
 from culturebridge_migration.loading.phase2_db import Schemas
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.reporting.report import ERRORS_CSV_COLUMNS, REPORT_JSON_KEYS
 from culturebridge_migration.sources.sample_data import SampleData
