@@ -212,6 +212,12 @@ def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> d
         context.log.warning(f"{entity.name}: {note}")
     if manifest.census:
         census = CensusOutcome(**manifest.census)
+        if census.swept:
+            context.log.warning(
+                f"{entity.name}: {len(census.alive_elsewhere)} record(s) answered by id outside their Created Date "
+                f"window (e.g. {census.alive_elsewhere[0]}): a Created Date moved in Bubble, so the census read "
+                "the whole type to find deletions; none of them is deleted"
+            )
         if census.conclusive:
             context.log.info(
                 f"{entity.name}: census of {census.known} known records in {census.requests} requests "

@@ -198,7 +198,13 @@ def check_deletions_proved(inputs: CheckInputs) -> Outcome:
     if inputs.manifest.census is None:
         return Outcome(True, 0, details={"skipped": "no census in this run (only the cutover job takes one)"})
     census = CensusOutcome(**inputs.manifest.census)
-    figures = {"gone": len(census.gone), "requests": census.requests, "records_read": census.records_read}
+    figures = {
+        "gone": len(census.gone),
+        "requests": census.requests,
+        "records_read": census.records_read,
+        "read_whole_type": census.swept,  # a Created Date moved in Bubble: windows' counts were not trusted
+        "alive_outside_window": census.alive_elsewhere[:SAMPLE_IDS],
+    }
     if census.conclusive:
         return Outcome(True, 0, details=figures)
     return Outcome(

@@ -142,7 +142,7 @@ def test_a_window_whose_records_all_share_one_created_date_is_paged() -> None:
         for i in (10, 240):
             fake.delete("post", records[i]["_id"])
         result = census(fake, records)
-        limits = sorted(r.limit for r in fake.requests)
+        limits = sorted(r.limit for r in fake.requests if r.path.endswith("/obj/post"))  # the searches
     assert result.gone == {records[10]["_id"], records[240]["_id"]}
     assert limits == [1, PAGE, PAGE, PAGE]  # counted once, then read in three pages
     assert (result.windows_counted, result.windows_paged, result.records_read) == (1, 1, 248)
@@ -211,6 +211,33 @@ def test_a_live_record_known_with_a_wrong_created_date_is_never_called_gone() ->
     assert not result.unknown
 
 
+def test_a_created_date_moved_in_bubble_beside_a_deletion_deletes_nothing_live_and_finds_the_deletion() -> None:
+    """A data fix moved A's Created Date into B's window, and B was deleted: the two windows' counts cancel."""
+    records = things(1_000)
+    moved, doomed = records[100], records[800]
+    with FakeBubble({"post": records}, api_key=KEY) as fake:
+        fake.put("post", {**moved, "Created Date": doomed["Created Date"]})
+        fake.delete("post", doomed["_id"])
+        result = census(fake, records)
+        log = list(fake.requests)
+    assert result.gone == {doomed["_id"]}  # found by reading every record, since the counts could not be trusted
+    assert result.alive_elsewhere == {moved["_id"]}  # asked for by id before anything was called gone
+    assert result.swept
+    assert any(r.path.endswith(f"/obj/post/{moved['_id']}") for r in log)
+
+
+def test_every_record_called_gone_is_first_asked_for_by_id() -> None:
+    records = things(1_000)
+    doomed = [records[5], records[500]]
+    with FakeBubble({"post": records}, api_key=KEY) as fake:
+        for record in doomed:
+            fake.delete("post", record["_id"])
+        result = census(fake, records)
+        asked = {r.path.rsplit("/", 1)[-1] for r in fake.requests if "/obj/post/" in r.path}
+    assert result.gone == ids(doomed) and asked == ids(doomed)
+    assert not result.swept and not result.alive_elsewhere
+
+
 def test_a_deletion_while_a_window_is_read_makes_it_read_again_not_a_false_gone() -> None:
     records = things(250, minutes_apart=0)  # one window that cannot be split: read in three pages
     first_gone, doomed = records[200], records[5]
@@ -232,7 +259,8 @@ def test_a_deletion_while_a_window_is_read_makes_it_read_again_not_a_false_gone(
         deleter.join()
     # Read as it came, page 100 would start one record late and call records[100] gone.
     assert result.gone == {first_gone["_id"], doomed["_id"]}
-    assert (result.windows_paged, result.requests) == (1, 1 + 3 + 3)  # the count, then the pages twice
+    # The count, the pages twice, then each record called gone asked for by id.
+    assert (result.windows_paged, result.requests) == (1, 1 + 3 + 3 + 2)
 
 
 def test_a_few_deletions_in_tens_of_thousands_of_records_cost_a_small_fraction_of_a_full_export() -> None:
@@ -246,7 +274,7 @@ def test_a_few_deletions_in_tens_of_thousands_of_records_cost_a_small_fraction_o
     full_export = full_export_requests(len(records) - len(deleted))
     levels = math.ceil(math.log2(len(records) / PAGE))
     assert result.gone == {records[i]["_id"] for i in deleted}
-    assert len(log) == result.requests <= 1 + 2 * len(deleted) * levels  # the bound the module states
+    assert len(log) == result.requests <= 1 + 2 * len(deleted) * levels + len(deleted)  # the module's bound
     assert result.requests <= full_export / 10
     assert result.records_read <= 2 * len(deleted) * PAGE
     assert sum(r.limit == 1 for r in log) == result.windows_counted
@@ -260,7 +288,8 @@ def test_deletions_scattered_everywhere_cost_no_more_than_a_full_export() -> Non
             fake.delete("post", record["_id"])
         result = census(fake, records)
     assert result.gone == ids(deleted)
-    assert result.requests <= full_export_requests(len(records) - len(deleted)) + 5  # a few counts more
+    # A few counts more, and each deletion confirmed by id.
+    assert result.requests <= full_export_requests(len(records) - len(deleted)) + 5 + len(deleted)
 
 
 def test_a_window_bubble_announces_empty_is_settled_without_reading_it() -> None:
@@ -270,7 +299,8 @@ def test_a_window_bubble_announces_empty_is_settled_without_reading_it() -> None
             fake.delete("post", record["_id"])
         result = census(fake, records)
     assert result.gone == ids(records[:5_000])
-    assert (result.requests, result.records_read) == (3, 0)  # the root, then both halves counted
+    # The root, then both halves counted; then each of the 5,000 asked for by id before it is called gone.
+    assert (result.requests, result.records_read) == (3 + 5_000, 0)
 
 
 def test_sibling_windows_are_counted_concurrently() -> None:
