@@ -122,26 +122,32 @@ def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
 
 # -- instance ---------------------------------------------------------------------------------------
 def _init_instance() -> int:
-    """Create (or upgrade) the storage of DAGSTER_HOME under a lock.
+    """Create (or upgrade) the storage of the Dagster instance (DAGSTER_HOME, else the project folder's) under a lock.
 
     Dagster creates its SQLite storage on first use without a lock: two runs starting at once on a new
-    DAGSTER_HOME can both stamp it and leave it unusable ("more than one head"). Done once first, under
+    instance can both stamp it and leave it unusable ("more than one head"). Done once first, under
     a lock so concurrent inits are safe too, later runs find it made.
     """
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        print("DAGSTER_HOME is not set: each dagster command uses a temporary instance; nothing to initialise.")
-        return 0
     import fcntl
 
     import dagster as dg
 
-    Path(home).mkdir(parents=True, exist_ok=True)
-    with open(Path(home) / ".culturebridge-init.lock", "w") as lock:
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        where, lock_dir, open_instance = home, Path(home), dg.DagsterInstance.get
+    elif Path("dagster.yaml").is_file():  # the project folder's instance (see its dagster.yaml)
+        where, lock_dir = "this folder (dagster.yaml)", Path(".culturebridge")
+        lock_dir.mkdir(exist_ok=True)
+        open_instance = lambda: dg.DagsterInstance.from_config(os.getcwd())  # noqa: E731
+    else:
+        print("DAGSTER_HOME is not set and no dagster.yaml is here: each dagster command uses a temporary instance.")
+        return 0
+    with open(lock_dir / ".culturebridge-init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with dg.DagsterInstance.get() as instance:
+        with open_instance() as instance:
             instance.upgrade()
-    print(f"Dagster storage ready in {home}")
+    print(f"Dagster storage ready in {where}")
     return 0
 
 
