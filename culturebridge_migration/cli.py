@@ -21,12 +21,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url, stop_embedded_server
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
-from culturebridge_migration.sources.source import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.sources.starter_map import StarterMap, starter_field_map
 
 
