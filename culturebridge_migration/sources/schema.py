@@ -95,17 +95,6 @@ def from_records(keys_by_type: Mapping[str, Mapping[str, int]], note: str) -> Bu
     return BubbleSchema("records", types, note)
 
 
-def load(document: Mapping) -> BubbleSchema:
-    """A schema written by `as_json`, read back."""
-    types = {
-        name: BubbleType(t["name"], t["display"], tuple(BubbleField(**f) for f in t["fields"]))
-        for name, t in document.get("types", {}).items()
-    }
-    return BubbleSchema(
-        document.get("source", "records"), types, document.get("note", ""), document.get("keyed_by", "display")
-    )
-
-
 # -- what the field table makes of it --------------------------------------------------------------
 def coverage_of(schema: BubbleSchema, entities: Mapping[str, Entity]) -> dict[str, dict]:
     """Per Bubble type: the entity that migrates it (or none), and each field: mapped, ignored or unmapped."""
