@@ -9,7 +9,7 @@ display name or its id, depending on the app's "Use field display instead of ID 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from culturebridge_migration.mapping.entities import Entity
@@ -93,6 +93,22 @@ def from_records(keys_by_type: Mapping[str, Mapping[str, int]], note: str) -> Bu
         for name, keys in keys_by_type.items()
     }
     return BubbleSchema("records", types, note)
+
+
+def app_schema(
+    document: object | None,
+    note: str,
+    record_keys: Callable[[], Mapping[str, Mapping[str, int]]],
+    learned_from: str,
+) -> BubbleSchema:
+    """The app's schema from its /meta `document`; with none (`note` says why) or one that does not read,
+    from `record_keys()`, the keys each type's records carry, which `learned_from` names in the note."""
+    if document is not None:
+        try:
+            return parse_meta(document)
+        except MalformedMeta as exc:
+            note = f"Bubble's /meta could not be read ({exc})"
+    return from_records(record_keys(), f"{note}; fields learned from {learned_from}")
 
 
 # -- what the field table makes of it --------------------------------------------------------------
