@@ -21,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
     DatabaseUnavailable,
@@ -31,7 +32,6 @@ from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
-from culturebridge_migration.sources.source import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.sources.starter_map import StarterMap, starter_field_map
 
 
@@ -76,14 +76,13 @@ def _client() -> Iterator[BubbleClient]:
             client.close()
 
 
-def app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
+def _app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
     """The app's schema from /meta; when it is hidden, from a page of each type the field table expects."""
     document, note = client.meta()
-    if document is not None:
-        try:
-            return bubble_schema.parse_meta(document)
-        except bubble_schema.MalformedMeta as exc:
-            note = f"Bubble's /meta could not be read ({exc})"
+    return bubble_schema.app_schema(document, note, lambda: _first_page_keys(client), "the first page of each type")
+
+
+def _first_page_keys(client: BubbleClient) -> dict[str, dict[str, int]]:
     keys: dict[str, dict[str, int]] = {}
     for entity in ENTITIES.values():
         try:
@@ -91,12 +90,12 @@ def app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
         except BubbleError:
             continue  # the app names the type otherwise: listed as missing
         keys[entity.bubble_type] = {k: 1 for record in page.results for k in record}
-    return bubble_schema.from_records(keys, f"{note}; fields learned from the first page of each type")
+    return keys
 
 
 def _discover(target: Path | None) -> int:
     with _client() as client:
-        schema = app_schema(client)
+        schema = _app_schema(client)
         starter = starter_field_map(schema, ENTITIES)
     print(_describe(schema, starter))
     if target is not None:

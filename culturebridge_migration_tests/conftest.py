@@ -13,6 +13,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -113,6 +114,19 @@ def _checksums(database_url: str) -> dict[str, str]:
 def checksums() -> Callable[[str], dict[str, str]]:
     """A checksum of every Phase 2 table's rows: equal checksums, equal tables."""
     return _checksums
+
+
+# -- Bubble dates ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def base_time() -> datetime:
+    """Where hand-made Bubble records' dates start (2025-01-01 UTC); tests count minutes from it."""
+    return datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def later_date() -> str:
+    """A Bubble date after every sample record's: an edit, or a new record, since the last run."""
+    return "2027-01-01T00:00:00.000Z"
 
 
 # -- the local Bubble server ----------------------------------------------------------------------

@@ -16,8 +16,8 @@ from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.defs.run_tags import is_dry_run
 from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.table_files import TableFiles, copy_table_files
-from culturebridge_migration.files.urls import url_columns
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.mapping.file_links import url_columns
 
 FILES_GROUP = "files"
 FILES_COPIED = "files_copied"

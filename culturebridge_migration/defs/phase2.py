@@ -43,6 +43,9 @@ from culturebridge_migration.validation.checks import CheckInputs, Outcome, Tabl
 from culturebridge_migration.validation.export_digest import ExportDigest
 
 PHASE2_GROUP = "phase2"
+# Where the UI says a table is before any run: the app schema of an unconfigured PostgresResource.
+# A run's materialization names the schema it wrote to (`_metadata`).
+APP_SCHEMA = PostgresResource.model_fields["app_schema"].default
 
 
 def table_key(entity_name: str) -> dg.AssetKey:
@@ -76,7 +79,7 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         kinds={"postgres"},
         deps=[export_key(entity_name), *(table_key(name) for name in entity.upstream)],
         description=f"Phase 2 table `{entity.table}`, upserted by bubble_id from the `{entity.bubble_type}` export.",
-        metadata={"dagster/column_schema": column_schema(entity), "dagster/table_name": f"public.{entity.table}"},
+        metadata={"dagster/column_schema": column_schema(entity), "dagster/table_name": f"{APP_SCHEMA}.{entity.table}"},
     )
     check_specs = [dg.AssetCheckSpec(c.name, asset=key, description=c.description) for c in checks]
 

@@ -11,6 +11,7 @@ import dagster as dg
 import psycopg
 from pydantic import Field as ConfigField
 
+from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api, sample_server
 from culturebridge_migration.files.copier import DEFAULT_WORKERS, FileCopier
 from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.storage import DEFAULT_FILES_DIR, FileStorageError, open_storage
@@ -30,14 +31,7 @@ from culturebridge_migration.mapping.corrections import EntityFixes, FixesFileEr
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources.bubble_api import BubbleClient
-from culturebridge_migration.sources.source import (
-    SAMPLE_API_KEY,
-    ApiSource,
-    CsvSource,
-    RecordSource,
-    sample_api,
-    sample_server,
-)
+from culturebridge_migration.sources.source import ApiSource, CsvSource, RecordSource
 
 
 @cache

@@ -13,7 +13,6 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from culturebridge_migration.files.urls import relinked, url_columns
 from culturebridge_migration.loading import bookkeeping, deletions, loader
 from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
 from culturebridge_migration.loading.isolation import refusal_reject
@@ -21,6 +20,7 @@ from culturebridge_migration.loading.loader import LoadResult
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
+from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject

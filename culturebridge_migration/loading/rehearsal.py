@@ -56,9 +56,3 @@ def keep_rehearsal(db: Phase2Database, outcome: EntityOutcome, run_id: str, job_
             started_at=started,
             deleted=len(outcome.sweep.deleted) if outcome.sweep else 0,
         )
-
-
-def is_rehearsal(db: Phase2Database, run_id: str) -> bool:
-    return bool(
-        db.scalar(sql.SQL("SELECT rehearsal FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,))
-    )

@@ -3,19 +3,18 @@
 The tables' SQL is derived, never written by hand: each column's type, NOT NULL, default and CHECK
 constraints come from its `Field` (enumerations from its values, ranges from its `Bounds`), the
 foreign keys from its references. So the database refuses exactly what the mapper rejects.
-The bookkeeping schema (`sql/migration.sql`) is not about Bubble fields and stays hand-written.
+The bookkeeping schema (`sql/migration.sql`, `sql/files.sql`) is not about Bubble fields and stays hand-written.
 Installing them, and bringing an older database up to today's rules, is `schema_evolution.py`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
 from psycopg import sql
 
-from culturebridge_migration.files.bookkeeping import FILES_DDL
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, Field, Kind, load_order
 from culturebridge_migration.mapping.mapper import row_columns
 from culturebridge_migration.mapping.passwords import STRONG_HASH_SQL_PATTERN
@@ -155,12 +154,16 @@ def phase2_sql(app_schema: str, entities: Mapping[str, Entity] = ENTITIES) -> st
     return "\n\n".join([f"CREATE SCHEMA IF NOT EXISTS {app};", *tables]) + "\n"
 
 
-def bookkeeping_sql(migration_schema: str) -> str:
-    """The packaged bookkeeping SQL with {mig} replaced by the quoted schema name.
+# The bookkeeping schema: the runs and their effects; what became of each Bubble file (files/ writes it).
+BOOKKEEPING_SCRIPTS = ("migration.sql", "files.sql")
 
-    Plain replacement, not str.format: the file holds braces of its own. `Schemas` has already
+
+def bookkeeping_sql(migration_schema: str, scripts: Sequence[str] = BOOKKEEPING_SCRIPTS) -> str:
+    """The packaged bookkeeping SQL (`scripts` of sql/) with {mig} replaced by the quoted schema name.
+
+    Plain replacement, not str.format: the files hold braces of their own. `Schemas` has already
     refused any name that quoting could not make safe.
     """
-    text = resources.files("culturebridge_migration.loading").joinpath("sql", "migration.sql").read_text()
-    # The copied files' bookkeeping is the files package's own; it lives beside the rest.
-    return (text + FILES_DDL).replace("{mig}", sql.Identifier(migration_schema).as_string())
+    folder = resources.files("culturebridge_migration.loading").joinpath("sql")
+    text = "\n".join(folder.joinpath(name).read_text() for name in scripts)
+    return text.replace("{mig}", sql.Identifier(migration_schema).as_string())

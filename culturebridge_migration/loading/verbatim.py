@@ -137,13 +137,6 @@ def _upsert(db: Phase2Database, entity: Entity, run_id: str) -> tuple[int, int]:
     return inserted, updated
 
 
-def kept_counts(db: Phase2Database) -> dict[str, int]:
-    """Records kept verbatim, by Bubble type."""
-    return dict(
-        db.execute(sql.SQL("SELECT bubble_type, count(*) FROM {} GROUP BY 1 ORDER BY 1").format(db.bookkeeping(TABLE)))
-    )
-
-
 def migrate_verbatim(
     db: Phase2Database,
     entity: Entity,

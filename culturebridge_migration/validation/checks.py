@@ -15,13 +15,13 @@ from decimal import Decimal
 
 from psycopg import sql
 
-from culturebridge_migration.files.urls import relinked, url_columns
 from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
 from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.schema_evolution import fix_script, schema_differences
 from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
 from culturebridge_migration.sources.deletion_census import CensusOutcome
