@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 
 from culturebridge_migration.files.urls import relinked, url_columns
 from culturebridge_migration.loading import bookkeeping, deletions, loader
-from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
+from culturebridge_migration.loading.deletions import DeletedRecords, Sweep, conclusive_census, proves_whole_type
 from culturebridge_migration.loading.isolation import refusal_reject
 from culturebridge_migration.loading.loader import LoadResult
 from culturebridge_migration.loading.phase2_db import Phase2Database
@@ -24,7 +24,6 @@ from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
-from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 
 CHUNK_RECORDS = 20_000
@@ -112,24 +111,6 @@ def _chunks(records: Iterable[dict], size: int | None) -> Iterator[list[dict]]:
     it = iter(records)
     while chunk := list(itertools.islice(it, size)):
         yield chunk
-
-
-def proves_whole_type(export: ExportManifest | None, records_read: int) -> bool:
-    """Only an export of every record of the type shows that a record is gone from Bubble."""
-    return (
-        export is not None
-        and export.modified_after is None
-        and export.complete
-        and records_read == export.exported == export.unique_ids
-    )
-
-
-def conclusive_census(export: ExportManifest | None, records_read: int) -> CensusOutcome | None:
-    """The census that came with this export, when it proves what Bubble deleted (sources/deletion_census.py)."""
-    if export is None or not export.census or not export.complete or records_read != export.exported:
-        return None
-    census = CensusOutcome(**export.census)
-    return census if census.conclusive else None
 
 
 def _gone(

@@ -16,8 +16,14 @@ from decimal import Decimal
 from psycopg import sql
 
 from culturebridge_migration.files.urls import relinked, url_columns
-from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
-from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
+from culturebridge_migration.loading.deletions import (
+    DeletedRecords,
+    conclusive_census,
+    find_gone,
+    migrated_among,
+    proves_whole_type,
+    stage_exported_ids,
+)
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import Entity, Kind
