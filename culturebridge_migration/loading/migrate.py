@@ -148,8 +148,7 @@ def migrate_entity(
     announced, each once, and exactly the records this load read.
     """
     started, clock = datetime.now(UTC), time.monotonic()
-    with db.transaction():
-        db.register_run(run_id, job_name)
+    with bookkeeping.entity_load(db, run_id, job_name):
         copies = db.file_copies(entity) if url_columns(entity) else {}
         mapping = StreamedMapping(
             entity, db.reference_lookups(entity), loader.taken_emails(db, entity), decisions, copies
@@ -158,24 +157,21 @@ def migrate_entity(
         refused = {str(row["bubble_id"]) for row, _ in load.refused}
         rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]
         fixes = [fix for fix in mapping.fixes if fix.bubble_id not in refused]  # a refused row stored nothing
-        bookkeeping.clear_entity_run(db, run_id, entity)
-        bookkeeping.save_rejects(db, run_id, rejects)
-        bookkeeping.save_fixes(db, run_id, fixes)
         sweep = None
         if deleted_records is not None and (gone := _gone(db, entity, export, mapping, deleted_records)) is not None:
             sweep = deletions.sweep(db, entity, gone, deleted_records, run_id)
-        bookkeeping.save_entity_run(
+        bookkeeping.record_load(
             db,
             run_id,
             entity,
             exported=mapping.exported,
             result=load.result,
-            rejected=len(rejects),
+            rejects=rejects,
+            fixes=fixes,
             started_at=started,
             deleted=len(sweep.deleted) if sweep else 0,
+            watermark=watermark,
         )
-        if watermark is not None:
-            db.advance_watermark(entity, watermark, run_id)
     return EntityOutcome(
         entity.name,
         mapping.exported,
