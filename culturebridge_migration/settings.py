@@ -52,7 +52,9 @@ class Setting:
     field: str | None  # the resource's field
     default: object  # what applies when the variable is unset; None: nothing
     doc: str  # one line: the README's meaning and the field's description
-    parse: Parser | None = None  # None: text, handed to Dagster as an EnvVar (the UI shows its name, never its value)
+    # None: text, handed to Dagster as an EnvVar (read at run time; the UI shows its name, never its value);
+    # whole_number: an EnvVar.int the same way; any other parser runs when the definitions load.
+    parse: Parser | None = None
     shown_default: str | None = None  # the README's default, when words say it better than the value
 
 

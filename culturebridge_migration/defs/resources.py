@@ -1,4 +1,5 @@
-"""Dagster resources: the only place that knows which environment the migration runs in."""
+"""Dagster resources, built from the table of settings (settings.py): the only place that knows which
+environment the migration runs in."""
 
 import json
 from collections.abc import Callable, Iterator
@@ -218,6 +219,7 @@ class FilesResource(dg.ConfigurableResource):
     public_base_url: str | None = _from_table("files", "public_base_url")
     host_patterns: str = _from_table("files", "host_patterns")
     workers: int = _from_table("files", "workers")
+    # MIGRATION_FILE_MAX_BYTES (the files work): its field here, `_from_table("files", ...)`, its row in settings.py.
 
     def matcher(self) -> BubbleFileMatcher:
         try:
@@ -316,8 +318,9 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """The resources for this environment, from the settings table: set variables, else the defaults."""
     fields: dict[str, dict[str, object]] = {key: {} for key in _RESOURCES}
     for setting in SETTINGS:
-        if setting.resource is not None and (value := _configured(setting)) is not None:
-            fields[setting.resource].setdefault(setting.field, value)  # the first set variable of a field wins
+        if setting.resource is None or setting.field is None or (value := _configured(setting)) is None:
+            continue  # unset, or not a resource's (LOG_LEVEL)
+        fields[setting.resource].setdefault(setting.field, value)  # the first set variable of a field wins
     return {key: resource(**fields[key]) for key, resource in _RESOURCES.items()}
 
 
