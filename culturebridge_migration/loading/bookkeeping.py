@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
@@ -69,17 +70,7 @@ def _clear_entity_run(db: Phase2Database, run_id: str, entity: Entity) -> None:
         )
 
 
-def _save_entity_run(
-    db: Phase2Database,
-    run_id: str,
-    entity: Entity,
-    *,
-    exported: int,
-    result: LoadResult,
-    rejected: int,
-    started_at: datetime,
-    deleted: int = 0,
-) -> None:
+def _save_entity_run(db: Phase2Database, run_id: str, entity: Entity, done: LoadRecord, started_at: datetime) -> None:
     db.execute(
         sql.SQL(
             "INSERT INTO {} (run_id, entity, exported, loaded, inserted, updated, unchanged, rejected, started_at,"
@@ -92,14 +83,14 @@ def _save_entity_run(
         (
             run_id,
             entity.name,
-            exported,
-            result.loaded,
-            result.inserted,
-            result.updated,
-            result.unchanged,
-            rejected,
+            done.exported,
+            done.result.loaded,
+            done.result.inserted,
+            done.result.updated,
+            done.result.unchanged,
+            len(done.rejects),
             started_at,
-            deleted,
+            done.deleted,
         ),
     )
 
@@ -125,32 +116,30 @@ def entity_load(db: Phase2Database, run_id: str, job_name: str, *, rehearsal: bo
         yield
 
 
+@dataclass(frozen=True)
+class LoadRecord:
+    """What one load of an entity did, as its bookkeeping keeps it."""
+
+    exported: int
+    result: LoadResult
+    rejects: list[Reject]
+    fixes: list[ValueFix]
+    deleted: int = 0  # rows gone from Bubble that the load deleted
+
+
 def record_load(
     db: Phase2Database,
     run_id: str,
     entity: Entity,
+    done: LoadRecord,
     *,
-    exported: int,
-    result: LoadResult,
-    rejects: list[Reject],
-    fixes: list[ValueFix],
     started_at: datetime,
-    deleted: int = 0,
     watermark: datetime | None = None,
 ) -> None:
     """What one load of `entity` did, inside `entity_load`: a step retried in the run replaces its record."""
     _clear_entity_run(db, run_id, entity)
-    _save_rejects(db, run_id, rejects)
-    _save_fixes(db, run_id, fixes)
-    _save_entity_run(
-        db,
-        run_id,
-        entity,
-        exported=exported,
-        result=result,
-        rejected=len(rejects),
-        started_at=started_at,
-        deleted=deleted,
-    )
+    _save_rejects(db, run_id, done.rejects)
+    _save_fixes(db, run_id, done.fixes)
+    _save_entity_run(db, run_id, entity, done, started_at)
     if watermark is not None:
         db.advance_watermark(entity, watermark, run_id)

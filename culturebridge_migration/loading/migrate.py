@@ -46,6 +46,11 @@ class EntityOutcome:
     def loaded(self) -> int:
         return self.result.loaded
 
+    def record(self) -> bookkeeping.LoadRecord:
+        """What the load did, as the bookkeeping keeps it (a rehearsal keeps it after the rollback)."""
+        deleted = len(self.sweep.deleted) if self.sweep else 0
+        return bookkeeping.LoadRecord(self.exported, self.result, self.rejects, self.fixes, deleted)
+
 
 class StreamedMapping:
     """Maps records a chunk at a time as the loader pulls rows; keeps the ids, the count and the rejects.
@@ -160,18 +165,8 @@ def migrate_entity(
         sweep = None
         if deleted_records is not None and (gone := _gone(db, entity, export, mapping, deleted_records)) is not None:
             sweep = deletions.sweep(db, entity, gone, deleted_records, run_id)
-        bookkeeping.record_load(
-            db,
-            run_id,
-            entity,
-            exported=mapping.exported,
-            result=load.result,
-            rejects=rejects,
-            fixes=fixes,
-            started_at=started,
-            deleted=len(sweep.deleted) if sweep else 0,
-            watermark=watermark,
-        )
+        done = bookkeeping.LoadRecord(mapping.exported, load.result, rejects, fixes, len(sweep.deleted) if sweep else 0)
+        bookkeeping.record_load(db, run_id, entity, done, started_at=started, watermark=watermark)
     return EntityOutcome(
         entity.name,
         mapping.exported,

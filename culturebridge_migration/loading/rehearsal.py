@@ -36,17 +36,7 @@ def keep_rehearsal(db: Phase2Database, outcome: EntityOutcome, run_id: str, job_
     """What the rehearsed load would have done, in the bookkeeping, under a run that changed nothing."""
     entity = db.entities[outcome.entity]
     with bookkeeping.entity_load(db, run_id, job_name, rehearsal=True):
-        bookkeeping.record_load(
-            db,
-            run_id,
-            entity,
-            exported=outcome.exported,
-            result=outcome.result,
-            rejects=outcome.rejects,
-            fixes=outcome.fixes,
-            started_at=started,
-            deleted=len(outcome.sweep.deleted) if outcome.sweep else 0,
-        )
+        bookkeeping.record_load(db, run_id, entity, outcome.record(), started_at=started)
 
 
 def is_rehearsal(db: Phase2Database, run_id: str) -> bool:

@@ -157,15 +157,6 @@ def migrate_verbatim(
     """One unmigrated type's export into bubble_records, in one transaction with its bookkeeping."""
     with bookkeeping.entity_load(db, run_id, job_name):
         result, rejects, fixes, read = keep_verbatim(db, entity, records, run_id)
-        bookkeeping.record_load(
-            db,
-            run_id,
-            entity,
-            exported=read,
-            result=result,
-            rejects=rejects,
-            fixes=fixes,
-            started_at=started,
-            watermark=watermark,
-        )
+        done = bookkeeping.LoadRecord(read, result, rejects, fixes)
+        bookkeeping.record_load(db, run_id, entity, done, started_at=started, watermark=watermark)
     return result, rejects, read
