@@ -19,7 +19,13 @@ from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, Entity
 from culturebridge_migration.mapping.fixes import NUL_REMOVED, ValueFix
 from culturebridge_migration.mapping.rejects import Reject, RejectReason, printable
-from culturebridge_migration.mapping.values import UnstorableText, format_bubble_datetime, parse_datetime, without_nul
+from culturebridge_migration.mapping.values import (
+    UnstorableText,
+    bubble_id_problem,
+    format_bubble_datetime,
+    parse_datetime,
+    without_nul,
+)
 
 TABLE = "bubble_records"
 _COLUMNS = ("bubble_type", "bubble_id", "created_at", "modified_at", "record")
@@ -50,10 +56,8 @@ def keep_verbatim(
 
 def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueFix]) -> dict | None:
     bubble_id = record.get(ID_KEY)
-    problem = None
-    if not isinstance(bubble_id, str) or not bubble_id.strip():
-        problem = "the record has no _id that is text: it cannot be tracked"
-    else:
+    problem = bubble_id_problem(bubble_id)
+    if problem is None:
         try:
             cleaned = without_nul(record)
         except UnstorableText as exc:
@@ -62,7 +66,7 @@ def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueF
         rejects.append(
             Reject(
                 entity.name,
-                printable(bubble_id if isinstance(bubble_id, str) else repr(bubble_id)),
+                printable(bubble_id),
                 ID_KEY,
                 "record",
                 None,

@@ -171,7 +171,12 @@ def _reject_id(record: Mapping[str, object]) -> str:
     bubble_id = record.get(ID_KEY)
     if isinstance(bubble_id, str):
         return printable(bubble_id)
-    return "" if bubble_id is None else printable(json.dumps(bubble_id, default=str))
+    if bubble_id is None:
+        return ""
+    try:
+        return printable(json.dumps(bubble_id, default=str))
+    except (RecursionError, ValueError):  # nested too deep, or a float json cannot write
+        return printable(bubble_id)
 
 
 # A change to one value: (field, column, original, stored, reason), completed with entity and id.
@@ -220,27 +225,11 @@ class _Plan:
 
 def _bubble_id(record: Mapping[str, object]) -> str:
     bubble_id = record.get(ID_KEY)
-    if is_empty(bubble_id):
-        raise _reject(
-            RejectReason.MISSING_REQUIRED, "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked"
-        )
-    if type(bubble_id) is not str:
-        raise _reject(
-            RejectReason.INVALID_VALUE,
-            "bubble_id",
-            ID_KEY,
-            bubble_id,
-            f"_id is a {type(bubble_id).__name__}, not text: Bubble ids are text; check the source of this record",
-        )
-    if v.has_unstorable(bubble_id):
-        raise _reject(
-            RejectReason.INVALID_VALUE,
-            "bubble_id",
-            ID_KEY,
-            bubble_id,
-            "_id holds a character PostgreSQL text cannot store (NUL or a lone surrogate): an id cannot be changed",
-        )
-    return bubble_id
+    problem = v.bubble_id_problem(bubble_id)
+    if problem is not None:
+        reason = RejectReason.MISSING_REQUIRED if is_empty(bubble_id) else RejectReason.INVALID_VALUE
+        raise _reject(reason, "bubble_id", ID_KEY, None if is_empty(bubble_id) else bubble_id, problem)
+    return bubble_id  # type: ignore[return-value]
 
 
 def _modified(record: Mapping[str, object], created: datetime) -> datetime:

@@ -62,6 +62,13 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 def printable(value: object, limit: int = _MAX_VALUE_CHARS) -> str:
     """A value as a person can read it in a report: control characters escaped, long text shortened."""
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else _repr(value)
     text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except RecursionError:  # a hostile value nested thousands deep: named, never a crash of the report
+        return f"({type(value).__name__} nested too deeply to show)"

@@ -208,6 +208,37 @@ def without_nul(value: object) -> object:
     return value
 
 
+# Bubble's ids look like 1699999999999x123456789012345678 (32 characters) and are opaque; anything
+# far longer, or holding a control character, did not come from Bubble's id generator.
+MAX_ID_LENGTH = 128
+_NOT_IN_AN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def bubble_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a Bubble _id, in words for a reject; None when it can be one.
+
+    The one test of an _id: the mapper rejects a record by it, and every list of exported ids (the
+    deletion sweep's, the checks' sample) keeps only the ids that pass it.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "record has no _id: it cannot be tracked"
+    if type(value) is not str:
+        return f"_id is a {type(value).__name__}, not text: Bubble ids are text; check the source of this record"
+    if len(value) > MAX_ID_LENGTH:
+        return f"_id is {len(value):,} characters long; Bubble ids are at most {MAX_ID_LENGTH}: check the source of this record"
+    if _NOT_IN_AN_ID.search(value):
+        return (
+            "_id holds a control character (NUL, a line break, ...) or a lone surrogate, which Bubble ids never "
+            "hold: check the source of this record"
+        )
+    return None
+
+
+def bubble_id(value: object) -> str | None:
+    """`value` when it is a Bubble _id (see `bubble_id_problem`), else None."""
+    return value if type(value) is str and bubble_id_problem(value) is None else None  # type: ignore[return-value]
+
+
 def parse_email(value: object) -> str:
     email = str(value).strip().lower()
     if not _EMAIL.match(email):

@@ -20,9 +20,10 @@ from culturebridge_migration.loading.deletions import DeletedRecords, find_gone,
 from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.corrections import EntityFixes
-from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
+from culturebridge_migration.mapping.values import bubble_id as valid_id
 from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.validation.export_digest import ExportDigest
@@ -240,7 +241,7 @@ def check_sample(inputs: CheckInputs) -> Outcome:
     """
     db, entity, candidates = inputs.db, inputs.entity, inputs.export.sample
     columns = row_columns(entity)
-    drawn = [r["_id"] for r in candidates if r.get("_id")]
+    drawn = [i for r in candidates if (i := valid_id(r.get(ID_KEY))) is not None]  # a list or a NUL: a reject
     stored = {
         row[0]: dict(zip(columns, row, strict=True))
         for row in db.execute(
@@ -251,7 +252,7 @@ def check_sample(inputs: CheckInputs) -> Outcome:
         )
     }
     chosen = set([bubble_id for bubble_id in drawn if bubble_id in stored][: inputs.sample_size])
-    sampled = [r for r in candidates if r.get("_id") in chosen]
+    sampled = [r for r in candidates if valid_id(r.get(ID_KEY)) in chosen]
     if inputs.decisions is not None:  # the load mapped the records with the team's corrections applied
         sampled = [inputs.decisions.apply(r, remember=False)[0] for r in sampled]
     refs = db.reference_lookups(entity, only=referenced_ids(entity, sampled))

@@ -256,7 +256,10 @@ def test_a_lone_surrogate_is_a_reject_naming_it() -> None:
         (["1x1", "1x2"], "invalid_value"),
         (42, "invalid_value"),
         ("1x\x001", "invalid_value"),
+        ("1x\n1", "invalid_value"),  # a control character: no Bubble id holds one
+        ("1x" + "9" * 200, "invalid_value"),  # far longer than any id Bubble makes
         (None, "missing_required"),
+        ("  ", "missing_required"),
     ],
 )
 def test_a_record_whose_id_is_not_usable_text_is_a_reject(bubble_id: object, reason: str) -> None:
