@@ -140,6 +140,9 @@ CREATED_KEY = "Created Date"
 MODIFIED_KEY = "Modified Date"
 CREATED_BY_KEY = "Created By"  # a User _id, or a placeholder like admin_user_...: kept as text, never a key
 BUILT_IN_KEYS = (ID_KEY, CREATED_KEY, MODIFIED_KEY, CREATED_BY_KEY)
+# The key of a stand-in the export writes for a record it could not keep as Bubble sent it (one nested
+# too deep to read safely): the record's _id and dates where readable, and why. The mapper rejects it.
+UNREADABLE_KEY = "_unreadable_record"
 # Keys Bubble itself gives records, the same in every app (never renamed, never in /meta's fields).
 BUBBLE_OWN_KEYS = frozenset({*BUILT_IN_KEYS, "Slug", "user_signed_up", "authentication"})
 

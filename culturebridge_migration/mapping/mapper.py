@@ -21,6 +21,7 @@ from culturebridge_migration.mapping.entities import (
     CREATED_KEY,
     ID_KEY,
     MODIFIED_KEY,
+    UNREADABLE_KEY,
     Entity,
     Field,
     Kind,
@@ -160,8 +161,11 @@ _UNPARSEABLE = (1, datetime.min.replace(tzinfo=UTC))
 
 
 def _created(record: Mapping[str, object]) -> datetime | None:
+    value = record.get(CREATED_KEY)
+    if isinstance(value, list | dict):
+        return None  # not a date, and (nested deep) not even one to show in an error
     try:
-        return v.parse_datetime(record.get(CREATED_KEY))
+        return v.parse_datetime(value)
     except ValueError:
         return None
 
@@ -205,9 +209,42 @@ class _Plan:
             (spec.column, _field_mapper(entity, spec, refs), spec.kind is Kind.PASSWORD) for spec in entity.fields
         ]
         self.coverage = Coverage(entity)
+        # The column each top-level key feeds (its first part, for a dotted path); others go to bubble_extra.
+        self.columns = {spec.source.split(".")[0]: spec.column for spec in entity.fields}
+
+    def _refuse_unreadable(self, record: Mapping[str, object]) -> None:
+        """The export's stand-in for a record it could not keep (see UNREADABLE_KEY) is a reject saying why."""
+        note = record.get(UNREADABLE_KEY)
+        if note is None:
+            return
+        note = note if isinstance(note, dict) else {}
+        key = note.get("field")
+        key = key if isinstance(key, str) else None
+        raise _reject(
+            RejectReason.NESTED_TOO_DEEP,
+            "record" if key is None else self.columns.get(key, "bubble_extra"),
+            key or ID_KEY,
+            None,
+            printable(note.get("message") or "the export could not read this record: export it again", 1000),
+        )
+
+    def _refuse_deep(self, record: Mapping[str, object]) -> None:
+        """A value nested past the limit is a reject naming its key, before any reader recurses into it."""
+        for key, value in record.items():
+            if isinstance(value, list | dict) and (depth := v.nesting_depth(value)) > v.MAX_JSON_DEPTH:
+                column = self.columns.get(key, "bubble_extra")
+                raise _reject(
+                    RejectReason.NESTED_TOO_DEEP,
+                    column,
+                    key,
+                    value,
+                    f"{key} {v.too_deep(depth)}: simplify it in Bubble",
+                )
 
     def map(self, record: Mapping[str, object], created: datetime | None, fixes: list[_Fix]) -> dict[str, object]:
+        self._refuse_unreadable(record)
         row: dict[str, object] = {"bubble_id": _bubble_id(record)}
+        self._refuse_deep(record)
         for column, map_field, is_password in self.fields:
             row[column] = value = map_field(record, fixes)
             if is_password:
@@ -289,6 +326,14 @@ def _field_mapper(
             raw = _stored_text(raw, spec.source, spec.column, fixes)
         try:
             value = convert(raw)
+        except v.NestedTooDeep as exc:
+            raise _reject(
+                RejectReason.NESTED_TOO_DEEP,
+                spec.column,
+                spec.source,
+                raw,
+                f"{spec.source} {exc}: simplify it in Bubble",
+            ) from None
         except ValueError as exc:
             raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
         if is_json:  # a JSON text's own escapes (\u0000) become characters only once it is parsed

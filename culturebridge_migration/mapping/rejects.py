@@ -20,6 +20,8 @@ class RejectReason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     INVALID_VALUE = "invalid_value"
     INVALID_JSON = "invalid_json"
+    NESTED_TOO_DEEP = "nested_too_deep"  # lists or objects nested past MAX_JSON_DEPTH
+    TOO_LONG = "too_long"  # text longer than its column's maximum length
     MISSING_REFERENCE = "missing_reference"
     REJECTED_REFERENCE = "rejected_reference"
     REFUSED_BY_DATABASE = "refused_by_database"  # mapped fine, but PostgreSQL refused the row

@@ -143,14 +143,65 @@ def parse_list(value: object) -> list[str]:
     return result
 
 
+# How deeply lists and objects may nest in one value. Bubble's own values nest a few levels (a
+# sign-up's authentication.Google.email is 3); a JSON text a person typed has no reason to pass a
+# dozen. A limit keeps every reader of a value (the parsers, the export file, PostgreSQL's jsonb)
+# far from Python's recursion limit, which a 10,000-deep document planted in a text field hits.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?')
+
+
+def nesting_depth(value: object, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply lists and objects nest in `value` (a scalar: 0, `[1]`: 1), counted without recursion.
+
+    Stops at the first container deeper than `limit`, so a hostile value costs no more than a legal one.
+    """
+    if not isinstance(value, list | dict):
+        return 0
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        children = node.values() if isinstance(node, dict) else node
+        stack += [(child, depth + 1) for child in children if isinstance(child, list | dict)]
+    return deepest
+
+
+def text_nesting_depth(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest, read without parsing it (no recursion)."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):  # brackets inside strings do not count
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+class NestedTooDeep(ValueError):
+    """A value nests lists or objects deeper than `MAX_JSON_DEPTH`."""
+
+
+def too_deep(depth: int) -> str:
+    """Why a value nested `depth` deep is refused, for a reject's message."""
+    shown = f"more than {MAX_JSON_DEPTH}" if depth > MAX_JSON_DEPTH + 1 else str(depth)
+    return f"nests lists or objects {shown} levels deep; at most {MAX_JSON_DEPTH} are accepted"
+
+
 def parse_json(value: object) -> object:
     """A text field holding JSON (or already-decoded JSON from the API).
 
     NaN and Infinity are JavaScript, not JSON: PostgreSQL's jsonb refuses them, so they are errors here.
+    A value nested deeper than `MAX_JSON_DEPTH` is an error too, found before anything recurses into it.
     """
     if not isinstance(value, str):
+        if (depth := nesting_depth(value)) > MAX_JSON_DEPTH:
+            raise NestedTooDeep(too_deep(depth))
         _refuse_non_finite(value)
         return value
+    # Counting brackets first costs a scan only when there are enough of them to be too many.
+    if value.count("[") + value.count("{") > MAX_JSON_DEPTH and (depth := text_nesting_depth(value)) > MAX_JSON_DEPTH:
+        raise NestedTooDeep(too_deep(depth))
     try:
         return json.loads(value, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
@@ -162,14 +213,15 @@ def _not_json(constant: str) -> object:
 
 
 def _refuse_non_finite(value: object) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"is not valid JSON ({value!r} is not a JSON number)")
-    if isinstance(value, dict):
-        for item in value.values():
-            _refuse_non_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_non_finite(item)
+    stack = [value]  # without recursion: the depth was checked, but a loop needs no limit at all
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError(f"is not valid JSON ({node!r} is not a JSON number)")
+        if isinstance(node, dict):
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
 
 
 # Characters no PostgreSQL text can hold: NUL, and UTF-16 surrogates that pair with nothing.

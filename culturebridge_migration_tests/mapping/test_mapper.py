@@ -342,3 +342,48 @@ def test_keys_the_field_map_ignores_are_neither_kept_nor_reported() -> None:
     entities = apply_field_overrides(ENTITIES, {"users": {"_ignore": ["Old Avatar - deleted"]}})
     (row,) = map_records(entities["users"], [user(**{"Old Avatar - deleted": "//x/y.png", "Nickname": "A"})]).rows
     assert row["bubble_extra"] == {"Nickname": "A"}
+
+
+def deep(levels: int) -> list:
+    """A list nested `levels` deep, built without recursion."""
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+PROFILE = {"_id": "4x1", "Created Date": T0, "User": "1x1"}
+
+
+def test_a_json_text_nested_ten_thousand_deep_is_a_reject_naming_the_field_and_the_limit() -> None:
+    reject = only_reject("client_profiles", {**PROFILE, "Quiz Answers": "[" * 10_000 + "]" * 10_000}, {"users": USERS})
+    assert (reject.reason, reject.field, reject.column) == ("nested_too_deep", "Quiz Answers", "quiz_answers")
+    assert "64" in reject.message
+
+
+def test_json_text_at_the_depth_limit_still_loads() -> None:
+    (row,) = map_records(
+        ENTITIES["client_profiles"], [{**PROFILE, "Quiz Answers": "[" * 64 + "]" * 64}], {"users": USERS}
+    ).rows
+    assert row["quiz_answers"] == deep(63)
+
+
+@pytest.mark.parametrize(
+    ("key", "column"),
+    [
+        ("Quiz Answers", "quiz_answers"),
+        ("Goals", "goals"),
+        ("Current Country", "current_country"),
+        ("Pets", "bubble_extra"),
+    ],
+)
+def test_a_decoded_value_nested_too_deep_in_any_key_is_a_reject_naming_it(key: str, column: str) -> None:
+    reject = only_reject("client_profiles", {**PROFILE, key: deep(10_000)}, {"users": USERS})
+    assert (reject.reason, reject.field, reject.column) == ("nested_too_deep", key, column)
+    assert "64" in reject.message
+
+
+@pytest.mark.parametrize("key", ["_id", "Created Date", "Modified Date", "Created By"])
+def test_a_built_in_key_nested_ten_thousand_deep_is_a_reject_not_a_crash(key: str) -> None:
+    reject = only_reject("client_profiles", {**PROFILE, key: deep(10_000)}, {"users": USERS})
+    assert reject.reason in ("invalid_value", "nested_too_deep", "unparseable_date")
