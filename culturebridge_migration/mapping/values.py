@@ -178,6 +178,33 @@ def text_nesting_depth(text: str) -> int:
     return deepest
 
 
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def pruned_json_text(text: str, keep: int) -> str:
+    """The JSON text with every array or object deeper than `keep` levels replaced by `[]`.
+
+    Without recursion: what is left parses safely, and a pruned value still nests deeper than `keep`
+    levels, so the reader sees it is too deep and says where, without reading what is too deep.
+    """
+    parts, depth, start = [], 0, 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket[0] == '"':
+            continue
+        if bracket in "[{":
+            depth += 1
+            if depth == keep + 1:
+                parts.append(text[start : token.start()])
+        else:
+            if depth == keep + 1:
+                parts.append("[]")
+                start = token.end()
+            depth -= 1
+    parts.append(text[start:])
+    return "".join(parts)
+
+
 class NestedTooDeep(ValueError):
     """A value nests lists or objects deeper than `MAX_JSON_DEPTH`."""
 
