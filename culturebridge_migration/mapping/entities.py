@@ -75,6 +75,20 @@ def above(low: str, *, up_to: str) -> Bounds:
     return Bounds(Decimal(low), Decimal(up_to), low_exclusive=True)
 
 
+# The longest text a column takes, in characters: the mapper rejects a longer value, naming the
+# limit, and the table's CHECK refuses it too. A name: what Phase 2's sign-up form accepts; a title or a
+# short label (a phone, a country, a charge id): a line a person types; free text (a bio, notes, a
+# comment): a long essay; a community post: a long article. A link: what browsers and CDNs serve
+# reliably; an email: RFC 5321's limit. Far above what people write, far below a planted 5 MB value.
+NAME_LENGTH = 200
+LINE_LENGTH = 500
+ESSAY_LENGTH = 50_000
+ARTICLE_LENGTH = 100_000
+URL_LENGTH = 2_048
+EMAIL_LENGTH = 254
+_TEXT_LENGTHS = {Kind.TEXT: LINE_LENGTH, Kind.URL: URL_LENGTH, Kind.EMAIL: EMAIL_LENGTH}
+
+
 @dataclass(frozen=True)
 class Field:
     column: str  # Phase 2 column
@@ -89,12 +103,18 @@ class Field:
     digits: tuple[int, int] = (10, 2)  # NUMBER: numeric(precision, scale); values are rounded to the scale
     rule: str | None = None  # name of the asset check that re-checks the bounds on Phase 2, if any
     label: str = ""  # how a person calls the value, for check descriptions
+    max_length: int | None = None  # TEXT, URL, EMAIL: the longest value in characters (else the kind's default)
 
     @property
     def sql_type(self) -> str:
         if self.kind is Kind.NUMBER:
             return f"numeric({self.digits[0]},{self.digits[1]})"
         return _SQL_TYPES.get(self.kind, "text")
+
+    @property
+    def length_limit(self) -> int | None:
+        """The longest text the column takes, in characters; None for a value that is not text."""
+        return self.max_length or _TEXT_LENGTHS.get(self.kind)
 
     @property
     def not_null(self) -> bool:
@@ -208,8 +228,8 @@ ENTITIES: dict[str, Entity] = {
                     rule="valid_emails",
                 ),
                 _flag("email_verified", "authentication.email.email_confirmed"),
-                Field("first_name", "First Name"),
-                Field("last_name", "Last Name"),
+                Field("first_name", "First Name", max_length=NAME_LENGTH),
+                Field("last_name", "Last Name", max_length=NAME_LENGTH),
                 Field("role", "Role", Kind.ENUM, required=True, values=ROLE),
                 # Bubble leaves an option set empty when nobody set it; an account with no
                 # status has been usable in Phase 1, so it stays usable in Phase 2.
@@ -246,7 +266,7 @@ ENTITIES: dict[str, Entity] = {
             "coach_profiles",
             (
                 _ref("user_id", "User", "users"),
-                Field("bio", "Bio"),
+                Field("bio", "Bio", max_length=ESSAY_LENGTH),
                 _list("expertise", "Expertise"),
                 _list("languages", "Languages"),
                 _list("countries", "Countries"),
@@ -285,8 +305,8 @@ ENTITIES: dict[str, Entity] = {
                 ),
                 Field("status", "Status", Kind.ENUM, required=True, values=BOOKING_STATUS),
                 Field("session_type", "Session Type"),
-                Field("notes", "Notes"),
-                Field("meeting_link", "Meeting Link"),
+                Field("notes", "Notes", max_length=ESSAY_LENGTH),
+                Field("meeting_link", "Meeting Link", max_length=URL_LENGTH),  # text: Bubble apps paste any link
             ),
             noun="booking",
             csv_prefix="All-Bookings",
@@ -321,7 +341,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 _ref("author_id", "Author", "users"),
                 Field("title", "Title", required=True),
-                Field("body", "Body"),
+                Field("body", "Body", max_length=ARTICLE_LENGTH),
                 _list("tags", "Tags"),
             ),
             noun="community post",
@@ -334,7 +354,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 _ref("post_id", "Post", "posts"),
                 _ref("author_id", "Author", "users"),
-                Field("body", "Body", required=True),
+                Field("body", "Body", required=True, max_length=ESSAY_LENGTH),
             ),
             noun="comment",
             csv_prefix="All-Comments",

@@ -302,7 +302,7 @@ def _field_mapper(
     is_ref, is_json = spec.kind is Kind.REF, spec.kind is Kind.JSON
     bounds = spec.bounds
     quantum = Decimal(1).scaleb(-spec.digits[1]) if spec.kind is Kind.NUMBER else None
-    required = spec.required
+    required, limit = spec.required, spec.length_limit
     default, default_is_list = spec.default, isinstance(spec.default, tuple)
     reason = _reason_for(spec)
     ref = refs.get(spec.ref or "") if is_ref else None
@@ -338,6 +338,15 @@ def _field_mapper(
             raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
         if is_json:  # a JSON text's own escapes (\u0000) become characters only once it is parsed
             value = _stored_text(value, spec.source, spec.column, fixes)
+        if limit is not None and type(value) is str and len(value) > limit:
+            raise _reject(
+                RejectReason.TOO_LONG,
+                spec.column,
+                spec.source,
+                raw,
+                f"{spec.source} is {len(value):,} characters long; {entity.table}.{spec.column} holds at most "
+                f"{limit:,}: shorten it in Bubble",
+            )
         if is_ref:
             return _resolve(spec, value, ref)
         if quantum is not None:
@@ -410,7 +419,7 @@ _CONVERTERS: dict[Kind, Callable[[object], object]] = {
     Kind.DATE: v.parse_datetime,
     Kind.LIST: v.parse_list,
     Kind.JSON: v.parse_json,
-    Kind.URL: v.normalize_url,
+    Kind.URL: v.parse_web_url,
     Kind.REF: ref_id,
     Kind.PASSWORD: _password_value,
 }
@@ -479,7 +488,12 @@ def _claim_unique_email(
             )
 
 
+_MAX_MESSAGE_CHARS = 1_000  # a message quoting a planted 5 MB value stays a message
+
+
 def _reject(reason: RejectReason, column: str, source: str, raw: object, message: str) -> _Rejected:
     secret = "password" in source.lower() or "password" in column
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
     # The plain value: a database driver would write an enum member by its name.
     return _Rejected(reason.value, column, source, display_value(raw, secret=secret), message)

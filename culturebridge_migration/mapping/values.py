@@ -359,7 +359,23 @@ def parse_currency(value: object) -> str:
     return code
 
 
+# A link Phase 2 may show or follow: http(s), a host, and no space or control character. Matched
+# regardless of case. The URL columns' CHECK (STORED_URL_PATTERN) also takes the file:// links of files
+# copied to a local folder without MIGRATION_FILES_PUBLIC_URL; nothing else (javascript:, data:, ...).
+WEB_URL_PATTERN = r"^https?://[^\x01-\x20\x7f/?#]+([/?#][^\x01-\x20\x7f]*)?$"
+STORED_URL_PATTERN = r"^(https?://[^\x01-\x20\x7f/?#]+|file://)([/?#][^\x01-\x20\x7f]*)?$"
+_WEB_URL = re.compile(WEB_URL_PATTERN, re.IGNORECASE)
+
+
 def normalize_url(value: object) -> str:
     """Bubble serves uploaded files as protocol-relative URLs (//s3.amazonaws.com/...)."""
     url = str(value).strip()
     return "https:" + url if url.startswith("//") else url
+
+
+def parse_web_url(value: object) -> str:
+    """A URL column's value: an http(s) link, a protocol-relative one made https; anything else an error."""
+    url = normalize_url(value)
+    if not _WEB_URL.match(url):
+        raise ValueError("is not a web link (http:// or https://, a host, no spaces)")
+    return url

@@ -387,3 +387,33 @@ def test_a_decoded_value_nested_too_deep_in_any_key_is_a_reject_naming_it(key: s
 def test_a_built_in_key_nested_ten_thousand_deep_is_a_reject_not_a_crash(key: str) -> None:
     reject = only_reject("client_profiles", {**PROFILE, key: deep(10_000)}, {"users": USERS})
     assert reject.reason in ("invalid_value", "nested_too_deep", "unparseable_date")
+
+
+def test_a_first_name_of_five_megabytes_is_a_reject_naming_the_limit() -> None:
+    reject = only_reject("users", user(**{"First Name": "A" * 5_000_000}))
+    assert (reject.reason, reject.column) == ("too_long", "first_name")
+    assert "200" in reject.message and "5,000,000" in reject.message and len(reject.value or "") <= 200
+
+
+def test_a_post_body_may_be_long_but_not_endless() -> None:
+    post = {"_id": "5x1", "Created Date": T0, "Author": "1x1", "Title": "Essay"}
+    refs = {"users": USERS}
+    assert map_records(ENTITIES["posts"], [{**post, "Body": "word " * 20_000}], refs).rows
+    reject = only_reject("posts", {**post, "Body": "x" * 100_001}, refs)
+    assert (reject.reason, reject.column) == ("too_long", "body") and "100,000" in reject.message
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["javascript:alert(document.cookie)", "JaVaScRiPt:alert(1)", "data:text/html;base64,PHNjcmlwdD4=", "ftp://x.io/a"],
+)
+def test_a_link_that_is_not_http_is_a_reject(link: str) -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide", "URL": link}
+    reject = only_reject("resources", resource)
+    assert (reject.reason, reject.column) == ("invalid_value", "url") and "web link" in reject.message
+
+
+def test_a_protocol_relative_link_is_stored_as_https() -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide", "URL": "//s3.amazonaws.com/appforest_uf/f1/a.pdf"}
+    (row,) = map_records(ENTITIES["resources"], [resource]).rows
+    assert row["url"] == "https://s3.amazonaws.com/appforest_uf/f1/a.pdf"
