@@ -91,10 +91,10 @@ def _unkeepable(record: dict) -> str | None:
     """Why the record cannot be kept as it is: the export's stand-in, or a value nested past the limit."""
     note = record.get(UNREADABLE_KEY)
     if note is not None:
-        return str(note.get("message") if isinstance(note, dict) else note)
+        return printable(note.get("message") if isinstance(note, dict) else note, 1_000)
     for key, value in record.items():
         if (depth := nesting_depth(value)) > MAX_JSON_DEPTH:
-            return f"{key} {too_deep(depth)}"
+            return f"{printable(key)} {too_deep(depth)}"
     return None
 
 

@@ -223,7 +223,7 @@ class _Plan:
         raise _reject(
             RejectReason.NESTED_TOO_DEEP,
             "record" if key is None else self.columns.get(key, "bubble_extra"),
-            key or ID_KEY,
+            ID_KEY if key is None else printable(key),
             None,
             printable(note.get("message") or "the export could not read this record: export it again", 1000),
         )
@@ -232,13 +232,13 @@ class _Plan:
         """A value nested past the limit is a reject naming its key, before any reader recurses into it."""
         for key, value in record.items():
             if isinstance(value, list | dict) and (depth := v.nesting_depth(value)) > v.MAX_JSON_DEPTH:
-                column = self.columns.get(key, "bubble_extra")
+                column, shown = self.columns.get(key, "bubble_extra"), printable(key)  # a key is any text too
                 raise _reject(
                     RejectReason.NESTED_TOO_DEEP,
                     column,
-                    key,
+                    shown,
                     value,
-                    f"{key} {v.too_deep(depth)}: simplify it in Bubble",
+                    f"{shown} {v.too_deep(depth)}: simplify it in Bubble",
                 )
 
     def map(self, record: Mapping[str, object], created: datetime | None, fixes: list[_Fix]) -> dict[str, object]:
