@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import quote, urlsplit
 
 import requests
 
@@ -101,6 +102,12 @@ class BubbleClient:
         requests_per_minute: int | None = None,
         workers: int = 4,
     ) -> None:
+        if urlsplit(base_url).username is not None:  # it would go out as Basic auth and end in a bare 401
+            raise BubbleError(
+                "BUBBLE_API_URL holds a user name or password (https://user:password@...): remove it from the "
+                "URL, which is only the app's address (like https://APP.bubbleapps.io/api/1.1), and put the "
+                "API token in BUBBLE_API_KEY"
+            )
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # what messages say: no password or token from the URL
         self.workers = max(1, workers)
@@ -134,7 +141,8 @@ class BubbleClient:
             params["constraints"] = json.dumps(constraints)
         where = f"type {bubble_type!r}, page at cursor {cursor}"
         for attempt in range(1, _BODY_ATTEMPTS + 1):
-            response = self._get(f"{self.base_url}/obj/{bubble_type}", params, where)
+            # One path segment whatever the name holds: a "/" or "?" in it must not reach another URL.
+            response = self._get(f"{self.base_url}/obj/{quote(bubble_type, safe='')}", params, where)
             try:
                 return self._parse_page(response, cursor, where)
             except _PageTooDeep:  # asking again gives the same page: ask for smaller ones instead

@@ -250,3 +250,17 @@ def test_a_record_nested_deeper_than_the_limit_but_parseable_is_a_reject_too(ser
     server.put("post", {**things(1)[0], "_id": "deep", "Body": deep_object(100)})
     (stand_in,) = [r for r in client(server).export("post").records if r["_id"] == "deep"]
     assert stand_in[UNREADABLE_KEY]["field"] == "Body"
+
+
+def test_credentials_in_the_api_url_are_refused_saying_where_the_key_goes() -> None:
+    with pytest.raises(BubbleError, match="BUBBLE_API_KEY") as refused:
+        BubbleClient("https://admin:s3cret@app.bubbleapps.io/api/1.1", KEY)
+    assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("bubble_type", ["sales lead", "a/b", "x?y#z", "café"])
+def test_a_type_name_is_one_path_segment_whatever_it_holds(bubble_type: str) -> None:
+    with FakeBubble({bubble_type: things(3)}, api_key=KEY) as fake:
+        result = client(fake).export(bubble_type)
+        asked = {r.bubble_type for r in fake.requests}
+    assert (len(result.records), asked) == (3, {bubble_type})
