@@ -16,7 +16,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, ID_KEY, MODIFIED_KEY
+from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, ID_KEY, MODIFIED_KEY, UNREADABLE_KEY
 from culturebridge_migration.mapping.values import bubble_id, parse_datetime
 
 
@@ -122,7 +122,7 @@ class ExportWriter:
     def __call__(self, records: list[dict]) -> None:
         self._write(records)
         self.count += len(records)
-        self.fields.update(k for r in records for k in r)
+        self.fields.update(k for r in records for k in r if k != UNREADABLE_KEY)  # a stand-in's note is no field
         self.preview += records[: self.PREVIEW - len(self.preview)]
         for record in records:
             if self.keys is not None:

@@ -170,3 +170,4 @@ def test_a_planted_ten_thousand_deep_record_is_exported_as_a_stand_in_and_the_wh
     assert manifest.complete and manifest.exported == len(records) == len(posts)
     (stand_in,) = [r for r in records if UNREADABLE_KEY in r]
     assert stand_in["_id"] == posts[3]["_id"] and stand_in[UNREADABLE_KEY]["field"] == "Body"
+    assert UNREADABLE_KEY not in manifest.fields  # the export's note, not a field of the app
