@@ -72,7 +72,8 @@ def field_checks(spec: Field) -> tuple[str, ...]:
     if spec.bounds is not None:
         checks.append(spec.bounds.sql(column))
     if spec.length_limit is not None:
-        checks.append(f"char_length({column}) <= {spec.length_limit}")
+        text = f"array_to_string({column}, '')" if spec.kind is Kind.LIST else column
+        checks.append(f"char_length({text}) <= {spec.length_limit}")
     if spec.kind is Kind.URL:
         from culturebridge_migration.mapping.values import STORED_URL_PATTERN
 

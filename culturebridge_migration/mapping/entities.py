@@ -86,7 +86,8 @@ ESSAY_LENGTH = 50_000
 ARTICLE_LENGTH = 100_000
 URL_LENGTH = 2_048
 EMAIL_LENGTH = 254
-_TEXT_LENGTHS = {Kind.TEXT: LINE_LENGTH, Kind.URL: URL_LENGTH, Kind.EMAIL: EMAIL_LENGTH}
+LIST_LENGTH = 10_000  # a list of text (tags, languages): its items together
+_TEXT_LENGTHS = {Kind.TEXT: LINE_LENGTH, Kind.URL: URL_LENGTH, Kind.EMAIL: EMAIL_LENGTH, Kind.LIST: LIST_LENGTH}
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class Field:
     digits: tuple[int, int] = (10, 2)  # NUMBER: numeric(precision, scale); values are rounded to the scale
     rule: str | None = None  # name of the asset check that re-checks the bounds on Phase 2, if any
     label: str = ""  # how a person calls the value, for check descriptions
-    max_length: int | None = None  # TEXT, URL, EMAIL: the longest value in characters (else the kind's default)
+    max_length: int | None = None  # text, a link, a list of text: the most characters (else the kind's default)
 
     @property
     def sql_type(self) -> str:
@@ -113,7 +114,7 @@ class Field:
 
     @property
     def length_limit(self) -> int | None:
-        """The longest text the column takes, in characters; None for a value that is not text."""
+        """The most characters the column takes (a list: its items together); None for a value that is not text."""
         return self.max_length or _TEXT_LENGTHS.get(self.kind)
 
     @property

@@ -299,7 +299,7 @@ def _field_mapper(
     get = path_getter(spec.source)
     fallback = path_getter(spec.fallback) if spec.fallback else None
     convert = _converter(spec)
-    is_ref, is_json = spec.kind is Kind.REF, spec.kind is Kind.JSON
+    is_ref, is_json, is_list = spec.kind is Kind.REF, spec.kind is Kind.JSON, spec.kind is Kind.LIST
     bounds = spec.bounds
     quantum = Decimal(1).scaleb(-spec.digits[1]) if spec.kind is Kind.NUMBER else None
     required, limit = spec.required, spec.length_limit
@@ -338,14 +338,14 @@ def _field_mapper(
             raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
         if is_json:  # a JSON text's own escapes (\u0000) become characters only once it is parsed
             value = _stored_text(value, spec.source, spec.column, fixes)
-        if limit is not None and type(value) is str and len(value) > limit:
+        if limit is not None and (length := _text_length(value)) > limit:
             raise _reject(
                 RejectReason.TOO_LONG,
                 spec.column,
                 spec.source,
                 raw,
-                f"{spec.source} is {len(value):,} characters long; {entity.table}.{spec.column} holds at most "
-                f"{limit:,}: shorten it in Bubble",
+                f"{spec.source} is {length:,} characters long{' (its items together)' if is_list else ''}; "
+                f"{entity.table}.{spec.column} holds at most {limit:,}: shorten it in Bubble",
             )
         if is_ref:
             return _resolve(spec, value, ref)
@@ -362,6 +362,13 @@ def _field_mapper(
         return value
 
     return map_field
+
+
+def _text_length(value: object) -> int:
+    """The characters a text column holds of `value`; of a list of text, its items' together (0: not text)."""
+    if type(value) is str:
+        return len(value)
+    return sum(len(item) for item in value if type(item) is str) if type(value) is list else 0
 
 
 def _rounded(spec: Field, raw: object, value: Decimal, quantum: Decimal) -> Decimal:

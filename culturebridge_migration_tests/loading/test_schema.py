@@ -184,3 +184,10 @@ def test_every_text_length_limit_is_the_tables_check_at_its_edge(db: Phase2Datab
 def test_a_url_column_holds_only_web_links(db: Phase2Database, url: str, stored: bool) -> None:
     resource = {"bubble_id": "r9", "title": "Guide", "created_at": T0, "updated_at": T0}
     assert (_probe(db, "resources", {**resource, "url": url}) is None) == stored
+
+
+def test_a_list_of_text_column_refuses_items_longer_together_than_its_limit(db: Phase2Database) -> None:
+    resource = {"bubble_id": "r9", "title": "Guide", "created_at": T0, "updated_at": T0}
+    limit = ENTITIES["resources"].field("tags").length_limit
+    assert _probe(db, "resources", {**resource, "tags": ["x" * (limit - 1), "y"]}) is None
+    assert _probe(db, "resources", {**resource, "tags": ["x" * limit, "y"]}) == "resources_tags_check"

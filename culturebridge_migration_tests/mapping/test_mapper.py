@@ -417,3 +417,11 @@ def test_a_protocol_relative_link_is_stored_as_https() -> None:
     resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide", "URL": "//s3.amazonaws.com/appforest_uf/f1/a.pdf"}
     (row,) = map_records(ENTITIES["resources"], [resource]).rows
     assert row["url"] == "https://s3.amazonaws.com/appforest_uf/f1/a.pdf"
+
+
+def test_a_list_of_text_is_limited_by_its_items_together() -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide"}
+    (row,) = map_records(ENTITIES["resources"], [{**resource, "Tags": ["x" * 5_000, "y" * 5_000]}]).rows
+    assert len(row["tags"]) == 2
+    reject = only_reject("resources", {**resource, "Tags": ["tag"] * 1_000_000})
+    assert (reject.reason, reject.column) == ("too_long", "tags") and "items together" in reject.message
