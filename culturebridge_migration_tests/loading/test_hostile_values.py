@@ -1,4 +1,5 @@
-"""Hostile values on a real PostgreSQL: every record ends as a row or a reject, never as an exception."""
+"""Hostile values on a real PostgreSQL: every record ends as a row or a reject, never as an exception; the team's
+fixes, the deletion sweep, the checks and the types kept verbatim take them too."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.migrate import migrate_entity
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.verbatim import keep_verbatim, migrate_verbatim
+from culturebridge_migration.mapping.corrections import Correction, EntityFixes
 from culturebridge_migration.mapping.entities import ENTITIES, UNREADABLE_KEY, extra_entity, load_order
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.sources.search_windows import record_key
@@ -71,6 +73,9 @@ def test_hostile_records_staged_into_postgresql_end_loaded_or_rejected_and_the_c
     records = list({record_key(r): r for r in reversed(drawn)}.values())  # the export keeps each _id once
     n = len(records)
     manifest = ExportManifest(name, entity.bubble_type, "test", n, n, n, 1, "", "run-h")
+    spec = data.draw(st.sampled_from(entity.fields))  # the team's fixes apply first, with a hostile value too
+    correction = Correction(name, str(records[0].get("_id")), spec.source, data.draw(hostile.values))
+    fixes = EntityFixes(entity, "test", [correction], {spec.source: {"Client": "Coach", "": "x"}})
     try:
         with phase2.transaction():
             # A whole export in delete mode: the export's ids are staged for the sweep (a NUL once crashed it).
@@ -82,10 +87,13 @@ def test_hostile_records_staged_into_postgresql_end_loaded_or_rejected_and_the_c
                 job_name="test",
                 deleted_records=DeletedRecords.DELETE,
                 export=manifest,
+                decisions=fixes,
             )
             assert outcome.exported == outcome.loaded + len(outcome.rejects) == n
             digest = ExportDigest(entity, sample_size=n, seed=1).consume(records)
-            inputs = CheckInputs(phase2, entity, digest, manifest, n, DeletedRecords.DELETE, loaded_here=True)
+            inputs = CheckInputs(
+                phase2, entity, digest, manifest, n, DeletedRecords.DELETE, decisions=fixes, loaded_here=True
+            )
             with staged_export(inputs):
                 outcomes = {check.name: check.evaluate(inputs) for check in table_checks(entity)}
             assert outcomes[SAMPLE].passed and outcomes[ROW_COUNTS].passed, outcomes
