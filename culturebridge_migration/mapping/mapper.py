@@ -200,6 +200,9 @@ def _stored_text(value: object, source: str, column: str, fixes: list[_Fix]) -> 
     return cleaned
 
 
+_CONTAINERS = frozenset({list, dict})  # what JSON decodes a nested value to
+
+
 class _Plan:
     """One entity's mapping, compiled once per batch from the field table."""
 
@@ -230,6 +233,8 @@ class _Plan:
 
     def _refuse_deep(self, record: Mapping[str, object]) -> None:
         """A value nested past the limit is a reject naming its key, before any reader recurses into it."""
+        if _CONTAINERS.isdisjoint(map(type, record.values())):
+            return  # most records hold no list or object: decided without a loop in Python
         for key, value in record.items():
             if isinstance(value, list | dict) and (depth := v.nesting_depth(value)) > v.MAX_JSON_DEPTH:
                 column, shown = self.columns.get(key, "bubble_extra"), printable(key)  # a key is any text too
