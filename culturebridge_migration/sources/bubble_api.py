@@ -395,6 +395,9 @@ class _PageTooDeep(BubbleError):
 _PAGE_DEPTH = 3 + MAX_JSON_DEPTH + 1
 
 
+_CONTAINERS = frozenset({list, dict})
+
+
 def _readable(record: object, position: int) -> dict:
     """`record`, or the stand-in the mapper rejects (see UNREADABLE_KEY) when it cannot be kept safely.
 
@@ -405,6 +408,8 @@ def _readable(record: object, position: int) -> dict:
     if not isinstance(record, dict):
         why = f"Bubble sent a {type(record).__name__} where a record belongs (position {position} of the search)"
         return {UNREADABLE_KEY: {"field": None, "message": f"{why}: export again; if it repeats, report it to Bubble"}}
+    if _CONTAINERS.isdisjoint(map(type, record.values())):
+        return record  # nothing nested: decided without a loop in Python, for every record of every page
     for key, value in record.items():
         if isinstance(value, list | dict) and (depth := nesting_depth(value)) > MAX_JSON_DEPTH:
             kept = {k: record[k] for k in BUILT_IN_KEYS if isinstance(record.get(k), str | int | float)}
