@@ -73,9 +73,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY
+from culturebridge_migration.mapping.entities import CREATED_KEY
 from culturebridge_migration.mapping.values import format_bubble_datetime, parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError, Page
+from culturebridge_migration.sources.search_windows import record_key
 
 ONE_MS = timedelta(milliseconds=1)
 _READ_ATTEMPTS = 3
@@ -339,7 +340,7 @@ class _Census:
             records, total, requests = self._read_search(created_constraints(start, window.end))
             tally.requests += requests
             tally.records += len(records)
-            tally.seen.update(record[ID_KEY] for record in records)
+            tally.seen.update(record_key(record) for record in records)  # a hostile _id (a list) counts, never crashes
             if total < self.client.search_cap:
                 break
             start = self._continue_after(records, start)  # the search hit the cap: read on from its last date
@@ -371,7 +372,7 @@ class _Census:
             requests += len(pages)
             records = [record for page in pages for record in page.results]
             consistent = all(page.total == first.total for page in pages)
-            if consistent and len({record[ID_KEY] for record in records}) == min(first.total, cap):
+            if consistent and len({record_key(record) for record in records}) == min(first.total, cap):
                 return records, first.total, requests
         raise BubbleError(
             f"type {self.bubble_type!r}: Bubble kept changing while the deletion census read {constraints} "
