@@ -68,15 +68,3 @@ class RetryPolicy:
             if attempt > 1:
                 time.sleep(min(self.backoff_max, self.backoff * 2 ** (attempt - 2)))
             yield attempt
-
-
-def retry_policy(max_retries: int, backoff: float) -> Retry:
-    """The file copier's spelling, until it takes a `RetryPolicy` itself."""
-    return RetryPolicy(max_retries, backoff).retry()
-
-
-def retrying_session(
-    *, max_retries: int, backoff: float, pool_size: int, headers: dict[str, str] | None = None
-) -> requests.Session:
-    """The file copier's spelling, until it takes a `RetryPolicy` itself."""
-    return RetryPolicy(max_retries, backoff).session(pool_size=pool_size, headers=headers)
