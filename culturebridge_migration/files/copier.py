@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import time
 from collections.abc import Collection, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -101,8 +102,10 @@ class FileCopier:
         self.session = self.retry.session(
             pool_size=self.workers, headers={"Accept-Encoding": "identity"}, adapter=adapter
         )
-        # No proxy or .netrc from the environment: a proxy would resolve the host again, unchecked.
+        # No proxy or .netrc from the environment: a proxy would resolve the host again, unchecked. A
+        # CA bundle of the company's (REQUESTS_CA_BUNDLE, as requests reads it) is still trusted.
         self.session.trust_env = False
+        self.session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
     def close(self) -> None:
         self.session.close()
@@ -169,6 +172,7 @@ class FileCopier:
         deadline = time.monotonic() + self.total_timeout
         address = self.links.first_hop(url)
         for _ in range(MAX_REDIRECTS + 1):
+            _check_time(deadline, self.total_timeout)
             try:
                 response = self.session.get(address, stream=True, timeout=self.timeout, allow_redirects=False)
             except requests.exceptions.RequestException as exc:
@@ -191,6 +195,13 @@ class FileCopier:
         content_type = stored_type(head, declared, url)
         self.storage.write(key, body.chunks(), content_type=content_type, size=body.expected)
         return CopyResult("copied", key, self.storage.public_url(key), body.size, body.digest.hexdigest(), content_type)
+
+
+def _check_time(deadline: float, total_timeout: float) -> None:
+    if time.monotonic() > deadline:
+        raise BodyRefused(
+            f"the download took longer than {total_timeout:g}s in all: run again later, or copy the file by hand"
+        )
 
 
 class _Body:
@@ -226,11 +237,7 @@ class _Body:
 
     def _read(self) -> bytes:
         copier = self.copier
-        if time.monotonic() > self.deadline:
-            raise BodyRefused(
-                f"the download took longer than {copier.total_timeout:g}s in all: run again later, "
-                "or copy the file by hand"
-            )
+        _check_time(self.deadline, copier.total_timeout)
         chunk = self.response.raw.read1(copier.chunk_size, decode_content=True)
         self._received += len(chunk)
         if self._received > copier.max_bytes:

@@ -102,7 +102,10 @@ class LinkPolicy:
 
     def __init__(self, matcher: BubbleFileMatcher, files_url: str | None = None) -> None:
         self.matcher = matcher
-        self.files = parse_link(files_url.rstrip("/")) if files_url else None
+        try:
+            self.files = parse_link(files_url.rstrip("/")) if files_url else None
+        except RefusedLink as exc:
+            raise ValueError(f"BUBBLE_FILES_URL {files_url!r} cannot be used: {exc}") from None
 
     @property
     def trusted_origin(self) -> Origin | None:

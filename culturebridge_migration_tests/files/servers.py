@@ -3,6 +3,7 @@ that must never be asked anything."""
 
 from __future__ import annotations
 
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -29,11 +30,16 @@ class Seen:
 class ScriptedServer:
     """Answers each path as scripted (the default answer otherwise) and records every request it receives."""
 
-    def __init__(self, default: Answer | None = None) -> None:
+    def __init__(self, default: Answer | None = None, *, tls: ssl.SSLContext | None = None) -> None:
         self.routes: dict[str, Answer] = {}
         self.default = default or Answer(404, b"not here")
         self.requests: list[Seen] = []
+        self.server_names: list[str | None] = []  # the TLS SNI of each handshake
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        if tls is not None:
+            tls.sni_callback = lambda sock, name, context: self.server_names.append(name)
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        self.scheme = "https" if tls else "http"
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
@@ -43,7 +49,7 @@ class ScriptedServer:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def route(self, path: str, answer: Answer) -> None:
         self.routes[path] = answer

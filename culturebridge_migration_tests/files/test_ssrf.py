@@ -6,7 +6,9 @@ checks it was asked nothing and that no stored file holds its bytes.
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -188,3 +190,63 @@ def test_https_keeps_the_name_for_sni_and_the_certificate_while_connecting_to_th
 
     assert host_params["host"] == "93.184.216.34"
     assert pool_kwargs["server_hostname"] == pool_kwargs["assert_hostname"] == "x.cdn.bubble.io"
+
+
+def tls_files_server(tmp_path: Path, name: str) -> tuple[ssl.SSLContext, Path]:
+    """A server context whose certificate, signed by a CA of the test's own, is for `name`; and that CA's file."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    def certificate(subject: str, key: ec.EllipticCurvePrivateKey, issuer: str, signer: object, ca: bool):
+        now = datetime.now(UTC)
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, subject)]))
+            .issuer_name(x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, issuer)]))
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1))
+            .not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            builder = builder.add_extension(x509.SubjectAlternativeName([x509.DNSName(subject)]), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("test CA", ca_key, "test CA", ca_key, True)
+    cert = certificate(name, key, "test CA", ca_key, False)
+    pem = serialization.Encoding.PEM
+    (tmp_path / "ca.pem").write_bytes(ca.public_bytes(pem))
+    (tmp_path / "server.pem").write_bytes(
+        cert.public_bytes(pem) + key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tmp_path / "server.pem")
+    return context, tmp_path / "ca.pem"
+
+
+@pytest.mark.parametrize(("certified", "copied"), [("files.internal.test", True), ("other.example.org", False)])
+def test_over_https_the_address_is_pinned_and_the_certificate_checked_for_the_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, certified: str, copied: bool
+) -> None:
+    context, ca = tls_files_server(tmp_path, certified)
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(ca))
+
+    with ScriptedServer(tls=context) as origin:
+        origin.route("/_files/x.cdn.bubble.io/f1/a.png", Answer(200, PNG, {"Content-Type": "image/png"}))
+        result = copy(
+            tmp_path / "out",
+            PHOTO,
+            files_url=f"https://files.internal.test:{origin.port}/_files",
+            resolve=resolving_to("127.0.0.1"),
+        )
+
+    assert origin.server_names[:1] == ["files.internal.test"]  # SNI names the host, not the address
+    assert (result.status == "copied") is copied
+    if copied:
+        assert origin.requests[0].headers["Host"] == f"files.internal.test:{origin.port}"
+    else:
+        assert "TLS certificate was refused" in result.reason and "doesn't match" in result.reason
+        assert origin.requests == []
