@@ -250,3 +250,8 @@ def test_over_https_the_address_is_pinned_and_the_certificate_checked_for_the_na
     else:
         assert "TLS certificate was refused" in result.reason and "doesn't match" in result.reason
         assert origin.requests == []
+
+
+def test_a_files_url_that_is_no_plain_url_is_refused_by_its_name(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"BUBBLE_FILES_URL .* user name or password"):
+        copier(tmp_path, files_url="http://admin:secret@127.0.0.1:8765/_files")
