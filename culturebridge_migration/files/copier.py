@@ -96,7 +96,7 @@ class FileCopier:
         self.chunk_size, self.on_progress = chunk_size, on_progress
         self.retry = retry or RetryPolicy()
         adapter = PinnedAdapter(
-            resolve=resolve, trusted_origin=self.links.trusted_origin, **self.retry.adapter_options(self.workers)
+            trusted_origin=self.links.trusted_origin, resolve=resolve, retry=self.retry, pool_size=self.workers
         )
         # identity: the stored bytes must be the file's own, never a transfer encoding of them.
         self.session = self.retry.session(

@@ -152,9 +152,16 @@ def public_address(text: str) -> bool:
 class PinnedAdapter(HTTPAdapter):
     """Connects to the address its host was resolved to and checked, once; the request keeps the host's name."""
 
-    def __init__(self, *, resolve: Resolver = resolve_host, trusted_origin: Origin | None, **options: object) -> None:
-        self.resolve, self.trusted_origin = resolve, trusted_origin
-        super().__init__(**options)
+    def __init__(
+        self,
+        *,
+        trusted_origin: Origin | None,
+        resolve: Resolver = resolve_host,
+        retry: RetryPolicy | None = None,
+        pool_size: int = 10,
+    ) -> None:
+        self.trusted_origin, self.resolve, self.retry = trusted_origin, resolve, retry or RetryPolicy()
+        super().__init__(**self.retry.adapter_options(pool_size))
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: bool | str, cert: object = None
@@ -169,16 +176,25 @@ class PinnedAdapter(HTTPAdapter):
 
     def checked_address(self, origin: Origin) -> str:
         _, host, port = origin
-        try:
-            addresses = self.resolve(host, port)
-        except OSError as exc:
-            raise requests.exceptions.ConnectionError(f"cannot resolve {host}: {exc}") from None
-        if not addresses:
-            raise requests.exceptions.ConnectionError(f"cannot resolve {host}: no address")
+        addresses = self._addresses(host, port)
         internal = [address for address in addresses if not public_address(address)]
         if internal and origin != self.trusted_origin:
             raise RefusedLink(f"{host} resolves to {internal[-1]}, an address inside a private network")
         return addresses[0]
+
+    def _addresses(self, host: str, port: int) -> list[str]:
+        """The host's addresses. A failed lookup is tried again as the policy says (urllib3 would have
+        retried it, but it no longer resolves); every answer is checked whole."""
+        for attempt in self.retry.tries():
+            try:
+                if addresses := self.resolve(host, port):
+                    return addresses
+                problem = "no address"
+            except OSError as exc:
+                problem = str(exc)
+            if attempt == self.retry.attempts:
+                raise requests.exceptions.ConnectionError(f"cannot resolve {host}: {problem}")
+        raise AssertionError("unreachable")
 
     def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:
         request.headers.setdefault("Host", urlsplit(request.url).netloc)  # else urllib3 names the address

@@ -46,7 +46,7 @@ class RetryPolicy:
     ) -> requests.Session:
         """A session whose every request follows this policy, with `pool_size` kept-alive connections per host.
 
-        `adapter` is an HTTPAdapter built with `adapter_options`; by default a plain one.
+        `adapter`, if given, must be built with `adapter_options`; by default a plain HTTPAdapter is.
         """
         session = requests.Session()
         adapter = adapter or HTTPAdapter(**self.adapter_options(pool_size))

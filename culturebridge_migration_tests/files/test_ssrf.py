@@ -255,3 +255,20 @@ def test_over_https_the_address_is_pinned_and_the_certificate_checked_for_the_na
 def test_a_files_url_that_is_no_plain_url_is_refused_by_its_name(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match=r"BUBBLE_FILES_URL .* user name or password"):
         copier(tmp_path, files_url="http://admin:secret@127.0.0.1:8765/_files")
+
+
+def test_a_failed_lookup_is_tried_again_and_each_answer_checked(origin: ScriptedServer, tmp_path: Path) -> None:
+    origin.route("/_files/x.cdn.bubble.io/f1/a.png", Answer(200, PNG, {"Content-Type": "image/png"}))
+    answers: list[str] = []
+
+    def flaky(host: str, port: int) -> list[str]:
+        answers.append(host)
+        if len(answers) == 1:
+            raise OSError("Temporary failure in name resolution")
+        return ["127.0.0.1"]
+
+    files_url = f"http://files.internal.test:{origin.port}/_files"
+    result = copy(tmp_path, PHOTO, files_url=files_url, resolve=flaky, retry=RetryPolicy(max_retries=1, backoff=0))
+
+    assert result.status == "copied"
+    assert answers == ["files.internal.test"] * 2
