@@ -196,6 +196,15 @@ class PinnedAdapter(HTTPAdapter):
                 raise requests.exceptions.ConnectionError(f"cannot resolve {host}: {problem}")
         raise AssertionError("unreachable")
 
-    def send(self, request: requests.PreparedRequest, *args: object, **kwargs: object) -> requests.Response:
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: object = None,
+        verify: bool | str = True,
+        cert: object = None,
+        proxies: object = None,
+    ) -> requests.Response:
         request.headers.setdefault("Host", urlsplit(request.url).netloc)  # else urllib3 names the address
-        return super().send(request, *args, **kwargs)
+        # Never through a proxy from the environment: it would resolve the host again, unchecked.
+        return super().send(request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=None)

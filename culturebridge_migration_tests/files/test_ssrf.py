@@ -272,3 +272,18 @@ def test_a_failed_lookup_is_tried_again_and_each_answer_checked(origin: Scripted
 
     assert result.status == "copied"
     assert answers == ["files.internal.test"] * 2
+
+
+def test_a_proxy_from_the_environment_is_not_used(
+    origin: ScriptedServer, internal: ScriptedServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A proxy would resolve the host again, after the check; the connection goes to the address checked."""
+    origin.route("/_files/x.cdn.bubble.io/f1/a.png", Answer(200, PNG, {"Content-Type": "image/png"}))
+    for variable in ("HTTP_PROXY", "http_proxy", "ALL_PROXY"):
+        monkeypatch.setenv(variable, internal.url)
+    monkeypatch.setenv("NO_PROXY", "")
+
+    result = copy(tmp_path, PHOTO, files_url=f"{origin.url}/_files")
+
+    assert result.status == "copied"
+    assert_untouched(internal, tmp_path)
