@@ -29,14 +29,13 @@ from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, CREATED_KEY,
 from culturebridge_migration.mapping.values import MAX_JSON_DEPTH, nesting_depth, pruned_json_text, too_deep
 from culturebridge_migration.redaction import redact_url, scrub
 from culturebridge_migration.sources.hooks import ExportHooks
-from culturebridge_migration.sources.http import retrying_session
+from culturebridge_migration.sources.http import RetryPolicy
 from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
 
 logger = logging.getLogger(__name__)
 
 BUBBLE_PAGE_LIMIT = 100
 BUBBLE_SEARCH_CAP = 50_000
-_BODY_ATTEMPTS = 3
 
 
 class BubbleError(RuntimeError):
@@ -100,8 +99,8 @@ class BubbleClient:
         *,
         page_size: int = BUBBLE_PAGE_LIMIT,
         timeout: float = 30.0,
-        max_retries: int = 6,
-        backoff: float = 0.5,
+        max_retries: int = RetryPolicy.max_retries,
+        backoff: float = RetryPolicy.backoff,
         search_cap: int = BUBBLE_SEARCH_CAP,
         requests_per_minute: int | None = None,
         workers: int = 4,
@@ -121,9 +120,8 @@ class BubbleClient:
         self.budget = RequestBudget(requests_per_minute)
         # One bound on requests in flight for the whole client, however many types export through it at once.
         self._in_flight = threading.BoundedSemaphore(self.workers)
-        self.session = retrying_session(
-            max_retries=max_retries,
-            backoff=backoff,
+        self.retry = RetryPolicy(max_retries, backoff)  # the census and body re-reads follow it too
+        self.session = self.retry.session(
             pool_size=max(8, self.workers),
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
         )
@@ -144,7 +142,7 @@ class BubbleClient:
         if constraints:
             params["constraints"] = json.dumps(constraints)
         where = f"type {bubble_type!r}, page at cursor {cursor}"
-        for attempt in range(1, _BODY_ATTEMPTS + 1):
+        for attempt in self.retry.tries():
             # One path segment whatever the name holds: a "/" or "?" in it must not reach another URL.
             response = self._get(f"{self.base_url}/obj/{quote(bubble_type, safe='')}", params, where)
             try:
@@ -152,9 +150,9 @@ class BubbleClient:
             except _PageTooDeep:  # asking again gives the same page: ask for smaller ones instead
                 return self._split_page(bubble_type, cursor, constraints, params["limit"], response)
             except BubbleError as exc:
-                if attempt == _BODY_ATTEMPTS:
+                if attempt == self.retry.attempts:
                     raise
-                logger.warning("%s; asking again (%d/%d)", exc, attempt, _BODY_ATTEMPTS)
+                logger.warning("%s; asking again (%d/%d)", exc, attempt, self.retry.attempts)
         raise AssertionError("unreachable")
 
     def _split_page(

@@ -79,7 +79,6 @@ from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
 from culturebridge_migration.sources.search_windows import record_key
 
 ONE_MS = timedelta(milliseconds=1)
-_READ_ATTEMPTS = 3
 
 KnownRecord = tuple[datetime, str]  # (Created Date, Bubble _id)
 
@@ -365,7 +364,7 @@ class _Census:
         ids arrive than announced: a record missed here would be reported gone while it lives.
         """
         requests = 0
-        for _ in range(_READ_ATTEMPTS):
+        for _ in self.client.retry.tries():
             first = self.client.fetch_page(self.bubble_type, 0, constraints)
             step, cap = self.client.page_size, self.client.search_cap
             pages = [first, *self._pages(range(step, min(first.total, cap), step), constraints)]
@@ -376,7 +375,7 @@ class _Census:
                 return records, first.total, requests
         raise BubbleError(
             f"type {self.bubble_type!r}: Bubble kept changing while the deletion census read {constraints} "
-            f"({_READ_ATTEMPTS} tries); run it again once Phase 1 is read-only"
+            f"({self.client.retry.attempts} tries); run it again once Phase 1 is read-only"
         )
 
     def _pages(self, cursors: range, constraints: list[dict]) -> list[Page]:
