@@ -144,8 +144,9 @@ def schema_differences(
             continue
         target = sql.Identifier(schemas.app, entity.table).as_string()
         want = required[entity.table]
+        found += _constraints_to_drop(entity.table, target, want, have)
         found += _column_differences(entity.table, target, want, have)
-        found += _constraint_differences(entity.table, target, schemas.app, want, have)
+        found += _constraints_to_add(entity.table, target, schemas.app, want, have)
         found += _index_differences(entity.table, target, schemas.app, want, have)
     return found
 
@@ -239,40 +240,37 @@ def _column_differences(table: str, target: str, want: LiveTable, have: LiveTabl
     return found
 
 
-def _constraint_differences(table: str, target: str, app: str, want: LiveTable, have: LiveTable) -> list[Difference]:
+def _constraints_to_drop(table: str, target: str, want: LiveTable, have: LiveTable) -> list[Difference]:
+    """Constraints that differ from the rules, or that a rule change made obsolete: dropped before the
+    columns change, since an old CHECK can forbid a new type (char_length of a column becoming bigint)."""
+    ours = re.compile(rf"{re.escape(table)}_({'|'.join(map(re.escape, want.columns))})_(check\d*|fkey)")
+    found = []
+    for name, live in have.constraints.items():
+        wanted = want.constraints.get(name)
+        if wanted is None and not (live.kind in "cf" and ours.fullmatch(name)):
+            continue  # the app's own
+        if wanted is not None and (live.kind, live.definition) == (wanted.kind, wanted.definition):
+            continue
+        rule = f"the rules say {wanted.definition}" if wanted else "no longer a rule"
+        drop = f"ALTER TABLE {target} DROP CONSTRAINT {sql.Identifier(name).as_string()};"
+        found.append(Difference(table, f"constraint {name} is {live.definition}; {rule}", (drop,)))
+    return found
+
+
+def _constraints_to_add(table: str, target: str, app: str, want: LiveTable, have: LiveTable) -> list[Difference]:
+    """The rules' constraints that are missing (or were dropped above), and those not yet validated."""
     found = []
     for name, constraint in want.constraints.items():
         live = have.constraints.get(name)
         quoted = sql.Identifier(name).as_string()
-        add = _add_constraint(target, quoted, app, constraint)
-        if live is None:
-            found.append(Difference(table, f"constraint {name} is missing: {constraint.definition}", add))
-        elif (live.kind, live.definition) != (constraint.kind, constraint.definition):
-            found.append(
-                Difference(
-                    table,
-                    f"constraint {name} is {live.definition}; the rules say {constraint.definition}",
-                    (f"ALTER TABLE {target} DROP CONSTRAINT {quoted};", *add),
-                )
-            )
+        if live is None or (live.kind, live.definition) != (constraint.kind, constraint.definition):
+            add = _add_constraint(target, quoted, app, constraint)
+            what = "is missing" if live is None else "is added again as the rules say"
+            found.append(Difference(table, f"constraint {name} {what}: {constraint.definition}", add))
         elif not live.validated:
+            validate = f"ALTER TABLE {target} VALIDATE CONSTRAINT {quoted};"
             found.append(
-                Difference(
-                    table,
-                    f"constraint {name} is not validated: existing rows may break it",
-                    (f"ALTER TABLE {target} VALIDATE CONSTRAINT {quoted};",),
-                )
-            )
-    ours = re.compile(rf"{re.escape(table)}_({'|'.join(map(re.escape, want.columns))})_(check\d*|fkey)")
-    for name, live in have.constraints.items():
-        if name not in want.constraints and live.kind in "cf" and ours.fullmatch(name):
-            quoted = sql.Identifier(name).as_string()
-            found.append(
-                Difference(
-                    table,
-                    f"constraint {name} is no longer a rule: {live.definition}",
-                    (f"ALTER TABLE {target} DROP CONSTRAINT {quoted};",),
-                )
+                Difference(table, f"constraint {name} is not validated: existing rows may break it", (validate,))
             )
     return found
 
