@@ -21,6 +21,9 @@ _BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 STRONG_HASH_SQL_PATTERN = r"^\$2[aby]\$(1[2-9]|[23][0-9])\$[./A-Za-z0-9]{53}$"
 
 
+_BCRYPT_MAX_BYTES = 72  # bcrypt reads no further (and bcrypt 5 refuses a longer password)
+
+
 def bcrypt_cost(value: str) -> int | None:
     """The cost of a bcrypt hash, or None when the value is not one."""
     match = _BCRYPT.match(value)
@@ -36,14 +39,20 @@ def secure_password(value: str, cost: int = BCRYPT_COST) -> str | None:
     """What Phase 2 may keep for a Legacy Password value.
 
     A bcrypt hash of cost >= 12 is kept; plain text is hashed. A weaker bcrypt hash cannot be
-    upgraded without the plain text, so it is dropped and the user resets their password.
+    upgraded without the plain text, so it is dropped and the user resets their password. So is text
+    bcrypt cannot hash (more than 72 bytes in UTF-8, or a lone surrogate, which has no UTF-8): one
+    such value must not stop the export of every user.
     """
     cost_of_value = bcrypt_cost(value)
     if cost_of_value is not None:
         return value if cost_of_value >= BCRYPT_COST else None
-    if not value:
+    try:
+        plain = value.encode()
+    except UnicodeEncodeError:
         return None
-    return bcrypt.hashpw(value.encode(), bcrypt.gensalt(cost)).decode()
+    if not plain or len(plain) > _BCRYPT_MAX_BYTES:
+        return None
+    return bcrypt.hashpw(plain, bcrypt.gensalt(cost)).decode()
 
 
 def secure_passwords(values: Iterable[str], *, workers: int | None = None, cost: int = BCRYPT_COST) -> list[str | None]:
@@ -71,7 +80,9 @@ def protect_record_passwords(
         for key in keys:
             if not record.get(key):
                 continue
-            known = known_hashes.get((record.get("_id"), record.get("Modified Date")))
+            version = (record.get("_id"), record.get("Modified Date"))
+            # A hostile _id or date (a list) is no key of a known hash: hashed afresh, rejected by the mapper.
+            known = known_hashes.get(version) if all(type(part) is str for part in version) else None
             if known is not None:
                 record[key] = known
             else:

@@ -293,6 +293,9 @@ MAX_ID_LENGTH = 128
 _NOT_IN_AN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+_JSON_KINDS = {list: "a list", dict: "an object", bool: "a yes/no", int: "a number", float: "a number"}
+
+
 def bubble_id_problem(value: object) -> str | None:
     """Why `value` cannot be a Bubble _id, in words for a reject; None when it can be one.
 
@@ -302,7 +305,7 @@ def bubble_id_problem(value: object) -> str | None:
     if value is None or (isinstance(value, str) and not value.strip()):
         return "record has no _id: it cannot be tracked"
     if type(value) is not str:
-        return f"_id is a {type(value).__name__}, not text: Bubble ids are text; check the source of this record"
+        return f"_id is {_JSON_KINDS.get(type(value), 'a value')}, not text: Bubble ids are text; check the source of this record"
     if len(value) > MAX_ID_LENGTH:
         return f"_id is {len(value):,} characters long; Bubble ids are at most {MAX_ID_LENGTH}: check the source of this record"
     if _NOT_IN_AN_ID.search(value):

@@ -71,6 +71,9 @@ def export_prefixes(folder: Path) -> list[str]:
     return sorted(found)
 
 
+_LARGEST_CELL = 2**31 - 1  # what the csv module accepts on every platform (a C long)
+
+
 def read_csv_export(folder: Path, entity: Entity, *, tz: str = "UTC", encoding: str = "utf-8-sig") -> list[dict]:
     """The file's rows as API-shaped records. A column no field maps is kept under its name, as text.
 
@@ -79,6 +82,9 @@ def read_csv_export(folder: Path, entity: Entity, *, tz: str = "UTC", encoding: 
     """
     path = find_export_file(folder, entity)
     fields = {_csv_column(f.source): f for f in entity.fields if _csv_column(f.source)}
+    # Any cell reaches the mapper, which rejects what is too long naming the limit; the csv module's own
+    # limit (131,072 characters, for every reader of the process) would stop the whole file instead.
+    csv.field_size_limit(_LARGEST_CELL)
     reader = csv.reader(io.StringIO(_decoded(path, encoding), newline=""))
     header = next(reader, [])
     if "unique id" not in header:

@@ -77,3 +77,17 @@ def test_the_tables_check_pattern_accepts_exactly_the_hashes_the_mapper_keeps(co
     hashed = f"$2b${cost:02d}$" + "a" * 53
     assert bool(re.match(STRONG_HASH_SQL_PATTERN, hashed)) == is_strong_hash(hashed) == (cost >= BCRYPT_COST)
     assert not re.match(STRONG_HASH_SQL_PATTERN, "hunter2")
+
+
+def test_a_password_bcrypt_cannot_hash_means_a_reset_not_a_failed_export() -> None:
+    records = [
+        user("1x1", **{"Legacy Password": "é" * 40}),  # 80 bytes: bcrypt refuses more than 72
+        user("1x2", **{"Legacy Password": "broken \ud800 text"}),  # no UTF-8 for a lone surrogate
+        user(["1x3"], **{"Legacy Password": "plain", "Modified Date": ["not", "a", "date"]}),  # unhashable keys
+    ]
+    guard = PasswordGuard(["Legacy Password"], {("1x1", T0): "unused"}, workers=1)
+    guard(records)
+    assert "Legacy Password" not in records[0] and "Legacy Password" not in records[1]
+    assert is_strong_hash(records[2]["Legacy Password"])
+    (row,) = map_records(ENTITIES["users"], [records[0]]).rows
+    assert row["password_reset_required"] is True

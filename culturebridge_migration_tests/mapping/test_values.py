@@ -8,7 +8,10 @@ from decimal import Decimal
 import pytest
 
 from culturebridge_migration.mapping.values import (
+    MAX_JSON_DEPTH,
+    bubble_id_problem,
     enum_parser,
+    nesting_depth,
     normalize_url,
     parse_bool,
     parse_currency,
@@ -16,6 +19,8 @@ from culturebridge_migration.mapping.values import (
     parse_decimal,
     parse_integer,
     parse_list,
+    pruned_json_text,
+    text_nesting_depth,
 )
 
 
@@ -81,3 +86,40 @@ def test_currency_codes_and_protocol_relative_urls() -> None:
         parse_currency("EURO")
     assert normalize_url("//s3.amazonaws.com/a.jpg") == "https://s3.amazonaws.com/a.jpg"
     assert normalize_url("https://x.io/b.pdf") == "https://x.io/b.pdf"
+
+
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("1699999999999x123456789012345678", None),
+        ("u1", None),  # opaque: any text Bubble could have made
+        ("", "no _id"),
+        (None, "no _id"),
+        (["u1"], "a list, not text"),
+        (1699999999999, "a number, not text"),
+        ({"$ne": None}, "an object, not text"),
+        ("u1\x00", "control character"),
+        ("u1\u0085", "control character"),
+        ("u\ud8001", "lone surrogate"),
+        ("u" * 129, "129 characters"),
+    ],
+)
+def test_a_bubble_id_is_text_without_control_characters_of_sane_length(value: object, problem: str | None) -> None:
+    found = bubble_id_problem(value)
+    assert found is None if problem is None else problem in found
+
+
+def test_nesting_is_counted_without_recursion_and_stops_past_the_limit() -> None:
+    deep: list = []
+    for _ in range(100_000):
+        deep = [deep]
+    assert nesting_depth("text") == 0 and nesting_depth({"a": [1, {"b": []}]}) == 4
+    assert MAX_JSON_DEPTH < nesting_depth(deep) <= MAX_JSON_DEPTH + 1
+    assert text_nesting_depth('{"a": "[[[[", "b": [["\\"]]}') == 3  # brackets inside strings do not count
+    assert text_nesting_depth("[" * 100_000 + "]" * 100_000) == 100_000
+
+
+def test_a_pruned_json_text_keeps_what_is_shallow_and_shows_what_was_too_deep() -> None:
+    text = '{"_id": "x1", "a": [[[["[{"]]]], "b": {"c": 1}}'
+    assert pruned_json_text(text, 3) == '{"_id": "x1", "a": [[[]]], "b": {"c": 1}}'
+    assert pruned_json_text(text, 10) == text

@@ -117,3 +117,13 @@ def test_a_file_that_is_not_utf8_is_refused_naming_file_byte_and_encoding(tmp_pa
         read_csv_export(tmp_path, ENTITIES["posts"])
     (record,) = read_csv_export(tmp_path, ENTITIES["posts"], encoding="latin-1")
     assert record["Title"] == "Café"
+
+
+def test_a_cell_longer_than_pythons_csv_field_limit_reaches_the_mapper_as_text(tmp_path: Path) -> None:
+    long_body = "x" * 1_000_000  # the csv module refuses fields past 131,072 characters by default
+    (tmp_path / "export_All-Posts_2025-11-05_14-03-22.csv").write_text(
+        f'"unique id","Creation Date","Title","Body"\n"5x1","Nov 5, 2025 2:03 pm","T","{long_body}"\n'
+        '"5x\x002","Nov 5, 2025 2:03 pm","NUL in the id",""\n'
+    )
+    records = read_csv_export(tmp_path, ENTITIES["posts"])
+    assert [len(r.get("Body", "")) for r in records] == [1_000_000, 0] and records[1]["_id"] == "5x\x002"

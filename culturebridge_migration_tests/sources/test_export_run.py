@@ -7,8 +7,11 @@ import json
 import time
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 
 import bcrypt
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.mapping.entities import ENTITIES, UNREADABLE_KEY
@@ -171,3 +174,18 @@ def test_a_planted_ten_thousand_deep_record_is_exported_as_a_stand_in_and_the_wh
     (stand_in,) = [r for r in records if UNREADABLE_KEY in r]
     assert stand_in["_id"] == posts[3]["_id"] and stand_in[UNREADABLE_KEY]["field"] == "Body"
     assert UNREADABLE_KEY not in manifest.fields  # the export's note, not a field of the app
+
+
+@settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])  # a server per example
+@given(data=st.data())
+def test_an_export_of_hostile_records_lands_on_disk_whole(
+    serve: Callable[..., FakeBubble], hostile: SimpleNamespace, tmp_path_factory, data: st.DataObject
+) -> None:
+    name = data.draw(st.sampled_from(list(ENTITIES)))
+    records = data.draw(hostile.records(name))
+    folder = tmp_path_factory.mktemp("export")
+    with serve({ENTITIES[name].bubble_type: records}, files={}) as server:
+        events = run_all(source(server, max_retries=0), [ExportPlan(ENTITIES[name])], folder)
+    assert [type(e).__name__ for e in events if isinstance(e, TypeExport | ExportFailure)] == ["TypeExport"]
+    exported, manifest = read_export(folder, name)
+    assert len(exported) == manifest.exported == manifest.unique_ids
