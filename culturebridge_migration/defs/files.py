@@ -18,6 +18,7 @@ from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.table_files import TableFiles, copy_table_files
 from culturebridge_migration.files.urls import url_columns
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.validation.checks import Outcome
 
 FILES_GROUP = "files"
 FILES_COPIED = "files_copied"
@@ -137,7 +138,7 @@ def _metadata(outcome: TableFiles, seconds: float, dry_run: bool) -> dict[str, o
 
 
 def _checks(key: dg.AssetKey, outcome: TableFiles, dry_run: bool) -> Iterator[dg.AssetCheckResult]:
-    skipped = {"skipped": "rehearsal: nothing was copied"} if dry_run else {}
+    skip = Outcome.skip("rehearsal: nothing was copied", "at the cutover") if dry_run else None
     failed = sorted({ref.bubble_id for ref, _ in outcome.failed})
     missing = sorted({ref.bubble_id for ref in outcome.missing})
     reasons = sorted({why for _, why in outcome.failed})
@@ -155,7 +156,7 @@ def _checks(key: dg.AssetKey, outcome: TableFiles, dry_run: bool) -> Iterator[dg
                 "offending_rows": len(ids),
                 "sample_bubble_ids": dg.MetadataValue.json(ids[:SAMPLE]),
                 **{label: dg.MetadataValue.json(values[:SAMPLE]) for label, values in examples.items()},
-                **skipped,
+                **(skip or Outcome(not ids, len(ids), counts="records")).verdict_metadata(),
             },
         )
 

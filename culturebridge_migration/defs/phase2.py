@@ -216,7 +216,9 @@ def check_result(check: TableCheck, outcome: Outcome) -> dg.AssetCheckResult:
         check_name=check.name,
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity(check.severity),
+        description=f"SKIPPED: {outcome.skipped}; judged {outcome.judged_when}" if outcome.skipped else None,
         metadata={
+            **outcome.verdict_metadata(),
             "offending_rows": outcome.offending,
             "sample_bubble_ids": dg.MetadataValue.json(outcome.sample_ids),
             "seconds": round(outcome.seconds, 3),
