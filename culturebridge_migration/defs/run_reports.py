@@ -168,8 +168,9 @@ def bubble_requests(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]
     requests: dict[str, int] = {}
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
         materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
-        if materialization.asset_key.path[0] == "bubble" and "requests" in materialization.metadata:
-            requests[materialization.asset_key.path[-1]] = int(materialization.metadata["requests"].value)
+        made = materialization.metadata.get("requests")
+        if materialization.asset_key.path[0] == "bubble" and made is not None and int(made.value):
+            requests[materialization.asset_key.path[-1]] = int(made.value)  # a type asked nothing is not listed
     return requests
 
 
