@@ -272,7 +272,7 @@ def _timing_lines(report: MigrationReport) -> list[str]:
     timing, lines = report.timing, []
     if timing.run_seconds is not None:
         stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())
-        lines.append(f"Run time until this report: {timing.run_seconds:.1f} s ({stages})")
+        lines.append(f"Steps from first to last: {timing.run_seconds:.1f} s; time each stage's own steps ran: {stages}")
     if report.requests:
         by_type = ", ".join(f"{name} {n}" for name, n in report.requests.items())
         lines.append(f"Requests to Bubble's Data API: {sum(report.requests.values())} ({by_type})")

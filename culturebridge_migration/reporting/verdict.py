@@ -120,9 +120,15 @@ class Verdict:
         return [c.key for c in self.checks if c.outcome == SKIPPED]
 
     def headline(self) -> str:
-        """The verdict in one line, naming what it did not judge."""
-        later = f" (skipped, judged later: {', '.join(self.skipped)})" if self.skipped and self.fit else ""
-        return f"VERDICT: {self.word}{later}"
+        """The verdict in one line, naming what it did not judge (a check skipped on many tables once, counted)."""
+        if not (self.skipped and self.fit):
+            return f"VERDICT: {self.word}"
+        by_check: dict[str, list[str]] = {}
+        for c in self.checks:
+            if c.outcome == SKIPPED:
+                by_check.setdefault(c.check, []).append(c.key)
+        named = [keys[0] if len(keys) == 1 else f"{check} on {len(keys)} tables" for check, keys in by_check.items()]
+        return f"VERDICT: {self.word} ({len(self.skipped)} skipped, judged later: {', '.join(named)})"
 
     def tally(self) -> str:
         by = [c.outcome for c in self.checks]

@@ -95,7 +95,7 @@ def test_a_skipped_check_reads_skipped_with_why_and_when_in_every_writer_and_nev
     assert re.findall(r"<tr class='(\w+)'>", render_html(judged)) == ["pass", "skipped"]
     # The cutover's verdict names what it did not judge.
     assert judged.verdict.skipped == ["phase2/users/mapped_fields_present"]
-    assert "FIT (skipped, judged later: phase2/users/mapped_fields_present)" in summary
+    assert "VERDICT: FIT (1 skipped, judged later: phase2/users/mapped_fields_present)" in summary
 
 
 # -- the kind of run ----------------------------------------------------------------------------------
