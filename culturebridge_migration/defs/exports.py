@@ -35,6 +35,7 @@ from culturebridge_migration.sources.folder_lock import FolderBusy, export_folde
 from culturebridge_migration.validation.checks import (
     EXPORT_COMPLETE,
     EXPORT_COMPLETE_DESCRIPTION,
+    Outcome,
     check_export_complete,
     describe_incomplete_export,
 )
@@ -184,7 +185,11 @@ def _extras_materialization(extras: list[TypeExport]) -> dg.MaterializeResult:
                 check_name=EXTRA_COMPLETE,
                 passed=not incomplete,
                 severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"offending_rows": len(incomplete), "sample_bubble_ids": dg.MetadataValue.json(incomplete)},
+                metadata={
+                    "offending_rows": len(incomplete),
+                    "sample_bubble_ids": dg.MetadataValue.json(incomplete),
+                    **Outcome(not incomplete, len(incomplete), counts="types").verdict_metadata(),
+                },
             )
         ],
     )
@@ -239,7 +244,12 @@ def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
         check_name=EXPORT_COMPLETE,
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"offending_rows": outcome.offending, "seconds": round(outcome.seconds, 3), **outcome.details},
+        metadata={
+            "offending_rows": outcome.offending,
+            "seconds": round(outcome.seconds, 3),
+            **outcome.details,
+            **outcome.verdict_metadata(),
+        },
         description=None if outcome.passed else describe_incomplete_export(manifest),
     )
 

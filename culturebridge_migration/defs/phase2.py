@@ -336,7 +336,12 @@ def bubble_records(
         check_name=RECORDS_KEPT,
         passed=not lost,
         severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"offending_rows": len(lost), "sample_bubble_ids": dg.MetadataValue.json(lost), "seconds": seconds},
+        metadata={
+            "offending_rows": len(lost),
+            "sample_bubble_ids": dg.MetadataValue.json(lost),
+            "seconds": seconds,
+            **Outcome(not lost, len(lost), counts="types").verdict_metadata(),
+        },
     )
 
 

@@ -110,7 +110,7 @@ def check_export_complete(manifest: ExportManifest) -> Outcome:
         "missing": manifest.missing,
         "duplicate_ids": manifest.duplicates,
     }
-    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details)
+    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details, counts="records")
 
 
 def describe_incomplete_export(manifest: ExportManifest) -> str:

@@ -48,8 +48,11 @@ def test_a_full_run_says_so_and_reads_the_checks_that_did_not_judge_as_skipped(g
     assert outcomes[("phase2/bookings", "deletions_proved")] == "SKIPPED"
     assert outcomes[("phase2/bookings", "row_counts")] == "PASS"
     assert set(report["planned_checks"]) == {f"{a}/{c}" for a, c in outcomes}
-    # The UI's check metadata says the same.
-    evaluation = next(e for e in result.get_asset_check_evaluations() if e.check_name == "deletions_proved")
+    # The UI's check metadata says the same, for every check of every asset.
+    evaluations = result.get_asset_check_evaluations()
+    assert {e.metadata["outcome"].value for e in evaluations} == {"PASS", "FAIL", "SKIPPED"}
+    assert all(e.metadata["counts"].value for e in evaluations)
+    evaluation = next(e for e in evaluations if e.check_name == "deletions_proved")
     assert evaluation.metadata["outcome"].value == "SKIPPED" and evaluation.metadata["judged_when"].value
     gate = next(
         m for m in result.get_asset_materialization_events() if m.asset_key.path == ["reports", "cutover_readiness"]
