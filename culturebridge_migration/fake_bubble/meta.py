@@ -26,7 +26,6 @@ from culturebridge_migration.fake_bubble.files import is_bubble_file_url
 BUILTIN_KEYS = frozenset({"_id", "Created Date", "Modified Date", "Created By", "Slug"})
 USER_BUILTIN_KEYS = frozenset({"authentication", "user_signed_up"})
 DELETED_SUFFIX = " - deleted"
-SCALAR_KINDS = ("text", "number", "date", "boolean", "geographic_address", "file", "image", "user")
 
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})$")
 _IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".svg", ".bmp", ".heic")

@@ -1,13 +1,22 @@
-"""The bundled sample as FakeBubble serves it: its things by Data API type, its files, its schema hints."""
+"""The bundled sample as FakeBubble serves it: its things by Data API type, its files, its schema hints.
+
+`sample_server` is the one door production code has into the local Bubble server: a run with no Bubble
+app configured migrates the bundled sample through the real API client (pyproject.toml's import
+contracts name the two importers, defs/resources.py and cli.py).
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 
 from culturebridge_migration.fake_bubble.files import file_key, is_bubble_file_url
+from culturebridge_migration.fake_bubble.server import FakeBubble
 from culturebridge_migration.fake_bubble.synthetic_files import synthetic_file
 from culturebridge_migration.mapping.entities import ENTITIES, Kind
-from culturebridge_migration.sources.sample_data import SampleData
+from culturebridge_migration.sources.sample_data import SampleData, generate_sample
+
+SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
 
 # How the sample app's Bubble editor names its types (what /meta shows as their display).
 SAMPLE_TYPE_DISPLAYS = {
@@ -75,3 +84,17 @@ def sample_server_args(sample: SampleData) -> dict:
         "field_kinds": sample_field_kinds(),
         "type_displays": {ENTITIES[name].bubble_type: display for name, display in SAMPLE_TYPE_DISPLAYS.items()},
     }
+
+
+@contextmanager
+def sample_server(users: int) -> Iterator[FakeBubble]:
+    """The local Bubble server with the bundled sample: its records, and the files they link."""
+    with FakeBubble(**sample_server_args(generate_sample(users)), api_key=SAMPLE_API_KEY) as server:
+        yield server
+
+
+@contextmanager
+def sample_api(users: int) -> Iterator[str]:
+    """Serve the bundled sample on loopback; yields the API base URL."""
+    with sample_server(users) as server:
+        yield server.url

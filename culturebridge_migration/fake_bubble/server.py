@@ -18,14 +18,12 @@ from collections.abc import Mapping
 from http.server import ThreadingHTTPServer
 
 from culturebridge_migration.fake_bubble.database import Database
-from culturebridge_migration.fake_bubble.faults import API_FAULT_KINDS, Fault, FaultBook
+from culturebridge_migration.fake_bubble.faults import Fault, FaultBook
 from culturebridge_migration.fake_bubble.files import FILES_PREFIX, FileStore, file_key
 from culturebridge_migration.fake_bubble.handler import API_PREFIX, TEST_PREFIX, Handler, RequestRecord
 from culturebridge_migration.fake_bubble.meta import FieldKinds
 
-FAULT_KINDS = API_FAULT_KINDS  # the Data API's, as before files had faults of their own
-
-__all__ = ["API_PREFIX", "FAULT_KINDS", "FakeBubble", "RequestRecord"]
+__all__ = ["API_PREFIX", "FakeBubble", "RequestRecord"]
 
 
 class FakeBubble:

@@ -7,7 +7,6 @@ No Dagster here: the `files/*` assets wire it in.
 """
 
 from culturebridge_migration.files.bookkeeping import (
-    FILES_DDL,
     FileRow,
     copied_files,
     ensure_files_table,
@@ -31,7 +30,6 @@ from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS, Bubbl
 
 __all__ = [
     "DEFAULT_FILE_HOST_PATTERNS",
-    "FILES_DDL",
     "BubbleFileMatcher",
     "CopyPlan",
     "CopyProgress",

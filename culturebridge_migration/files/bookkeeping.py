@@ -3,7 +3,8 @@
 Plain functions on a psycopg 3 connection and the migration schema's name. A row is keyed by the
 reference and its URL, so a record whose file changed in Bubble keeps the row of its old file (still
 stored, and what a rollback of that run maps back) beside the new one. `run_id` and `recorded_at`
-say which run last changed a row: saving an unchanged result writes nothing.
+say which run last changed a row: saving an unchanged result writes nothing. The table's DDL is
+`loading/sql/files.sql`, installed with the rest of the bookkeeping (the files step runs on a loaded database).
 """
 
 from __future__ import annotations
@@ -16,33 +17,7 @@ import psycopg
 from psycopg import sql
 
 from culturebridge_migration.files.types import CopyResult, FileRef
-
-# {mig} is the quoted migration schema, as in loading/sql/migration.sql.
-FILES_DDL = """
-CREATE SCHEMA IF NOT EXISTS {mig};
-
-CREATE TABLE IF NOT EXISTS {mig}.files (
-    entity       text NOT NULL,
-    bubble_id    text NOT NULL,
-    column_name  text NOT NULL,
-    original_url text NOT NULL,            -- as Bubble held it; a rollback puts it back
-    storage_key  text NOT NULL,
-    public_url   text,                     -- what Phase 2 holds instead, once copied
-    bytes        bigint CHECK (bytes >= 0),
-    sha256       text CHECK (sha256 ~ '^[0-9a-f]{64}$'),
-    content_type text,
-    status       text NOT NULL CHECK (status IN ('copied', 'missing', 'failed')),
-    reason       text,
-    run_id       text NOT NULL,
-    recorded_at  timestamptz NOT NULL DEFAULT clock_timestamp(),
-    PRIMARY KEY (entity, bubble_id, column_name, original_url),
-    CONSTRAINT files_copied_complete CHECK (
-        status <> 'copied' OR (public_url IS NOT NULL AND bytes IS NOT NULL AND sha256 IS NOT NULL)
-    ),
-    CONSTRAINT files_failure_explained CHECK (status = 'copied' OR reason IS NOT NULL)
-);
-CREATE INDEX IF NOT EXISTS files_original_url_idx ON {mig}.files (original_url) WHERE status = 'copied';
-"""
+from culturebridge_migration.loading.schema import bookkeeping_sql
 
 _COLUMNS = (
     "entity",
@@ -70,10 +45,6 @@ class FileRow:
     recorded_at: datetime
 
 
-def files_ddl(conn: psycopg.Connection, migration_schema: str) -> str:
-    return FILES_DDL.replace("{mig}", sql.Identifier(migration_schema).as_string(conn))
-
-
 def ensure_files_table(conn: psycopg.Connection, migration_schema: str) -> None:
     """Create `{migration}.files` if it is not there; safe to run again, and from parallel steps at once.
 
@@ -82,7 +53,7 @@ def ensure_files_table(conn: psycopg.Connection, migration_schema: str) -> None:
     """
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(hashtext('culturebridge_migration.files'))")
-        conn.execute(files_ddl(conn, migration_schema).encode())
+        conn.execute(bookkeeping_sql(migration_schema, ("files.sql",)).encode())
 
 
 def copied_files(conn: psycopg.Connection, migration_schema: str) -> dict[str, CopyResult]:

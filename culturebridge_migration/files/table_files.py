@@ -4,7 +4,7 @@ Phase 2's URL columns hold Bubble's URLs after a load. This finds those that poi
 storage, copies what is not held yet (`sync_files`), then sets each column to its copy's public URL,
 saving the row's previous version in `row_changes` like any load: a rollback of the run puts every
 original URL back. The original stays in `{migration}.files`. The next load of the table maps the
-same Bubble URL straight to the copy (`files.urls.relinked`), so a re-run writes nothing and never points a row
+same Bubble URL straight to the copy (`mapping.file_links.relinked`), so a re-run writes nothing and never points a row
 back at Bubble.
 """
 
@@ -19,9 +19,10 @@ from culturebridge_migration.files.bookkeeping import copied_files, file_rows
 from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.sync import FilesSummary, plan_copies, sync_files
 from culturebridge_migration.files.types import FileRef
-from culturebridge_migration.files.urls import BubbleFileMatcher, find_file_refs, url_columns
+from culturebridge_migration.files.urls import BubbleFileMatcher, find_file_refs
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity
+from culturebridge_migration.mapping.file_links import url_columns
 
 
 @dataclass

@@ -12,30 +12,9 @@ from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
 from culturebridge_migration.files.types import FileRef
-from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.values import normalize_url
 
 DEFAULT_FILE_HOST_PATTERNS = ("s3.amazonaws.com/appforest_uf/", "*.cdn.bubble.io")
-
-
-def url_columns(entity: Entity) -> list[str]:
-    """The columns that may hold a file's URL: the field table's URL fields."""
-    return [f.column for f in entity.fields if f.kind is Kind.URL]
-
-
-def relinked(rows: Iterable[dict[str, object]], columns: Sequence[str], copies: Mapping[str, str]) -> None:
-    """Point each mapped row's URL columns at the copies already made of Bubble files, in place.
-
-    The load and the sample check both map Bubble's URL; a file copied earlier must map to its copy,
-    or every re-run would point the row back at Bubble.
-    """
-    if not copies:
-        return
-    for row in rows:
-        for column in columns:
-            value = row.get(column)
-            if isinstance(value, str) and value in copies:
-                row[column] = copies[value]
 
 
 class BubbleFileMatcher:

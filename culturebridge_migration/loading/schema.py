@@ -1,23 +1,20 @@
-"""The Phase 2 tables, generated from the field table, and the bookkeeping schema; installed idempotently.
+"""The Phase 2 tables' SQL, generated from the field table, and the bookkeeping schema's SQL.
 
 The tables' SQL is derived, never written by hand: each column's type, NOT NULL, default and CHECK
 constraints come from its `Field` (enumerations from its values, ranges from its `Bounds`), the
 foreign keys from its references. So the database refuses exactly what the mapper rejects.
-The bookkeeping schema (`sql/migration.sql`) is not about Bubble fields and stays hand-written.
+The bookkeeping schema (`sql/migration.sql`, `sql/files.sql`) is not about Bubble fields and stays hand-written.
+Installing them, and bringing an older database up to today's rules, is `schema_evolution.py`.
 """
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 
-import psycopg
 from psycopg import sql
 
-from culturebridge_migration.files.bookkeeping import FILES_DDL
-from culturebridge_migration.loading.phase2_db import Schemas
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, Field, Kind, load_order
 from culturebridge_migration.mapping.mapper import row_columns
 from culturebridge_migration.mapping.passwords import STRONG_HASH_SQL_PATTERN
@@ -129,17 +126,13 @@ def _column_sql(entity: Entity, column: Column, app: str) -> str:
     return " ".join(parts)
 
 
-def _table_sql(entity: Entity, entities: Mapping[str, Entity], app: str) -> str:
+def table_sql(entity: Entity, entities: Mapping[str, Entity], app: str) -> str:
+    """One table as the rules require it, with its indexes; idempotent. `app` may be pg_temp (a scratch copy)."""
     table = sql.Identifier(app, entity.table).as_string()
     columns = table_columns(entity, entities)
     body = ",\n    ".join(_column_sql(entity, column, app) for column in columns)
+    # A table made by an earlier version is brought up to this one by schema_evolution.py, not here.
     statements = [f"CREATE TABLE IF NOT EXISTS {table} (\n    {body}\n);"]
-    # A table made by an earlier version gains the columns added since (their constraints come with new tables).
-    for column in columns[1:]:
-        default = f" DEFAULT {column.default}" if column.default is not None else ""
-        not_null = " NOT NULL" if column.not_null and column.default is not None else ""
-        name = sql.Identifier(column.name).as_string()
-        statements.append(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {name} {column.sql_type}{default}{not_null};")
     for column in columns:
         if column.references:  # foreign-key checks and child lookups by parent
             index = sql.Identifier(f"{entity.table}_{column.name}_idx").as_string()
@@ -157,45 +150,20 @@ def _table_sql(entity: Entity, entities: Mapping[str, Entity], app: str) -> str:
 def phase2_sql(app_schema: str, entities: Mapping[str, Entity] = ENTITIES) -> str:
     """Every Phase 2 table, parents before children. Idempotent: safe to run before every migration."""
     app = sql.Identifier(app_schema).as_string()
-    tables = [_table_sql(entities[name], entities, app_schema) for name in load_order(entities)]
+    tables = [table_sql(entities[name], entities, app_schema) for name in load_order(entities)]
     return "\n\n".join([f"CREATE SCHEMA IF NOT EXISTS {app};", *tables]) + "\n"
 
 
-def bookkeeping_sql(migration_schema: str) -> str:
-    """The packaged bookkeeping SQL with {mig} replaced by the quoted schema name.
+# The bookkeeping schema: the runs and their effects; what became of each Bubble file (files/ writes it).
+BOOKKEEPING_SCRIPTS = ("migration.sql", "files.sql")
 
-    Plain replacement, not str.format: the file holds braces of its own. `Schemas` has already
+
+def bookkeeping_sql(migration_schema: str, scripts: Sequence[str] = BOOKKEEPING_SCRIPTS) -> str:
+    """The packaged bookkeeping SQL (`scripts` of sql/) with {mig} replaced by the quoted schema name.
+
+    Plain replacement, not str.format: the files hold braces of their own. `Schemas` has already
     refused any name that quoting could not make safe.
     """
-    text = resources.files("culturebridge_migration.loading").joinpath("sql", "migration.sql").read_text()
-    # The copied files' bookkeeping is the files package's own; it lives beside the rest.
-    return (text + FILES_DDL).replace("{mig}", sql.Identifier(migration_schema).as_string())
-
-
-def ensure_schema(conn: psycopg.Connection, schemas: Schemas, entities: Mapping[str, Entity] = ENTITIES) -> None:
-    """Create the Phase 2 tables and the bookkeeping schema if they are not there yet.
-
-    DDL runs only when the installed schema differs from this version's: even `CREATE INDEX IF NOT
-    EXISTS` locks its table, which deadlocks against a load running in a parallel step. When it
-    does run, an advisory lock keeps parallel steps from racing on it.
-    """
-    scripts = [phase2_sql(schemas.app, entities), bookkeeping_sql(schemas.migration)]
-    version = hashlib.sha256("\n".join(scripts).encode()).hexdigest()
-    marker = sql.Identifier(schemas.migration, "schema_version")
-    if _installed_version(conn, marker) == version:
-        return
-    with conn.transaction():
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('culturebridge_migration.schema'))")
-        for script in scripts:
-            conn.execute(script.encode())
-        conn.execute(sql.SQL("CREATE TABLE IF NOT EXISTS {} (version text NOT NULL)").format(marker))
-        conn.execute(sql.SQL("DELETE FROM {}").format(marker))
-        conn.execute(sql.SQL("INSERT INTO {} VALUES (%s)").format(marker), (version,))
-
-
-def _installed_version(conn: psycopg.Connection, marker: sql.Identifier) -> str | None:
-    with conn.transaction():
-        if conn.execute("SELECT to_regclass(%s)", (marker.as_string(),)).fetchone()[0] is None:
-            return None
-        row = conn.execute(sql.SQL("SELECT version FROM {}").format(marker)).fetchone()
-    return row[0] if row else None
+    folder = resources.files("culturebridge_migration.loading").joinpath("sql")
+    text = "\n".join(folder.joinpath(name).read_text() for name in scripts)
+    return text.replace("{mig}", sql.Identifier(migration_schema).as_string())

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from urllib.parse import quote
 
 import requests
 
@@ -43,6 +44,10 @@ class BubbleError(RuntimeError):
 
 class BubbleNotFound(BubbleError):
     """Bubble answered 404: no such type, thing or field (or, for /meta, the app hides it)."""
+
+
+class BubbleThingMissing(BubbleNotFound):
+    """Bubble has no thing of that id (404 MISSING_DATA): deleted, or never there."""
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,15 @@ class BubbleClient:
             return None, f"/meta did not answer JSON ({response.text[:60]!r})"
         return (document, "") if isinstance(document, dict) else (None, "/meta did not answer a JSON object")
 
+    def exists(self, bubble_type: str, bubble_id: str) -> bool:
+        """Whether Bubble still has the thing: `GET /obj/TYPE/ID` answers it, or 404 "Missing object"."""
+        path = f"{self.base_url}/obj/{quote(bubble_type, safe='')}/{quote(bubble_id, safe='')}"
+        try:
+            self._get(path, {}, f"type {bubble_type!r}, thing {bubble_id!r}")
+        except BubbleThingMissing:
+            return False
+        return True
+
     def count(self, bubble_type: str, constraints: list[dict] | None = None) -> int:
         """How many records match: Bubble announces a search's total even for a one-record page.
 
@@ -199,6 +213,8 @@ class BubbleClient:
                 f"Bubble answered {message!r} for {where}: the type has no such field; correct the key in the "
                 "field map (MIGRATION_FIELD_MAP) or run `culturebridge discover` to see the app's fields"
             )
+        if status == 404 and message.startswith("Missing object"):
+            raise BubbleThingMissing(f"Bubble has no such thing ({where}): {message}")
         if status == 404:
             raise BubbleNotFound(
                 f"Bubble has no such data type ({where}): {message}. Expose the type in Settings > API "

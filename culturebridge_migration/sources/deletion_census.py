@@ -33,6 +33,11 @@ so a count equal to the known records of W proves that nothing in W was deleted.
    announced; otherwise it is read again, then the census fails rather than guess.
 So every deleted record ends in a window that is read or announced empty, and is reported; a record
 is reported gone only if Bubble showed its whole window without it and no other window showed it.
+5. Before it is reported gone, each such record is asked for by id (`GET /obj/TYPE/ID`): only Bubble's
+   404 confirms it. One that answers lives outside its window: its Created Date moved (a data fix, an
+   import), which breaks the premise that a window's count speaks for its known records (a moved
+   record can cancel a deletion in the window it moved to). Then the census reads the whole type and
+   compares id by id (`swept`), and says so; a record that answers by id is never reported gone.
 Every split leaves known records on both sides, so the census ends. Ids Bubble has that are not known
 are reported as `unknown`, never as a reason to call anything gone; but they mean the premise broke
 (a record created after the incremental export, or one the caller left out), and an unknown record
@@ -45,7 +50,8 @@ at cutover with Bubble read-only.
 
 Cost, for a type of n known records, d of them deleted, pages of P = 100 records, search cap C:
 - no deletion: W0 requests, the windows it takes to get below the cap: 1 when n < C, at most 2n/C else;
-- d sparse deletions: at most W0 + 2 * d * ceil(log2(n / P)) requests (two counts a level on each
+- every deletion found: one more request, its confirmation by id (rule 5), made concurrently;
+- d sparse deletions: at most W0 + 2 * d * ceil(log2(n / P)) + d requests (two counts a level on each
   deletion's path down to a window of at most P known records, the top log2(d) levels shared), and
   about 2 * d * P records read; the levels are counted concurrently, so wall time grows with the
   depth, about log2(n / P) round trips, not with the requests;
@@ -87,6 +93,8 @@ class CensusResult:
     windows_counted: int  # windows asked for their total alone (a one-record page)
     windows_paged: int  # windows read in full and compared id by id
     records_read: int  # records received by those reads
+    alive_elsewhere: frozenset[str] = frozenset()  # absent from their window, yet Bubble answered them by id
+    swept: bool = False  # a moved Created Date made the counts untrustworthy: every record was read instead
 
     @property
     def premise_held(self) -> bool:
@@ -103,6 +111,8 @@ class CensusResult:
             windows_counted=self.windows_counted,
             windows_paged=self.windows_paged,
             records_read=self.records_read,
+            alive_elsewhere=sorted(self.alive_elsewhere),
+            swept=self.swept,
             seconds=round(seconds, 3),
         )
 
@@ -123,6 +133,8 @@ class CensusOutcome:
     windows_counted: int = 0
     windows_paged: int = 0
     records_read: int = 0
+    alive_elsewhere: list[str] = field(default_factory=list)
+    swept: bool = False
     seconds: float = 0.0
     error: str | None = None  # Bubble could not be read, or a known record was not in its form
 
@@ -251,6 +263,39 @@ class _Census:
         self.created, self.ids = _sorted_known(known)
 
     def run(self) -> CensusResult:
+        tally = self.walk()
+        alive = self.confirm(tally)
+        if alive:  # a Created Date moved: the counts prove nothing for this type, so read all of it
+            sweep = self.read(Window(None, None, 0, len(self.ids)))
+            sweep.requests += tally.requests
+            sweep.counted, sweep.paged, sweep.records = tally.counted, tally.paged + 1, tally.records + sweep.records
+            alive |= self.confirm(sweep)
+            tally = sweep
+        return CensusResult(
+            bubble_type=self.bubble_type,
+            known=len(self.ids),
+            gone=frozenset(tally.absent - tally.seen),
+            unknown=frozenset(tally.seen.difference(self.ids)),
+            requests=tally.requests,
+            windows_counted=tally.counted,
+            windows_paged=tally.paged,
+            records_read=tally.records,
+            alive_elsewhere=frozenset(alive),
+            swept=bool(alive),
+        )
+
+    def confirm(self, tally: _Tally) -> set[str]:
+        """Ask Bubble for each record the tally calls gone; those it answers leave `absent` and are returned."""
+        candidates = sorted(tally.absent - tally.seen)
+        with ThreadPoolExecutor(max_workers=self.client.workers, thread_name_prefix="census-id") as pool:
+            answers = list(pool.map(lambda bubble_id: self.client.exists(self.bubble_type, bubble_id), candidates))
+        tally.requests += len(candidates)
+        alive = {bubble_id for bubble_id, live in zip(candidates, answers, strict=True) if live}
+        tally.absent -= alive
+        return alive
+
+    def walk(self) -> _Tally:
+        """Count windows down from the whole type; read the ones whose counts differ."""
         tally = _Tally()
         with ThreadPoolExecutor(max_workers=self.client.workers, thread_name_prefix="census") as pool:
             pending: set[Future[_Tally]] = {pool.submit(self.visit, Window(None, None, 0, len(self.ids)))}
@@ -265,16 +310,7 @@ class _Census:
                 for future in pending:
                     future.cancel()
                 raise
-        return CensusResult(
-            bubble_type=self.bubble_type,
-            known=len(self.ids),
-            gone=frozenset(tally.absent - tally.seen),
-            unknown=frozenset(tally.seen.difference(self.ids)),
-            requests=tally.requests,
-            windows_counted=tally.counted,
-            windows_paged=tally.paged,
-            records_read=tally.records,
-        )
+        return tally
 
     def visit(self, window: Window) -> _Tally:
         if window.known <= self.client.page_size:

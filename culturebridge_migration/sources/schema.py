@@ -9,7 +9,7 @@ display name or its id, depending on the app's "Use field display instead of ID 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from culturebridge_migration.mapping.entities import Entity
@@ -95,15 +95,20 @@ def from_records(keys_by_type: Mapping[str, Mapping[str, int]], note: str) -> Bu
     return BubbleSchema("records", types, note)
 
 
-def load(document: Mapping) -> BubbleSchema:
-    """A schema written by `as_json`, read back."""
-    types = {
-        name: BubbleType(t["name"], t["display"], tuple(BubbleField(**f) for f in t["fields"]))
-        for name, t in document.get("types", {}).items()
-    }
-    return BubbleSchema(
-        document.get("source", "records"), types, document.get("note", ""), document.get("keyed_by", "display")
-    )
+def app_schema(
+    document: object | None,
+    note: str,
+    record_keys: Callable[[], Mapping[str, Mapping[str, int]]],
+    learned_from: str,
+) -> BubbleSchema:
+    """The app's schema from its /meta `document`; with none (`note` says why) or one that does not read,
+    from `record_keys()`, the keys each type's records carry, which `learned_from` names in the note."""
+    if document is not None:
+        try:
+            return parse_meta(document)
+        except MalformedMeta as exc:
+            note = f"Bubble's /meta could not be read ({exc})"
+    return from_records(record_keys(), f"{note}; fields learned from {learned_from}")
 
 
 # -- what the field table makes of it --------------------------------------------------------------

@@ -1,18 +1,17 @@
 """Where Phase 1 records come from: Bubble's Data API, Bubble's CSV export files, or the bundled sample.
 
 All three yield API-shaped records through one interface, so everything downstream is the same.
-The bundled sample is served by the local Bubble server over HTTP, so even the default run
-goes through the real API client.
+The bundled sample is served by the local Bubble server over HTTP (`fake_bubble.sample.sample_server`,
+which the Dagster resources and the CLI open), so even the default run goes through the real API client.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from culturebridge_migration.mapping.entities import MODIFIED_KEY, Entity, extra_entity
 from culturebridge_migration.mapping.values import parse_datetime
@@ -20,11 +19,6 @@ from culturebridge_migration.sources.bubble_api import BubbleClient, ExportResul
 from culturebridge_migration.sources.deletion_census import CensusResult, KnownRecord, take_census
 from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.search_windows import record_key
-
-if TYPE_CHECKING:
-    from culturebridge_migration.fake_bubble import FakeBubble
-
-SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
 
 
 class RecordSource(Protocol):
@@ -129,21 +123,3 @@ def _modified_after(record: dict, moment: datetime) -> bool:
         return parse_datetime(record.get(MODIFIED_KEY)) > moment
     except ValueError:
         return True  # unreadable dates go through, so the mapper rejects them with a reason
-
-
-@contextmanager
-def sample_api(users: int) -> Iterator[str]:
-    """Serve the bundled sample on loopback; yields the API base URL."""
-    with sample_server(users) as server:
-        yield server.url
-
-
-@contextmanager
-def sample_server(users: int) -> Iterator[FakeBubble]:
-    """The local Bubble server with the bundled sample: its records, and the files they link."""
-    from culturebridge_migration.fake_bubble import FakeBubble
-    from culturebridge_migration.fake_bubble.sample import sample_server_args
-    from culturebridge_migration.sources.sample_data import generate_sample
-
-    with FakeBubble(**sample_server_args(generate_sample(users)), api_key=SAMPLE_API_KEY) as server:
-        yield server

@@ -1,26 +1,36 @@
-"""Every validation of a migrated table, as data: a name, a severity, a description and a function.
+"""Every validation of the migration, as data: a name, a severity, a description and a function.
 
-The Dagster layer turns each `TableCheck` into an asset check on its table and runs it with the
-table's `CheckInputs`; nothing here needs Dagster. Each outcome says how many rows offend and
-which (a sample of Bubble ids), and how long the check took.
+The Dagster layer (defs/checks.py) declares each `Check` on its asset and turns its `Outcome` into
+the check's result; nothing here needs Dagster. A table's checks (`TableCheck`) run with the table's
+`CheckInputs`; the export's and the kept types' checks with what their steps produced, the files'
+in validation/file_checks.py. Each outcome says how many rows offend and which (a sample of Bubble
+ids), and how long the check took.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from psycopg import sql
 
-from culturebridge_migration.files.urls import relinked, url_columns
-from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
-from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
+from culturebridge_migration.loading.deletions import (
+    DeletedRecords,
+    conclusive_census,
+    find_gone,
+    migrated_among,
+    proves_whole_type,
+    stage_exported_ids,
+)
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.loading.schema_evolution import fix_script, schema_differences
 from culturebridge_migration.mapping.corrections import EntityFixes
 from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
 from culturebridge_migration.sources.deletion_census import CensusOutcome
@@ -39,6 +49,9 @@ FIELDS_COVERED = "fields_covered"
 FIELDS_PRESENT = "mapped_fields_present"
 MOSTLY_LOADED = "most_records_loaded"
 EXPORT_COMPLETE = "export_complete"
+SCHEMA_MATCHES = "schema_matches_rules"
+EXTRA_TYPES_COMPLETE = "extra_types_complete"
+RECORDS_KEPT = "records_kept"
 
 
 @dataclass
@@ -48,6 +61,7 @@ class Outcome:
     sample_ids: list[str] = field(default_factory=list)
     details: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0  # how long the check took, so a slow one shows on the dashboard
+    summary: str | None = None  # one sentence on why it failed, shown with the result
     counts: str = "rows"  # what `offending` counts
     skipped: str | None = None  # why the check did not judge (then `passed` means nothing)
     judged_when: str | None = None  # when a skipped check will judge
@@ -84,18 +98,25 @@ class CheckInputs:
     loaded_here: bool = False  # the table was loaded in this step (else its checks look at Phase 2 as it is)
 
 
+InputsT = TypeVar("InputsT")
+
+
 @dataclass(frozen=True)
-class TableCheck:
+class Check(Generic[InputsT]):
     name: str
     severity: str  # "ERROR" or "WARN"
     description: str  # for the asset-check dashboard, in words a non-engineer understands
-    run: Callable[[CheckInputs], Outcome]
+    run: Callable[[InputsT], Outcome]
+    blocking: bool = False  # a failure stops everything downstream of the asset in the run
 
-    def evaluate(self, inputs: CheckInputs) -> Outcome:
+    def evaluate(self, inputs: InputsT) -> Outcome:
         clock = time.perf_counter()
         outcome = self.run(inputs)
         outcome.seconds = time.perf_counter() - clock
         return outcome
+
+
+TableCheck = Check[CheckInputs]
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -110,7 +131,10 @@ def check_export_complete(manifest: ExportManifest) -> Outcome:
         "missing": manifest.missing,
         "duplicate_ids": manifest.duplicates,
     }
-    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details, counts="records")
+    summary = None if manifest.complete else describe_incomplete_export(manifest)
+    return Outcome(
+        manifest.complete, manifest.missing + manifest.duplicates, details=details, summary=summary, counts="records"
+    )
 
 
 def describe_incomplete_export(manifest: ExportManifest) -> str:
@@ -120,6 +144,40 @@ def describe_incomplete_export(manifest: ExportManifest) -> str:
     if manifest.duplicates:
         parts.append(f"{manifest.duplicates} _id(s) arrived twice")
     return "; ".join(parts) + ": export again before loading"
+
+
+def check_extra_types_complete(manifests: list[ExportManifest]) -> Outcome:
+    """Every type no table migrates was exported whole; the incomplete ones by name."""
+    incomplete = [m.bubble_type for m in manifests if not m.complete]
+    return Outcome(not incomplete, len(incomplete), incomplete, counts="types")
+
+
+# Blocking: a table must never be loaded from a partial export.
+EXPORT_COMPLETE_CHECK = Check(
+    EXPORT_COMPLETE, "ERROR", EXPORT_COMPLETE_DESCRIPTION, check_export_complete, blocking=True
+)
+EXTRA_TYPES_COMPLETE_CHECK = Check(
+    EXTRA_TYPES_COMPLETE,
+    "ERROR",
+    "Every type no table migrates was exported whole, each _id once.",
+    check_extra_types_complete,
+    blocking=True,
+)
+
+
+# -- types kept verbatim ----------------------------------------------------------------------------
+def check_records_kept(counts: Mapping[str, Mapping[str, int]]) -> Outcome:
+    """By Bubble type: every exported record kept or rejected; the types that lost some by name."""
+    lost = [bubble_type for bubble_type, c in counts.items() if c["exported"] != c["kept"] + c["rejected"]]
+    return Outcome(not lost, len(lost), lost, counts="types")
+
+
+RECORDS_KEPT_CHECK = Check(
+    RECORDS_KEPT,
+    "ERROR",
+    "Every exported record of an unmigrated type is kept or rejected with a reason.",
+    check_records_kept,
+)
 
 
 # -- row counts -----------------------------------------------------------------------------------
@@ -215,7 +273,13 @@ def check_deletions_proved(inputs: CheckInputs) -> Outcome:
     if inputs.manifest.census is None:
         return Outcome.skip("no census in this run (only the cutover job takes one)", "at the cutover")
     census = CensusOutcome(**inputs.manifest.census)
-    figures = {"gone": len(census.gone), "requests": census.requests, "records_read": census.records_read}
+    figures = {
+        "gone": len(census.gone),
+        "requests": census.requests,
+        "records_read": census.records_read,
+        "read_whole_type": census.swept,  # a Created Date moved in Bubble: windows' counts were not trusted
+        "alive_outside_window": census.alive_elsewhere[:SAMPLE_IDS],
+    }
     if census.conclusive:
         return Outcome(True, 0, details=figures)
     return Outcome(
@@ -417,6 +481,23 @@ def staged_export(inputs: CheckInputs) -> Iterator[None]:
             inputs.db.execute("DROP TABLE IF EXISTS exported_ids")
 
 
+# -- schema ---------------------------------------------------------------------------------------
+SCHEMA_MATCHES_DESCRIPTION = (
+    "The table in PostgreSQL is the one the rules require: columns, types, NOT NULL, CHECKs, foreign keys and "
+    "indexes. Otherwise the database accepts what the rules reject, or refuses what they load."
+)
+
+
+def check_schema_matches_rules(inputs: CheckInputs) -> Outcome:
+    """Phase 2's live table against the field table's, through the catalog (loading/schema_evolution.py)."""
+    db, table = inputs.db, inputs.entity.table
+    differences = [d for d in schema_differences(db.conn, db.schemas, db.entities) if d.table == table]
+    details: dict[str, object] = {"differences": [d.what for d in differences]}
+    if differences:
+        details["fix_sql"] = fix_script(differences)
+    return Outcome(not differences, len(differences), details=details)
+
+
 def table_checks(entity: Entity) -> list[TableCheck]:
     """The checks of one Phase 2 table: its completeness, a sample, deletions, and its data rules."""
     return [
@@ -428,5 +509,6 @@ def table_checks(entity: Entity) -> list[TableCheck]:
         TableCheck(FIELDS_PRESENT, "ERROR", FIELDS_PRESENT_DESCRIPTION, check_mapped_fields_present),
         TableCheck(MOSTLY_LOADED, "ERROR", MOSTLY_LOADED_DESCRIPTION, check_most_records_loaded),
         TableCheck(FIXES_APPLIED, "WARN", FIXES_APPLIED_DESCRIPTION, check_fixes_applied),
+        TableCheck(SCHEMA_MATCHES, "ERROR", SCHEMA_MATCHES_DESCRIPTION, check_schema_matches_rules),
         *(_rule_check(rule) for rule in rules_for(entity)),
     ]

@@ -21,7 +21,6 @@ from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.sample_data import generate_sample
 
 pytestmark = pytest.mark.integration
-LATER = "2027-01-01T00:00:00.000Z"
 REHEARSAL = {DRY_RUN_TAG: "true"}
 
 
@@ -48,7 +47,7 @@ def unreferenced_bookings(server: FakeBubble, database_url: str) -> list[dict]:
     return [b for b in server.records("booking") if b["_id"] not in paid and b["_id"] in loaded]
 
 
-def change_bubble(server: FakeBubble, database_url: str) -> dict[str, object]:
+def change_bubble(server: FakeBubble, database_url: str, later: str) -> dict[str, object]:
     """Edits, additions and deletions (in the oldest, a middle and the newest part of the bookings)."""
     bookings = unreferenced_bookings(server, database_url)
     gone = [bookings[0]["_id"], bookings[len(bookings) // 2]["_id"], bookings[-1]["_id"]]
@@ -56,8 +55,8 @@ def change_bubble(server: FakeBubble, database_url: str) -> dict[str, object]:
         server.delete("booking", bubble_id)
     edited = [c for c in server.records("comment")[:5]]
     for i, comment in enumerate(edited):
-        server.put("comment", {**comment, "Body": f"Edited at cutover {i}", "Modified Date": LATER})
-    added = {**bookings[1], "_id": "1800000000000x000000000000000001", "Created Date": LATER, "Modified Date": LATER}
+        server.put("comment", {**comment, "Body": f"Edited at cutover {i}", "Modified Date": later})
+    added = {**bookings[1], "_id": "1800000000000x000000000000000001", "Created Date": later, "Modified Date": later}
     server.put("booking", added)
     return {"gone": set(gone), "edited": len(edited), "added": added["_id"]}
 
@@ -81,10 +80,10 @@ def census_requests(server: FakeBubble) -> int:
 
 
 def test_cutover_brings_the_changes_and_exactly_the_deleted_records_with_far_fewer_requests_than_a_full_export(
-    migrated, database_url: str
+    migrated, database_url: str, later_date: str
 ) -> None:
     server, graph = migrated
-    changes = change_bubble(server, database_url)
+    changes = change_bubble(server, database_url, later_date)
     full_export_pages = sum(math.ceil(len(server.records(e.bubble_type)) / 100) for e in ENTITIES.values())
     server.requests.clear()
     result = cutover(graph)
@@ -115,10 +114,10 @@ def test_cutover_brings_the_changes_and_exactly_the_deleted_records_with_far_few
 
 
 def test_a_rehearsal_changes_nothing_and_reports_what_the_cutover_then_does(
-    migrated, database_url: str, checksums: Callable
+    migrated, database_url: str, checksums: Callable, later_date: str
 ) -> None:
     server, graph = migrated
-    change_bubble(server, database_url)
+    change_bubble(server, database_url, later_date)
     before = checksums(database_url)
     rehearsal = cutover(graph, tags=REHEARSAL)
     assert rehearsal.success
@@ -140,26 +139,28 @@ def test_a_rehearsal_changes_nothing_and_reports_what_the_cutover_then_does(
 
 
 def test_a_deletion_beside_a_record_imported_with_an_old_created_date_is_found_and_the_import_loaded(
-    migrated, database_url: str
+    migrated, database_url: str, later_date: str
 ) -> None:
     server, graph = migrated
     bookings = unreferenced_bookings(server, database_url)
     server.delete("booking", bookings[10]["_id"])
     # A data import: an old Created Date, in the deleted record's window, so that window's total is unchanged;
     # its Modified Date is the import's, so the incremental export brings it and the census knows it.
-    imported = {**bookings[11], "_id": "1690000000000x000000000000000009", "Modified Date": LATER}
+    imported = {**bookings[11], "_id": "1690000000000x000000000000000009", "Modified Date": later_date}
     server.put("booking", imported)
     assert cutover(graph).success
     loaded = loaded_bookings(database_url)
     assert bookings[10]["_id"] not in loaded and imported["_id"] in loaded
 
 
-def test_a_record_bubble_has_that_the_migration_never_saw_fails_the_gate(migrated, database_url: str) -> None:
+def test_a_record_bubble_has_that_the_migration_never_saw_fails_the_gate(
+    migrated, database_url: str, later_date: str
+) -> None:
     server, graph = migrated
     bookings = unreferenced_bookings(server, database_url)
     # Beyond what the incremental export asked for (its Modified Date is old), yet in Bubble: the census
     # cannot tell what it hides, and says so.
-    unseen = {**bookings[11], "_id": "1800000000000x000000000000000009", "Created Date": LATER}
+    unseen = {**bookings[11], "_id": "1800000000000x000000000000000009", "Created Date": later_date}
     server.put("booking", unseen)
     result = cutover(graph)
     assert not result.success

@@ -10,7 +10,7 @@ import csv
 import json
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import bcrypt
@@ -27,7 +27,7 @@ from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import sample_files
 from culturebridge_migration.loading.database import connect
 from culturebridge_migration.loading.phase2_db import Schemas
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.reporting.report import ERRORS_CSV_COLUMNS, REPORT_JSON_KEYS
 from culturebridge_migration.sources.sample_data import SampleData
@@ -114,7 +114,7 @@ def test_spot_values_are_mapped(migrated: Migrated, sample: SampleData) -> None:
             "SELECT status, session_start FROM bookings WHERE bubble_id = %s", (accepted["_id"],)
         ).fetchone()
         assert status == "confirmed"
-        assert start.utcoffset().total_seconds() == 0 or start.astimezone(UTC) == start
+        assert start == datetime.fromisoformat(accepted["Session Start"])  # the instant Bubble sent
         profile = next(
             p for p in sample.records["client_profiles"] if p["_id"] not in _rejected(sample) and p.get("Goals")
         )

@@ -6,6 +6,7 @@ import json
 import threading
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -24,7 +25,6 @@ from culturebridge_migration.sources.sample_data import generate_sample
 
 pytestmark = pytest.mark.integration
 INCREMENTAL = {"ops": {"bubble_export": {"config": {"incremental": True}}}}
-LATER = "2027-01-01T00:00:00.000Z"
 
 
 @pytest.fixture
@@ -66,12 +66,19 @@ def test_sync_without_changes_writes_nothing(migrated, database_url: str, tmp_pa
     assert written == 0
 
 
-def test_sync_brings_over_exactly_the_edits_and_additions(migrated, database_url: str, tmp_path: Path) -> None:
+def test_sync_brings_over_exactly_the_edits_and_additions(
+    migrated, database_url: str, tmp_path: Path, later_date: str
+) -> None:
     server, graph = migrated
     user = next(u for u in server.records("user") if u.get("Role") == "Coach" and "@" in str(u))
-    server.put("user", {**user, "First Name": "Edited", "Modified Date": LATER})
+    server.put("user", {**user, "First Name": "Edited", "Modified Date": later_date})
     booking = server.records("booking")[0]
-    new_booking = {**booking, "_id": "1799999999999x000000000000000001", "Created Date": LATER, "Modified Date": LATER}
+    new_booking = {
+        **booking,
+        "_id": "1799999999999x000000000000000001",
+        "Created Date": later_date,
+        "Modified Date": later_date,
+    }
     server.put("booking", new_booking)
     result = sync(graph)
     assert result.success
@@ -90,7 +97,7 @@ def test_sync_brings_over_exactly_the_edits_and_additions(migrated, database_url
         ).fetchall()
         watermark = conn.execute("SELECT modified_until FROM migration.watermarks WHERE entity = 'users'").fetchone()[0]
     assert changes == [("bookings", "insert"), ("users", "update")]
-    assert watermark.isoformat().startswith("2027-01-01")
+    assert watermark == datetime.fromisoformat(later_date)  # the newest Modified Date it loaded
 
 
 def test_full_export_reports_records_deleted_in_bubble(migrated, database_url: str) -> None:
@@ -196,13 +203,13 @@ def test_unknown_deleted_records_setting_names_the_choices() -> None:
 
 
 def test_an_export_file_its_manifest_does_not_describe_is_refused_and_deletes_nothing(
-    migrated, database_url: str, tmp_path: Path, checksums: Callable
+    migrated, database_url: str, tmp_path: Path, checksums: Callable, later_date: str
 ) -> None:
     server, graph = migrated
     graph = graph.with_settings(deleted_records="delete")
     full_manifest = (tmp_path / "exports" / "users.manifest.json").read_text()
     user = server.records("user")[0]
-    server.put("user", {**user, "First Name": "Changed", "Modified Date": LATER})
+    server.put("user", {**user, "First Name": "Changed", "Modified Date": later_date})
     assert graph.materialize(selection="bubble/users", run_config=INCREMENTAL).success  # a one-record file
     # The next manifest write failed: the old full manifest now sits beside the incremental file.
     (tmp_path / "exports" / "users.manifest.json").write_text(full_manifest)
@@ -215,12 +222,14 @@ def test_an_export_file_its_manifest_does_not_describe_is_refused_and_deletes_no
     assert flags(database_url) == {}
 
 
-def test_a_sync_rolled_back_is_brought_back_whole_by_the_next_sync(migrated, database_url: str, checksums) -> None:
+def test_a_sync_rolled_back_is_brought_back_whole_by_the_next_sync(
+    migrated, database_url: str, checksums, later_date: str
+) -> None:
     server, graph = migrated
     # Users without a legacy password: bcrypt salts each hash anew, so a re-synced one would differ.
     users = [u for u in server.records("user") if "Legacy Password" not in u][:30]
     for i, user in enumerate(users):
-        server.put("user", {**user, "First Name": f"Synced {i}", "Modified Date": LATER})
+        server.put("user", {**user, "First Name": f"Synced {i}", "Modified Date": later_date})
     first = sync(graph)
     assert first.success
     synced = checksums(database_url)
@@ -243,14 +252,14 @@ def writer_holder(database_url: str) -> str | None:
 
 
 def test_a_rollback_started_while_a_sync_runs_waits_for_it_then_undoes_it_whole(
-    migrated, database_url: str, checksums
+    migrated, database_url: str, checksums, later_date: str
 ) -> None:
     server, graph = migrated
     before = checksums(database_url)
     for i, comment in enumerate(server.records("comment")[:40]):
-        server.put("comment", {**comment, "Content": f"Edited {i}", "Modified Date": LATER})
+        server.put("comment", {**comment, "Content": f"Edited {i}", "Modified Date": later_date})
     for user in [u for u in server.records("user") if "Legacy Password" not in u][:20]:
-        server.put("user", {**user, "Last Name": "Synced", "Modified Date": LATER})
+        server.put("user", {**user, "Last Name": "Synced", "Modified Date": later_date})
     runs: dict[str, dg.ExecuteInJobResult] = {}
     sync_thread = threading.Thread(target=lambda: runs.setdefault("sync", sync(graph)))
     sync_thread.start()

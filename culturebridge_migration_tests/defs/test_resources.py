@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import dagster as dg
+import psycopg
 import pytest
 
-from culturebridge_migration.defs.resources import FilesResource, resources_from_env
+from culturebridge_migration.defs.resources import FilesResource, PostgresResource, resources_from_env
 from culturebridge_migration.files.storage import LocalFolderStorage, ObjectStoreStorage, open_storage
 from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS
+from culturebridge_migration.settings import SETTINGS
 
 FILES_VARIABLES = (
     "MIGRATION_FILES_URL",
@@ -65,3 +68,51 @@ def test_a_worker_count_that_is_not_a_number_is_refused_by_name(env: pytest.Monk
     env.setenv("MIGRATION_FILE_WORKERS", "eight")
     with pytest.raises(ValueError, match="MIGRATION_FILE_WORKERS is 'eight'"):
         resources_from_env()
+
+
+def postgres_resource() -> PostgresResource:
+    resource = resources_from_env()["postgres"]
+    assert isinstance(resource, PostgresResource)
+    return resource.process_config_and_initialize()
+
+
+@pytest.mark.integration
+def test_an_app_owned_schema_that_differs_stops_before_anything_is_loaded(
+    monkeypatch: pytest.MonkeyPatch, database_url: str
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("MIGRATION_SCHEMA_OWNER", "app")
+    with (
+        pytest.raises(dg.Failure, match=r"(?s)MIGRATION_SCHEMA_OWNER=app.*CREATE TABLE"),
+        postgres_resource().connection(),
+    ):
+        pass  # a new database: every table is a difference, and the SQL that makes it is in the message
+    with psycopg.connect(database_url) as conn:
+        assert conn.execute("SELECT to_regclass('public.users')").fetchone()[0] is None
+
+
+def test_a_schema_owner_that_is_neither_is_refused_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATION_SCHEMA_OWNER", "apps")
+    with pytest.raises(dg.Failure, match="MIGRATION_SCHEMA_OWNER is 'apps'"):
+        _ = postgres_resource().owner
+
+
+def test_with_nothing_set_every_field_the_table_sets_holds_the_tables_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.variable, raising=False)
+    resources = {key: r.process_config_and_initialize() for key, r in resources_from_env().items()}
+    for setting in SETTINGS:
+        if setting.resource is not None:
+            assert getattr(resources[setting.resource], setting.field) == setting.default, setting.variable
+
+
+def test_set_variables_reach_their_fields_parsed_and_text_stays_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATION_BATCH_SIZE", "50")
+    monkeypatch.setenv("MIGRATION_MAX_REJECT_SHARE", "0.2")
+    monkeypatch.setenv("MIGRATION_KEEP_UNMIGRATED_TYPES", "false")
+    monkeypatch.setenv("BUBBLE_API_KEY", "secret-token")
+    resources = resources_from_env()
+    assert resources["bubble"].api_key == dg.EnvVar("BUBBLE_API_KEY")  # the UI shows the name, not the secret
+    bubble, settings = (resources[k].process_config_and_initialize() for k in ("bubble", "settings"))
+    assert (bubble.page_size, bubble.api_key) == (50, "secret-token")
+    assert (settings.max_reject_share, settings.keep_unmigrated_types) == (0.2, False)

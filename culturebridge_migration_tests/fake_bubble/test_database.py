@@ -4,7 +4,7 @@ answer as testing every record, in the same order."""
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -12,14 +12,13 @@ from culturebridge_migration.fake_bubble.database import Database
 from culturebridge_migration.mapping.values import format_bubble_datetime, parse_datetime
 
 CREATED = "Created Date"
-START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def bookings(n: int, seed: int = 3) -> list[dict]:
-    """Records in random order, many sharing a Created Date (ties must keep their insertion order)."""
+def bookings(start: datetime, n: int, seed: int = 3) -> list[dict]:
+    """Records in random order from `start` on, many sharing a Created Date (ties must keep their insertion order)."""
     rng = random.Random(seed)
     return [
-        {"_id": f"{i}x{i}", CREATED: format_bubble_datetime(START + timedelta(seconds=rng.randrange(n // 3)))}
+        {"_id": f"{i}x{i}", CREATED: format_bubble_datetime(start + timedelta(seconds=rng.randrange(n // 3)))}
         for i in range(n)
     ]
 
@@ -45,31 +44,31 @@ def expected_in_window(records: list[dict], after: datetime | None, before: date
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3])
-def test_a_created_date_window_is_every_record_inside_it_in_created_order(seed: int) -> None:
-    records = bookings(3_000, seed)
+def test_a_created_date_window_is_every_record_inside_it_in_created_order(seed: int, base_time: datetime) -> None:
+    records = bookings(base_time, 3_000, seed)
     db = Database({"booking": records})
     rng = random.Random(seed)
     for _ in range(40):
-        a, b = sorted(START + timedelta(seconds=rng.randrange(-5, 1_005)) for _ in range(2))
+        a, b = sorted(base_time + timedelta(seconds=rng.randrange(-5, 1_005)) for _ in range(2))
         after, before = rng.choice([(a, b), (a, None), (None, b), (None, None), (b, a)])
         found = [r["_id"] for r in db.search("booking", window(after, before), CREATED, False)]
         assert found == expected_in_window(records, after, before)
 
 
-def test_the_window_follows_a_change_of_the_type() -> None:
-    records = bookings(300)
+def test_the_window_follows_a_change_of_the_type(base_time: datetime) -> None:
+    records = bookings(base_time, 300)
     db = Database({"booking": records})
-    everything = window(START - timedelta(days=1), None)
+    everything = window(base_time - timedelta(days=1), None)
     assert len(db.search("booking", everything, CREATED, False)) == 300
     db.delete("booking", records[0]["_id"])
-    db.put("booking", {"_id": "new", CREATED: format_bubble_datetime(START - timedelta(hours=1))})
+    db.put("booking", {"_id": "new", CREATED: format_bubble_datetime(base_time - timedelta(hours=1))})
     found = [r["_id"] for r in db.search("booking", everything, CREATED, False)]
     assert found[0] == "new" and records[0]["_id"] not in found and len(found) == 300
 
 
-def test_a_record_whose_created_date_is_not_a_date_is_still_judged_one_by_one() -> None:
-    records = [*bookings(50), {"_id": "odd", CREATED: "yesterday"}]
+def test_a_record_whose_created_date_is_not_a_date_is_still_judged_one_by_one(base_time: datetime) -> None:
+    records = [*bookings(base_time, 50), {"_id": "odd", CREATED: "yesterday"}]
     db = Database({"booking": records})
-    after = START - timedelta(days=1)
+    after = base_time - timedelta(days=1)
     found = {r["_id"] for r in db.search("booking", window(after, None), CREATED, False)}
     assert found == {r["_id"] for r in records[:50]} | {"odd"}  # "yesterday" > "2024-..." as text, as before

@@ -11,7 +11,7 @@ import pytest
 from culturebridge_migration.loading.database import connect
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
 
 T0 = "2025-11-05T14:03:22.120Z"

@@ -23,7 +23,7 @@ from culturebridge_migration.loading.deletions import DeletedRecords
 from culturebridge_migration.loading.migrate import migrate_entity
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.rollback import rollback_run
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.export_store import ExportManifest, iter_records, read_manifest, write_export
 from culturebridge_migration.sources.sample_data import generate_sample

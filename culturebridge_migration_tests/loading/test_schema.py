@@ -8,7 +8,8 @@ import psycopg
 import pytest
 
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
-from culturebridge_migration.loading.schema import ensure_schema, phase2_sql
+from culturebridge_migration.loading.schema import phase2_sql
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, Kind
 from culturebridge_migration.mapping.mapper import RefLookup, map_records, row_columns
 

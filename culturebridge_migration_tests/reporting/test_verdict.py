@@ -147,3 +147,29 @@ def test_a_failing_check_says_what_it_counts() -> None:
     summary = render_summary(report(ROWS, covered, planned=["phase2/users/row_counts", "phase2/users/fields_covered"]))
     assert "[WARN] phase2/users / fields_covered 1 fields, e.g. 1x1" in summary
     assert "1 rows" not in summary
+
+
+# -- the README says exactly which checks gate -----------------------------------------------------------
+def test_the_readme_names_exactly_the_error_checks_that_gate_the_exit_code_and_the_warn_checks_that_do_not() -> None:
+    from fnmatch import fnmatch
+    from pathlib import Path
+
+    from culturebridge_migration.mapping.entities import ENTITIES
+    from culturebridge_migration.validation.checks import (
+        EXPORT_COMPLETE_CHECK,
+        EXTRA_TYPES_COMPLETE_CHECK,
+        RECORDS_KEPT_CHECK,
+        table_checks,
+    )
+    from culturebridge_migration.validation.file_checks import FILE_CHECKS
+
+    checks = [EXPORT_COMPLETE_CHECK, EXTRA_TYPES_COMPLETE_CHECK, RECORDS_KEPT_CHECK, *FILE_CHECKS]
+    checks += [c for entity in ENTITIES.values() for c in table_checks(entity)]
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    gate = readme[readme.index("ERROR checks that gate:") : readme.index("- **NOT FIT**")]
+    gating, rest = gate.split("A failed WARN check")
+    for severity, text in (("ERROR", gating), ("WARN", rest)):
+        named = re.findall(r"`([a-z_*]+)`", text)
+        actual = {c.name for c in checks if c.severity == severity}
+        assert {n for n in actual if not any(fnmatch(n, p) for p in named)} == set(), severity
+        assert {p for p in named if not any(fnmatch(n, p) for n in actual)} == set(), severity

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -13,23 +14,29 @@ from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
 from culturebridge_migration.sources.hooks import ExportHooks
 
 KEY = "test-key"
-BASE = datetime(2025, 1, 1, tzinfo=UTC)
-
-
-def things(n: int, *, same_created: bool = False) -> list[dict]:
-    return [
-        {
-            "_id": f"{1700000000000 + i}x{i:018d}",
-            "Created Date": format_bubble_datetime(BASE if same_created else BASE + timedelta(minutes=i)),
-            "Modified Date": format_bubble_datetime(BASE + timedelta(days=1, minutes=i)),
-            "Title": f"thing {i}",
-        }
-        for i in range(n)
-    ]
+Things = Callable[..., list[dict]]
 
 
 @pytest.fixture
-def server():
+def things(base_time: datetime) -> Things:
+    """`n` posts a minute apart from the base time (`same_created`: all at it), modified a day later."""
+
+    def make(n: int, *, same_created: bool = False) -> list[dict]:
+        return [
+            {
+                "_id": f"{1700000000000 + i}x{i:018d}",
+                "Created Date": format_bubble_datetime(base_time if same_created else base_time + timedelta(minutes=i)),
+                "Modified Date": format_bubble_datetime(base_time + timedelta(days=1, minutes=i)),
+                "Title": f"thing {i}",
+            }
+            for i in range(n)
+        ]
+
+    return make
+
+
+@pytest.fixture
+def server(things: Things) -> Iterator[FakeBubble]:
     with FakeBubble({"post": things(250)}, api_key=KEY) as fake:
         yield fake
 
@@ -56,7 +63,7 @@ def test_page_size_is_capped_at_bubbles_100(server: FakeBubble) -> None:
     assert client(server, page_size=40).export("post").pages == 7
 
 
-def test_search_cap_is_never_taken_as_complete() -> None:
+def test_search_cap_is_never_taken_as_complete(things: Things) -> None:
     with FakeBubble({"post": things(620)}, api_key=KEY, search_cap=250) as fake:
         result = client(fake, search_cap=250).export("post")
     assert len(result.records) == 620
@@ -64,10 +71,12 @@ def test_search_cap_is_never_taken_as_complete() -> None:
     assert result.announced_total == 620
 
 
-def test_windows_whose_boundary_splits_records_sharing_a_created_date_count_them_once() -> None:
+def test_windows_whose_boundary_splits_records_sharing_a_created_date_count_them_once(
+    things: Things, base_time: datetime
+) -> None:
     records = things(620)
     for i, record in enumerate(records):  # three records per Created Date, so a window ends mid-group
-        record["Created Date"] = format_bubble_datetime(BASE + timedelta(minutes=i // 3))
+        record["Created Date"] = format_bubble_datetime(base_time + timedelta(minutes=i // 3))
     with FakeBubble({"post": records}, api_key=KEY, search_cap=250) as fake:
         result = client(fake, search_cap=250, workers=4).export("post")
     assert [r["_id"] for r in result.records] == [r["_id"] for r in records]
@@ -75,8 +84,8 @@ def test_windows_whose_boundary_splits_records_sharing_a_created_date_count_them
     assert not result.notes
 
 
-def test_modified_after_asks_bubble_only_for_changes(server: FakeBubble) -> None:
-    since = BASE + timedelta(days=1, minutes=199)
+def test_modified_after_asks_bubble_only_for_changes(server: FakeBubble, base_time: datetime) -> None:
+    since = base_time + timedelta(days=1, minutes=199)
     result = client(server).export("post", ExportHooks(modified_after=since))
     assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(200, 250)]
 
@@ -117,7 +126,7 @@ def test_truncated_and_short_pages_are_asked_again(server: FakeBubble) -> None:
     assert pages_asked(server).count(100) == 2
 
 
-def test_a_page_that_stays_broken_stops_with_the_type_and_page() -> None:
+def test_a_page_that_stays_broken_stops_with_the_type_and_page(things: Things) -> None:
     with FakeBubble({"post": things(250)}, api_key=KEY) as fake:
         fake.add_fault("truncate", times=10, cursor=100)
         with pytest.raises(BubbleError, match=r"type 'post', page at cursor 100"):
@@ -158,7 +167,7 @@ def test_record_deleted_between_pages_skips_no_other_record(server: FakeBubble) 
     assert any("beyond the final total" in note for note in result.notes)
 
 
-def test_pages_after_the_first_are_fetched_concurrently_in_order() -> None:
+def test_pages_after_the_first_are_fetched_concurrently_in_order(things: Things) -> None:
     with FakeBubble({"post": things(1000)}, api_key=KEY, latency=0.05) as fake:
         result = client(fake, workers=8).export("post")
         in_flight = max(r.in_flight for r in fake.requests)
@@ -167,7 +176,7 @@ def test_pages_after_the_first_are_fetched_concurrently_in_order() -> None:
     assert in_flight > 1
 
 
-def test_request_budget_spaces_requests() -> None:
+def test_request_budget_spaces_requests(things: Things) -> None:
     with FakeBubble({"post": things(500)}, api_key=KEY) as fake:
         client(fake, workers=4, requests_per_minute=600).export("post")  # one request per 0.1 s
         asked = sorted(r.at for r in fake.requests)
@@ -196,7 +205,7 @@ def test_key_revoked_mid_run_stops_naming_type_page_and_fix(server: FakeBubble) 
         client(server, workers=1).export("post")
 
 
-def test_record_created_during_the_export_is_not_lost(server: FakeBubble) -> None:
+def test_record_created_during_the_export_is_not_lost(server: FakeBubble, things: Things) -> None:
     newcomer = {**things(251)[-1], "_id": "1800000000000x000000000000000001"}
     added: list[bool] = []
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -20,20 +21,26 @@ from culturebridge_migration.sources.deletion_census import (
 )
 
 KEY = "census-key"
-BASE = datetime(2025, 1, 1, tzinfo=UTC)
 PAGE = 100
+Things = Callable[..., list[dict]]
 
 
-def things(n: int, *, first: int = 0, minutes_apart: float = 1.0) -> list[dict]:
-    return [
-        {
-            "_id": f"{1700000000000 + i}x{i:018d}",
-            "Created Date": format_bubble_datetime(BASE + timedelta(minutes=i * minutes_apart)),
-            "Modified Date": format_bubble_datetime(BASE + timedelta(days=400, minutes=i)),
-            "Title": f"thing {i}",
-        }
-        for i in range(first, first + n)
-    ]
+@pytest.fixture
+def things(base_time: datetime) -> Things:
+    """Posts `first` to `first + n`, created `minutes_apart` from the base time on, modified 400 days later."""
+
+    def make(n: int, *, first: int = 0, minutes_apart: float = 1.0) -> list[dict]:
+        return [
+            {
+                "_id": f"{1700000000000 + i}x{i:018d}",
+                "Created Date": format_bubble_datetime(base_time + timedelta(minutes=i * minutes_apart)),
+                "Modified Date": format_bubble_datetime(base_time + timedelta(days=400, minutes=i)),
+                "Title": f"thing {i}",
+            }
+            for i in range(first, first + n)
+        ]
+
+    return make
 
 
 def known(records: list[dict]) -> list[KnownRecord]:
@@ -59,7 +66,7 @@ def full_export_requests(live: int) -> int:
     return max(1, math.ceil(live / PAGE))
 
 
-def test_a_type_without_deletions_costs_one_request_with_no_constraint() -> None:
+def test_a_type_without_deletions_costs_one_request_with_no_constraint(things: Things) -> None:
     data = {"post": things(1_000), "comment": things(30), "user": things(5_000)}
     with FakeBubble(data, api_key=KEY) as fake:
         results = {bubble_type: census(fake, records, bubble_type) for bubble_type, records in data.items()}
@@ -76,7 +83,7 @@ def test_a_type_without_deletions_costs_one_request_with_no_constraint() -> None
     [[0], [1_000], [1_999], [0, 1_000, 1_999]],
     ids=["oldest", "middle", "newest", "all three"],
 )
-def test_deletions_in_the_oldest_a_middle_and_the_newest_window_are_found(deleted: list[int]) -> None:
+def test_deletions_in_the_oldest_a_middle_and_the_newest_window_are_found(deleted: list[int], things: Things) -> None:
     records = things(2_000)
     with FakeBubble({"post": records}, api_key=KEY) as fake:
         for i in deleted:
@@ -89,7 +96,7 @@ def test_deletions_in_the_oldest_a_middle_and_the_newest_window_are_found(delete
     assert result.windows_paged >= len(deleted)
 
 
-def test_a_rejected_record_counts_as_known_so_a_deletion_beside_it_is_found() -> None:
+def test_a_rejected_record_counts_as_known_so_a_deletion_beside_it_is_found(things: Things) -> None:
     records = things(1_000)
     rejected, doomed = records[500], records[501]  # the migration rejected 500; 501 is deleted in Bubble
     loaded = [r for r in records if r is not rejected]
@@ -102,14 +109,16 @@ def test_a_rejected_record_counts_as_known_so_a_deletion_beside_it_is_found() ->
     assert not result.unknown
 
 
-def test_a_deletion_beside_a_record_imported_with_an_old_created_date_is_found() -> None:
+def test_a_deletion_beside_a_record_imported_with_an_old_created_date_is_found(
+    things: Things, base_time: datetime
+) -> None:
     records = things(1_000)
     doomed = records[300]
     imported = {  # a data import sets an old Created Date; it is in the incremental export, so it is known
         **things(1, first=300)[0],
         "_id": "1800000000000x000000000000000001",
         "Created Date": format_bubble_datetime(parse_datetime(doomed["Created Date"]) + timedelta(seconds=20)),
-        "Modified Date": format_bubble_datetime(BASE + timedelta(days=500)),
+        "Modified Date": format_bubble_datetime(base_time + timedelta(days=500)),
     }
     with FakeBubble({"post": records}, api_key=KEY) as fake:
         fake.delete("post", doomed["_id"])
@@ -121,9 +130,11 @@ def test_a_deletion_beside_a_record_imported_with_an_old_created_date_is_found()
 
 
 @pytest.mark.parametrize("deleted", [[300], [230, 300]], ids=["beside the group", "in and beside it"])
-def test_records_sharing_a_created_date_across_the_split_point_are_never_cut_apart(deleted: list[int]) -> None:
+def test_records_sharing_a_created_date_across_the_split_point_are_never_cut_apart(
+    deleted: list[int], things: Things, base_time: datetime
+) -> None:
     records = things(400)
-    shared = format_bubble_datetime(BASE + timedelta(minutes=199))
+    shared = format_bubble_datetime(base_time + timedelta(minutes=199))
     for record in records[199:260]:  # the median record (200) shares its Created Date with 60 others
         record["Created Date"] = shared
     with FakeBubble({"post": records}, api_key=KEY) as fake:
@@ -136,19 +147,19 @@ def test_records_sharing_a_created_date_across_the_split_point_are_never_cut_apa
     assert not result.unknown
 
 
-def test_a_window_whose_records_all_share_one_created_date_is_paged() -> None:
+def test_a_window_whose_records_all_share_one_created_date_is_paged(things: Things) -> None:
     records = things(250, minutes_apart=0)
     with FakeBubble({"post": records}, api_key=KEY) as fake:
         for i in (10, 240):
             fake.delete("post", records[i]["_id"])
         result = census(fake, records)
-        limits = sorted(r.limit for r in fake.requests)
+        limits = sorted(r.limit for r in fake.requests if r.path.endswith("/obj/post"))  # the searches
     assert result.gone == {records[10]["_id"], records[240]["_id"]}
     assert limits == [1, PAGE, PAGE, PAGE]  # counted once, then read in three pages
     assert (result.windows_counted, result.windows_paged, result.records_read) == (1, 1, 248)
 
 
-def test_a_type_beyond_the_search_cap_is_split_into_windows_below_it() -> None:
+def test_a_type_beyond_the_search_cap_is_split_into_windows_below_it(things: Things) -> None:
     records = things(1_000)
     with FakeBubble({"post": records}, api_key=KEY, search_cap=250) as fake:
         untouched = census(fake, records)
@@ -162,7 +173,7 @@ def test_a_type_beyond_the_search_cap_is_split_into_windows_below_it() -> None:
     assert swept.gone == {records[100]["_id"], records[900]["_id"]}
 
 
-def test_a_count_at_the_search_cap_is_never_taken_as_matching() -> None:
+def test_a_count_at_the_search_cap_is_never_taken_as_matching(things: Things) -> None:
     records = things(260)
     with FakeBubble({"post": records}, api_key=KEY, search_cap=250) as fake:
         assert client(fake).count("post") == 250  # the cap is silent: 260 records, 250 announced
@@ -171,7 +182,7 @@ def test_a_count_at_the_search_cap_is_never_taken_as_matching() -> None:
     assert not result.gone and not result.premise_held
 
 
-def test_a_window_at_the_search_cap_that_cannot_be_split_is_never_settled_by_its_count() -> None:
+def test_a_window_at_the_search_cap_that_cannot_be_split_is_never_settled_by_its_count(things: Things) -> None:
     records = things(251, minutes_apart=0)  # more records at one Created Date than one search returns
     with (
         FakeBubble({"post": records}, api_key=KEY, search_cap=250) as fake,
@@ -180,7 +191,7 @@ def test_a_window_at_the_search_cap_that_cannot_be_split_is_never_settled_by_its
         census(fake, records[:250])  # the capped count equals the known records
 
 
-def test_a_window_beyond_the_search_cap_is_read_on_past_it() -> None:
+def test_a_window_beyond_the_search_cap_is_read_on_past_it(things: Things) -> None:
     records = things(600)
     with FakeBubble({"post": records}, api_key=KEY, search_cap=250) as fake:
         fake.delete("post", records[599]["_id"])
@@ -189,7 +200,7 @@ def test_a_window_beyond_the_search_cap_is_read_on_past_it() -> None:
     assert result.unknown == ids(records[50:599])
 
 
-def test_an_unknown_live_record_is_reported_unknown_and_calls_nothing_gone() -> None:
+def test_an_unknown_live_record_is_reported_unknown_and_calls_nothing_gone(things: Things) -> None:
     records = things(1_000)
     newcomer = {**things(1, first=5_000)[0], "_id": "1900000000000x000000000000000001"}
     with FakeBubble({"post": records}, api_key=KEY) as fake:
@@ -200,7 +211,7 @@ def test_an_unknown_live_record_is_reported_unknown_and_calls_nothing_gone() -> 
     assert not result.premise_held
 
 
-def test_a_live_record_known_with_a_wrong_created_date_is_never_called_gone() -> None:
+def test_a_live_record_known_with_a_wrong_created_date_is_never_called_gone(things: Things) -> None:
     records = things(1_000)
     misdated, doomed = records[100], records[800]
     with FakeBubble({"post": records}, api_key=KEY) as fake:
@@ -211,7 +222,36 @@ def test_a_live_record_known_with_a_wrong_created_date_is_never_called_gone() ->
     assert not result.unknown
 
 
-def test_a_deletion_while_a_window_is_read_makes_it_read_again_not_a_false_gone() -> None:
+def test_a_created_date_moved_in_bubble_beside_a_deletion_deletes_nothing_live_and_finds_the_deletion(
+    things: Things,
+) -> None:
+    """A data fix moved A's Created Date into B's window, and B was deleted: the two windows' counts cancel."""
+    records = things(1_000)
+    moved, doomed = records[100], records[800]
+    with FakeBubble({"post": records}, api_key=KEY) as fake:
+        fake.put("post", {**moved, "Created Date": doomed["Created Date"]})
+        fake.delete("post", doomed["_id"])
+        result = census(fake, records)
+        log = list(fake.requests)
+    assert result.gone == {doomed["_id"]}  # found by reading every record, since the counts could not be trusted
+    assert result.alive_elsewhere == {moved["_id"]}  # asked for by id before anything was called gone
+    assert result.swept
+    assert any(r.path.endswith(f"/obj/post/{moved['_id']}") for r in log)
+
+
+def test_every_record_called_gone_is_first_asked_for_by_id(things: Things) -> None:
+    records = things(1_000)
+    doomed = [records[5], records[500]]
+    with FakeBubble({"post": records}, api_key=KEY) as fake:
+        for record in doomed:
+            fake.delete("post", record["_id"])
+        result = census(fake, records)
+        asked = {r.path.rsplit("/", 1)[-1] for r in fake.requests if "/obj/post/" in r.path}
+    assert result.gone == ids(doomed) and asked == ids(doomed)
+    assert not result.swept and not result.alive_elsewhere
+
+
+def test_a_deletion_while_a_window_is_read_makes_it_read_again_not_a_false_gone(things: Things) -> None:
     records = things(250, minutes_apart=0)  # one window that cannot be split: read in three pages
     first_gone, doomed = records[200], records[5]
     with FakeBubble({"post": records}, api_key=KEY) as fake:
@@ -232,10 +272,11 @@ def test_a_deletion_while_a_window_is_read_makes_it_read_again_not_a_false_gone(
         deleter.join()
     # Read as it came, page 100 would start one record late and call records[100] gone.
     assert result.gone == {first_gone["_id"], doomed["_id"]}
-    assert (result.windows_paged, result.requests) == (1, 1 + 3 + 3)  # the count, then the pages twice
+    # The count, the pages twice, then each record called gone asked for by id.
+    assert (result.windows_paged, result.requests) == (1, 1 + 3 + 3 + 2)
 
 
-def test_a_few_deletions_in_tens_of_thousands_of_records_cost_a_small_fraction_of_a_full_export() -> None:
+def test_a_few_deletions_in_tens_of_thousands_of_records_cost_a_small_fraction_of_a_full_export(things: Things) -> None:
     records = things(40_000, minutes_apart=0.5)
     deleted = [7_321, 29_004]
     with FakeBubble({"post": records}, api_key=KEY) as fake:
@@ -246,13 +287,13 @@ def test_a_few_deletions_in_tens_of_thousands_of_records_cost_a_small_fraction_o
     full_export = full_export_requests(len(records) - len(deleted))
     levels = math.ceil(math.log2(len(records) / PAGE))
     assert result.gone == {records[i]["_id"] for i in deleted}
-    assert len(log) == result.requests <= 1 + 2 * len(deleted) * levels  # the bound the module states
+    assert len(log) == result.requests <= 1 + 2 * len(deleted) * levels + len(deleted)  # the module's bound
     assert result.requests <= full_export / 10
     assert result.records_read <= 2 * len(deleted) * PAGE
     assert sum(r.limit == 1 for r in log) == result.windows_counted
 
 
-def test_deletions_scattered_everywhere_cost_no_more_than_a_full_export() -> None:
+def test_deletions_scattered_everywhere_cost_no_more_than_a_full_export(things: Things) -> None:
     records = things(3_000)
     deleted = records[::10]  # e.g. every cancelled booking deleted: one in ten, all over the type
     with FakeBubble({"post": records}, api_key=KEY) as fake:
@@ -260,20 +301,22 @@ def test_deletions_scattered_everywhere_cost_no_more_than_a_full_export() -> Non
             fake.delete("post", record["_id"])
         result = census(fake, records)
     assert result.gone == ids(deleted)
-    assert result.requests <= full_export_requests(len(records) - len(deleted)) + 5  # a few counts more
+    # A few counts more, and each deletion confirmed by id.
+    assert result.requests <= full_export_requests(len(records) - len(deleted)) + 5 + len(deleted)
 
 
-def test_a_window_bubble_announces_empty_is_settled_without_reading_it() -> None:
+def test_a_window_bubble_announces_empty_is_settled_without_reading_it(things: Things) -> None:
     records = things(10_000)
     with FakeBubble({"post": records}, api_key=KEY) as fake:
         for record in records[:5_000]:  # an old half deleted in one cleanup
             fake.delete("post", record["_id"])
         result = census(fake, records)
     assert result.gone == ids(records[:5_000])
-    assert (result.requests, result.records_read) == (3, 0)  # the root, then both halves counted
+    # The root, then both halves counted; then each of the 5,000 asked for by id before it is called gone.
+    assert (result.requests, result.records_read) == (3 + 5_000, 0)
 
 
-def test_sibling_windows_are_counted_concurrently() -> None:
+def test_sibling_windows_are_counted_concurrently(things: Things) -> None:
     records = things(2_000)
     with FakeBubble({"post": records}, api_key=KEY, latency=0.05) as fake:
         fake.delete("post", records[1_234]["_id"])
@@ -292,10 +335,12 @@ def test_a_lower_bound_is_written_as_greater_than_one_millisecond_before() -> No
     assert created_constraints(None, None) == []
 
 
-def test_a_record_known_with_two_created_dates_is_refused_before_any_request() -> None:
+def test_a_record_known_with_two_created_dates_is_refused_before_any_request(
+    things: Things, base_time: datetime
+) -> None:
     record = things(1)[0]
     with FakeBubble({"post": [record]}, api_key=KEY) as fake:
-        twice = [*known([record]), (BASE + timedelta(days=3), record["_id"])]
+        twice = [*known([record]), (base_time + timedelta(days=3), record["_id"])]
         with pytest.raises(ValueError, match="two Created Dates"):
             take_census(client(fake), "post", twice)
         assert not fake.requests

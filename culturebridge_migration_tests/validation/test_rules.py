@@ -10,7 +10,7 @@ import pytest
 
 from culturebridge_migration.loading.database import connect
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
-from culturebridge_migration.loading.schema import ensure_schema
+from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES, Bounds
 from culturebridge_migration.validation.checks import run_rule
 from culturebridge_migration.validation.rules import RULES, field_rule

@@ -142,3 +142,12 @@ CREATE TABLE IF NOT EXISTS {mig}.writer (
     steps_left   integer NOT NULL DEFAULT 0  -- of the holder's run: at 0 the run is over and lets go
 );
 INSERT INTO {mig}.writer VALUES (true, '', '', 'epoch', 'epoch', 0, 0) ON CONFLICT (only_row) DO NOTHING;
+
+-- Phase 2's schema brought up to the rules (loading/schema_evolution.py): one row per change set, in order.
+CREATE TABLE IF NOT EXISTS {mig}.schema_migrations (
+    id            bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    applied_at    timestamptz NOT NULL DEFAULT clock_timestamp(),
+    rules_version text NOT NULL,         -- sha256 of the schema SQL the rules generate
+    applied       jsonb NOT NULL,        -- [{table, what, sql}], in the order they ran
+    refused       jsonb NOT NULL         -- [{table, what, sql, error}]: PostgreSQL said no; still a difference
+);
