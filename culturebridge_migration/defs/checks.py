@@ -1,6 +1,7 @@
 """The checks of validation/, wired into Dagster: one way to declare a check and one shape of its result.
 
-Every result carries `offending_rows`, `sample_bubble_ids` and `seconds`, then the check's own details:
+Every result carries `outcome` (PASS, FAIL or SKIPPED), `counts`, `offending_rows`, `sample_bubble_ids` and
+`seconds` (a skipped one `skipped` and `judged_when` too), then the check's own details:
 the dashboard and the reports (run_reports.py) read them by these names.
 """
 
@@ -20,8 +21,9 @@ def check_result(check: Check, outcome: Outcome, asset: dg.AssetKey | None = Non
         check_name=check.name,
         passed=outcome.passed,
         severity=dg.AssetCheckSeverity(check.severity),
-        description=outcome.summary,
+        description=f"SKIPPED: {outcome.skipped}; judged {outcome.judged_when}" if outcome.skipped else outcome.summary,
         metadata={
+            **outcome.verdict_metadata(),  # outcome PASS, FAIL or SKIPPED: a skipped check is recorded passed
             "offending_rows": outcome.offending,
             "sample_bubble_ids": dg.MetadataValue.json(outcome.sample_ids),
             "seconds": round(outcome.seconds, 3),

@@ -13,13 +13,14 @@ from culturebridge_migration.defs.resources import MigrationSettings, PostgresRe
 from culturebridge_migration.defs.run_reports import (
     FOR_RUN_TAG,
     bubble_requests,
-    check_records,
     planned_asset_keys,
+    run_kind,
     run_timing,
+    run_verdict,
     write_run_reports,
 )
-from culturebridge_migration.defs.run_tags import is_dry_run
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.reporting.verdict import Verdict
 
 REPORTS_GROUP = "reports"
 __all__ = ["FOR_RUN_TAG", "REPORT_ASSETS", "planned_asset_keys"]
@@ -37,7 +38,7 @@ _TABLE_KEYS = [table_key(name) for name in ENTITIES] + [files_key(name) for name
 _DESCRIPTIONS = {
     SUMMARY: "Per entity exported / loaded / rejected / seconds, every check's outcome, and SUCCESS or FAILED.",
     ERRORS: "One CSV row per rejected record: entity, Bubble id, field, value (passwords masked), reason.",
-    REPORT_JSON: "The summary and every reject, machine-readable (shape documented in reporting/report.py).",
+    REPORT_JSON: "The summary and every reject, machine-readable (shape typed and documented in reporting/report_json.py).",
     ROLLBACK: 'SQL that undoes this run: psql "$DATABASE_URL" -f rollback_<stamp>.sql',
     RUN_LOG: "The run's log lines, as Dagster recorded them.",
     HTML: "One self-contained HTML page with charts: records, rejects by reason, check outcomes, durations.",
@@ -87,6 +88,8 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
             metadata={
                 "path": dg.MetadataValue.path(str(written.paths[kind].resolve())),
                 "status": report.status,
+                "verdict": report.verdict.word,
+                "run_kind": report.run_kind.value,
                 "report_for_run": run_id,
                 "preview": previews[key],
                 **({"dagster/row_count": len(report.rejects)} if key == ERRORS else {}),
@@ -109,36 +112,47 @@ def _head(text: str, lines: int) -> str:
     key=["reports", "cutover_readiness"],
     group_name=REPORTS_GROUP,
     deps=[SUMMARY],
-    description="The gate: fails the run when any ERROR check failed, so the exit code tells whether to cut over.",
+    description="The gate: fails the run unless every check the run planned has a result and no ERROR check failed "
+    "(SKIPPED is never a pass), so the exit code tells whether to cut over.",
 )
 def cutover_readiness(
     context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
 ) -> dg.MaterializeResult:
     run_id = reported_run(context)
     with postgres.writer(context, settings.writer_wait_seconds, run_done=True):  # the run's last step lets go
-        failed = [c for c in check_records(context.instance, run_id) if not c.passed and c.severity == "ERROR"]
+        verdict = run_verdict(context.instance, run_id)
     timing, requests = run_timing(context.instance, run_id), bubble_requests(context.instance, run_id)
+    kind = run_kind(context.instance, run_id)
     stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())
     context.log.info(
-        f"Run {run_id} took {timing.run_seconds or 0:.1f} s up to the gate ({stages}); "
-        f"{sum(requests.values())} requests to Bubble's Data API; fit to switch to Phase 2: {'no' if failed else 'yes'}"
-        + (" (rehearsal: nothing was changed)" if is_dry_run(context) else "")
+        f"{kind.title}, run {run_id}: steps from first to last {timing.run_seconds or 0:.1f} s ({stages}); "
+        f"{sum(requests.values())} requests to Bubble's Data API. {verdict.tally()}. {verdict.headline()}"
     )
-    if failed:
-        listing = "; ".join(f"{c.asset}/{c.check} ({c.offending_rows} rows)" for c in failed)
-        raise dg.Failure(
-            f"Not fit for cutover: {len(failed)} ERROR check(s) failed: {listing}. The reports are written; "
-            "fix the data or the mapping and run the migration again.",
-            metadata={"failed_checks": dg.MetadataValue.json([f"{c.asset}/{c.check}" for c in failed])},
+    metadata = {
+        "verdict": verdict.word,
+        "run_kind": kind.value,
+        "report_for_run": run_id,
+        "checks": dg.MetadataValue.json({c.key: c.outcome for c in verdict.checks}),
+        "skipped": dg.MetadataValue.json(verdict.skipped),
+        "run_seconds": timing.run_seconds or 0.0,
+        "stage_seconds": dg.MetadataValue.json(timing.stages),
+        "bubble_requests": sum(requests.values()),
+    }
+    if not verdict.fit:
+        raise dg.Failure(_refusal(verdict), metadata=metadata | {"reasons": dg.MetadataValue.json(verdict.reasons)})
+    return dg.MaterializeResult(metadata={"ready": True, **metadata})
+
+
+def _refusal(verdict: Verdict) -> str:
+    listing = "; ".join(verdict.reasons[:10])
+    if verdict.no_evidence:
+        return (
+            f"No verdict on run {verdict.run_id}: not every check it should judge has a result ({listing}). "
+            "Do not cut over on this run: run the migration (or the cutover) and its checks."
         )
-    return dg.MaterializeResult(
-        metadata={
-            "ready": True,
-            "report_for_run": run_id,
-            "run_seconds": timing.run_seconds or 0.0,
-            "stage_seconds": dg.MetadataValue.json(timing.stages),
-            "bubble_requests": sum(requests.values()),
-        }
+    return (
+        f"Not fit for cutover: {listing}. The reports are written; fix the data or the mapping and run the "
+        "migration again."
     )
 
 

@@ -18,17 +18,20 @@ from pathlib import Path
 import dagster as dg
 
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.defs.run_tags import tagged_dry_run
 from culturebridge_migration.loading.database import first_line
 from culturebridge_migration.loading.rollback import rollback_script
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.reporting import report as rep
 from culturebridge_migration.reporting.files import stamp_of, write_report_files
 from culturebridge_migration.reporting.html import render_html
+from culturebridge_migration.reporting.timing import RunTiming, StepSpan, run_timing_of
+from culturebridge_migration.reporting.verdict import Verdict, classify_run, judge
 
 FOR_RUN_TAG = "culturebridge/report_for_run"
 ID_MAPPINGS = {"users": "user_id_mapping.json", "bookings": "booking_id_mapping.json"}
 # Check metadata every check carries; the rest is its own details (unmapped fields, missing fields, ...).
-_COMMON_METADATA = {"offending_rows", "sample_bubble_ids", "seconds"}
+_COMMON_METADATA = {"offending_rows", "sample_bubble_ids", "seconds", "outcome", "counts", "skipped", "judged_when"}
 
 
 @dataclass
@@ -45,20 +48,61 @@ def check_records(instance: dg.DagsterInstance, run_id: str) -> list[rep.CheckRe
     latest: dict[tuple[str, str], rep.CheckRecord] = {}
     for event in events:
         evaluation = event.event_log_entry.dagster_event.event_specific_data
-        meta = evaluation.metadata
-        offending = meta.get("offending_rows")
-        ids = meta.get("sample_bubble_ids")
-        latest[(evaluation.asset_key.to_user_string(), evaluation.check_name)] = rep.CheckRecord(
-            asset=evaluation.asset_key.to_user_string(),
-            check=evaluation.check_name,
-            passed=evaluation.passed,
-            severity=evaluation.severity.value,
-            offending_rows=offending.value if offending is not None else None,
-            sample_bubble_ids=list(ids.value) if ids is not None else [],
-            description=evaluation.description or "",
-            details={k: v.value for k, v in meta.items() if k not in _COMMON_METADATA},
-        )
+        record = _check_record(run_id, evaluation)
+        latest[(record.asset, record.check)] = record
     return list(latest.values())
+
+
+def _check_record(run_id: str, evaluation: dg.AssetCheckEvaluation) -> rep.CheckRecord:
+    meta = {k: v.value for k, v in evaluation.metadata.items()}
+    # A check recorded passed with outcome SKIPPED (or an older `skipped` note) did not judge: never a pass.
+    skipped = meta.get("skipped") if meta.get("outcome", "SKIPPED") == "SKIPPED" else None
+    return rep.CheckRecord(
+        asset=evaluation.asset_key.to_user_string(),
+        check=evaluation.check_name,
+        passed=evaluation.passed,
+        severity=evaluation.severity.value,
+        offending_rows=meta.get("offending_rows"),  # type: ignore[arg-type]
+        sample_bubble_ids=list(meta.get("sample_bubble_ids") or []),  # type: ignore[call-overload]
+        description=evaluation.description or "",
+        details={k: v for k, v in meta.items() if k not in _COMMON_METADATA},
+        run_id=run_id,
+        skipped=str(skipped) if skipped else None,
+        judged_when=str(meta.get("judged_when") or "") or None,
+        counts=str(meta.get("counts", "rows")),
+    )
+
+
+def run_verdict(instance: dg.DagsterInstance, run_id: str) -> Verdict:
+    """The gate's verdict: the run's planned checks, their results, and the tables it loaded."""
+    materialized = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records
+    keys = {r.event_log_entry.dagster_event.asset_key for r in materialized}
+    loaded = sorted(k.to_user_string() for k in keys if k.path[0] == "phase2")
+    return judge(run_id, planned_checks(instance, run_id), check_records(instance, run_id), loaded)
+
+
+def planned_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
+    """The checks the run set out to judge ("asset/check"), whatever selected them."""
+    planned = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
+    keys = (r.event_log_entry.dagster_event.event_specific_data for r in planned.records)
+    return list(dict.fromkeys(f"{p.asset_key.to_user_string()}/{p.check_name}" for p in keys))
+
+
+def run_kind(instance: dg.DagsterInstance, run_id: str) -> rep.RunKind:
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return rep.RunKind.NOTHING_TO_JUDGE
+    if run.job_name == "rollback_migration":
+        return rep.RunKind.ROLLBACK
+    export = run.run_config.get("ops", {}).get("bubble_export", {}).get("config", {}) if run.run_config else {}
+    planned = planned_asset_keys(instance, run_id)
+    return classify_run(
+        dry_run=tagged_dry_run(run.tags),
+        incremental=bool(export.get("incremental")),
+        census=bool(export.get("census")),
+        migrates=any(key.path[0] in ("bubble", "phase2", "files") for key in planned),
+        checks=bool(planned_checks(instance, run_id)),
+    )
 
 
 def planned_asset_keys(instance: dg.DagsterInstance, run_id: str) -> set[dg.AssetKey]:
@@ -104,29 +148,19 @@ def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
-def _stage(step_key: str) -> str:
-    if step_key == "bubble_export":
-        return "export"
-    if step_key.startswith("phase2_"):
-        return "load and checks"
-    if step_key.startswith("files_"):
-        return "files"
-    return "reports" if step_key.startswith(("report", "reports__")) else "other"
-
-
-def run_timing(instance: dg.DagsterInstance, run_id: str) -> rep.RunTiming:
-    """Wall seconds of the run so far (at cutover: the downtime), and of each stage; steps at once count once."""
-    spans: dict[str, list[float]] = {}
+def run_timing(instance: dg.DagsterInstance, run_id: str) -> RunTiming:
+    """The run's steps from first to last (at cutover: the downtime so far), and the time each stage's steps ran."""
+    starts: dict[str, float] = {}
+    ends: dict[str, float] = {}
     for record in instance.get_records_for_run(run_id, of_type=_STEP_EVENTS).records:
         entry = record.event_log_entry
-        spans.setdefault(_stage(entry.step_key or ""), []).append(entry.timestamp)
-    record = instance.get_run_record_by_id(run_id)
-    started = (record.start_time if record else None) or min((min(s) for s in spans.values()), default=None)
-    now = datetime.now(UTC).timestamp()
-    return rep.RunTiming(
-        round(now - started, 1) if started else None,
-        {stage: round(max(s) - min(s), 1) for stage, s in spans.items()},
-    )
+        step = entry.step_key or ""
+        if entry.dagster_event.event_type == dg.DagsterEventType.STEP_START:
+            starts[step] = entry.timestamp
+        else:
+            ends[step] = entry.timestamp
+    now = datetime.now(UTC).timestamp()  # a step still running (this one) runs until the report
+    return run_timing_of([StepSpan(step, start, ends.get(step, now)) for step, start in starts.items()])
 
 
 def bubble_requests(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
@@ -134,8 +168,9 @@ def bubble_requests(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]
     requests: dict[str, int] = {}
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
         materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
-        if materialization.asset_key.path[0] == "bubble" and "requests" in materialization.metadata:
-            requests[materialization.asset_key.path[-1]] = int(materialization.metadata["requests"].value)
+        made = materialization.metadata.get("requests")
+        if materialization.asset_key.path[0] == "bubble" and made is not None and int(made.value):
+            requests[materialization.asset_key.path[-1]] = int(made.value)  # a type asked nothing is not listed
     return requests
 
 
@@ -158,6 +193,8 @@ def write_run_reports(
         "failed_steps": failed_steps(instance, run_id, current),
         "timing": run_timing(instance, run_id),
         "requests": bubble_requests(instance, run_id),
+        "run_kind": run_kind(instance, run_id),
+        "planned_checks": planned_checks(instance, run_id),
     }
     mappings: dict[str, dict[str, int]] = {}
     try:

@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to files only
 import matplotlib.pyplot as plt
 
-from culturebridge_migration.reporting.report import MigrationReport
+from culturebridge_migration.reporting.report import CheckRecord, MigrationReport
 
 GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#9e9e9e"
 
@@ -56,10 +56,10 @@ def _rejects_chart(report: MigrationReport) -> str:
 
 
 def _checks_chart(report: MigrationReport) -> str:
-    outcomes = Counter(c.outcome for c in report.checks)
-    labels = ["pass", "warn", "fail"]
+    outcomes = Counter(c.label for c in report.checks)
+    labels = ["pass", "warn", "fail", "skipped"]
     fig, ax = plt.subplots(figsize=(4, 2.6))
-    ax.bar(labels, [outcomes[k] for k in labels], color=[GREEN, AMBER, RED])
+    ax.bar(labels, [outcomes[k] for k in labels], color=[GREEN, AMBER, RED, GREY])
     ax.set_title("Check outcomes")
     return _svg(fig)
 
@@ -80,27 +80,23 @@ def render_html(report: MigrationReport) -> str:
         f"<td class='loaded'>{x['loaded']}</td><td class='rejected'>{x['rejected']}</td><td>{x['seconds']:.2f}</td></tr>"
         for x in report.entities
     )
-    checks = "".join(
-        f"<tr class='{c.outcome}'><td>{e(c.asset)}</td><td>{e(c.check)}</td>"
-        f"<td>{c.outcome.upper()}</td><td>{'' if c.passed else c.offending_rows}</td>"
-        f"<td>{e(', '.join(c.sample_bubble_ids[:3]))}</td></tr>"
-        for c in report.checks
-    )
+    checks = "".join(_check_row(c) for c in report.checks)
     reasons = "".join(f"<li>{e(r)}</li>" for r in report.status_reasons)
-    status_color = GREEN if report.status == "SUCCESS" else RED
-    totals = report.totals
+    status, status_color = _banner(report)
+    totals, kind = report.totals, e(report.run_kind.title)
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>CultureBridge migration {e(report.run_id)}</title>
+<html lang="en"><head><meta charset="utf-8"><title>{kind} — CultureBridge migration {e(report.run_id)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 2rem; color: #222; }}
 table {{ border-collapse: collapse; margin: 1rem 0; }} td, th {{ border: 1px solid #ccc; padding: .3rem .6rem; }}
-th {{ background: #f3f3f3; }} .fail td {{ background: #fdecea; }} .warn td {{ background: #fff8e1; }}
+th {{ background: #f3f3f3; }} .fail td {{ background: #fdecea; }} .warn td {{ background: #fff8e1; }} .skipped td {{ color: #666; }}
 .status {{ color: white; background: {status_color}; padding: .2rem .6rem; border-radius: .3rem; }}
 .charts {{ display: flex; flex-wrap: wrap; gap: 1rem; }} .charts svg {{ max-width: 46rem; height: auto; }}
 </style></head><body>
-<h1>CultureBridge migration report</h1>
+<h1>{kind}: CultureBridge migration report</h1>
 <p>Run <code>{e(report.run_id)}</code>, generated {e(report.generated_at)}:
-<span class="status" id="status">{report.status}</span></p>
+<span class="status" id="status">{e(status)}</span></p>
+<p id="verdict">{e(report.verdict.headline())}. {e(report.verdict.tally())}.</p>
 <ul>{reasons}</ul>
 <h2>Summary</h2>
 <table id="summary"><tr><th>entity</th><th>exported</th><th>loaded</th><th>rejected</th><th>seconds</th></tr>{rows}
@@ -108,10 +104,31 @@ th {{ background: #f3f3f3; }} .fail td {{ background: #fdecea; }} .warn td {{ ba
 <th id="total-rejected">{totals["rejected"]}</th><th></th></tr></table>
 <div class="charts">{_records_chart(report)}{_rejects_chart(report)}{_checks_chart(report)}{_durations_chart(report)}</div>
 <h2>Checks</h2>
-<table id="checks"><tr><th>asset</th><th>check</th><th>outcome</th><th>rows</th><th>e.g.</th></tr>{checks}</table>
+<table id="checks"><tr><th>asset</th><th>check</th><th>outcome</th><th>offending</th><th>e.g. / why skipped</th></tr>
+{checks}</table>
 {_kept_sections(report)}
 </body></html>
 """
+
+
+def _banner(report: MigrationReport) -> tuple[str, str]:
+    """The status and its colour; a rehearsal is never shown as a green SUCCESS: it changed nothing."""
+    if report.rehearsal:
+        return f"REHEARSAL, rolled back: Phase 2 unchanged ({report.status.lower()})", GREY
+    return report.status, GREEN if report.status == "SUCCESS" else RED
+
+
+def _check_row(c: CheckRecord) -> str:
+    e = html.escape
+    if c.skipped:
+        offending, example = "", f"{c.skipped}; judged {c.judged_when or 'later'}"
+    else:
+        offending = "" if c.passed else f"{c.offending_rows} {c.counts}"
+        example = ", ".join(c.sample_bubble_ids[:3])
+    return (
+        f"<tr class='{c.label}'><td>{e(c.asset)}</td><td>{e(c.check)}</td><td>{c.outcome}</td>"
+        f"<td>{e(offending)}</td><td>{e(example)}</td></tr>"
+    )
 
 
 def _kept_sections(report: MigrationReport) -> str:

@@ -1,25 +1,6 @@
 """The migration report of one run: gathered from PostgreSQL and Dagster's check results, rendered as files.
 
-The JSON shape (version 2) is stable; `REPORT_JSON_KEYS` documents it and a test holds it:
-{
-  "version": 2, "run_id": str, "generated_at": ISO-8601 UTC, "status": "SUCCESS" | "FAILED",
-  "status_reasons": [str],
-  "failed_steps": [{"step", "error"}],
-  "entities": [{"entity", "table", "exported", "loaded", "inserted", "updated", "unchanged",
-                "rejected", "rejected_by_reason": {reason: n}, "deleted", "seconds"}],
-  ("deleted": rows removed because they are gone from Bubble, with deleted_records = delete)
-  "checks": [{"asset", "check", "passed", "severity", "offending_rows", "sample_bubble_ids", "description",
-              "details"}],
-  "rejects": [{"entity", "bubble_id", "field", "column", "value", "reason", "message"}],
-  "unmapped_fields": {entity: {field: {"records", "values"}}},   (kept verbatim in bubble_extra)
-  "bubble_types_not_migrated": {bubble type: records},            (kept verbatim in the migration schema)
-  "value_fixes": {"count", "by_reason": {reason: n}, "items": [{"entity", "bubble_id", "field", "column",
-                  "original", "stored", "reason", "decided_by"}]},
-  "totals": {"exported", "loaded", "rejected"},
-  "rehearsal": bool,                      (a dry run: the figures are what the run would have done)
-  "timing": {"run_seconds": float | null, "stages": {stage: seconds}},   (at cutover: the downtime so far)
-  "requests": {"by_type": {entity: n}, "total": n}    (Data API searches: export pages and census counts)
-}
+The JSON report's shape is typed, and documented, in `report_json.py`; `as_json` builds exactly that.
 """
 
 from __future__ import annotations
@@ -39,53 +20,16 @@ from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.corrections import FIX_COLUMN
 from culturebridge_migration.mapping.entities import EXTRA_PREFIX, load_order
 from culturebridge_migration.mapping.rejects import REJECT_FIELDS
+from culturebridge_migration.reporting import report_json as shape
+from culturebridge_migration.reporting.report_json import REPORT_JSON_KEYS, REPORT_VERSION
+from culturebridge_migration.reporting.timing import RunTiming
+from culturebridge_migration.reporting.verdict import CheckRecord, RunKind, Verdict, judge
 
-REPORT_VERSION = 2
-REPORT_JSON_KEYS = (
-    "version",
-    "run_id",
-    "generated_at",
-    "status",
-    "status_reasons",
-    "failed_steps",
-    "entities",
-    "checks",
-    "rejects",
-    "unmapped_fields",
-    "bubble_types_not_migrated",
-    "value_fixes",
-    "totals",
-    "rehearsal",
-    "timing",
-    "requests",
-    "files",
-)
+__all__ = ["REPORT_JSON_KEYS", "CheckRecord", "RunKind", "RunTiming", "Verdict"]
+
 # The last column is for a person: filled in and handed back as MIGRATION_FIXES (mapping/corrections.py).
 ERRORS_CSV_COLUMNS = (*REJECT_FIELDS, FIX_COLUMN)
 FIXES_LISTED = 200  # the JSON lists this many fixes; the bookkeeping keeps them all
-
-
-@dataclass(frozen=True)
-class CheckRecord:
-    asset: str
-    check: str
-    passed: bool
-    severity: str
-    offending_rows: int | None = None
-    sample_bubble_ids: list[str] = field(default_factory=list)
-    description: str = ""
-    details: dict[str, object] = field(default_factory=dict)
-
-    @property
-    def outcome(self) -> str:
-        """pass, warn (a failed WARN check) or fail (a failed ERROR check)."""
-        return "pass" if self.passed else ("fail" if self.severity == "ERROR" else "warn")
-
-
-@dataclass(frozen=True)
-class RunTiming:
-    run_seconds: float | None  # from the run's start to the report: at cutover, the downtime so far
-    stages: dict[str, float] = field(default_factory=dict)  # wall seconds per stage (export, load and checks, ...)
 
 
 @dataclass(frozen=True)
@@ -98,7 +42,7 @@ class FailedStep:
 class MigrationReport:
     run_id: str
     generated_at: str
-    entities: list[dict]
+    entities: list[shape.EntityFigures]
     checks: list[CheckRecord]
     rejects: list[dict]
     missing_entities: list[str] = field(default_factory=list)  # planned in the run but never loaded
@@ -106,33 +50,44 @@ class MigrationReport:
     fixes: list[dict] = field(default_factory=list)
     types_not_migrated: dict[str, int] = field(default_factory=dict)
     database_error: str | None = None  # Phase 2 could not be read: the report holds what Dagster knows
-    rehearsal: bool = False  # a dry run: nothing was written, the figures say what would have been
     timing: RunTiming = field(default_factory=lambda: RunTiming(None))
     requests: dict[str, int] = field(default_factory=dict)  # Data API searches per type
-    files: list[dict] = field(default_factory=list)  # per entity: Bubble's files copied, missing, failed
+    files: list[shape.FileFigures] = field(default_factory=list)  # per entity: Bubble's files copied, missing, failed
+    run_kind: RunKind = RunKind.FULL
+    planned_checks: list[str] = field(default_factory=list)  # "asset/check" the run set out to judge
+
+    @property
+    def verdict(self) -> Verdict:
+        failures = [f"step {f.step} failed: {f.error}" for f in self.failed_steps]
+        if self.database_error:
+            failures.append(f"Phase 2 could not be read for this report: {self.database_error}")
+        failures += [f"{name} was not loaded in this run" for name in self.missing_entities]
+        if not self.entities and self.run_kind is not RunKind.VALIDATION:
+            failures.append("no table was loaded in this run")
+        loaded = [f"phase2/{e['table']}" for e in self.entities]
+        return judge(self.run_id, self.planned_checks, self.checks, loaded, failures)
 
     @property
     def status_reasons(self) -> list[str]:
-        reasons = [f"step {f.step} failed: {f.error}" for f in self.failed_steps]
-        if self.database_error:
-            reasons.append(f"Phase 2 could not be read for this report: {self.database_error}")
-        reasons += [
-            f"ERROR check {c.check} on {c.asset} failed ({c.offending_rows} rows)"
-            for c in self.checks
-            if not c.passed and c.severity == "ERROR"
-        ]
-        reasons += [f"{name} was not loaded in this run" for name in self.missing_entities]
-        if not self.entities:
-            reasons.append("no table was loaded in this run")
-        return reasons
+        return self.verdict.reasons
 
     @property
     def status(self) -> str:
-        return "FAILED" if self.status_reasons else "SUCCESS"
+        return "SUCCESS" if self.verdict.fit else "FAILED"
 
     @property
-    def totals(self) -> dict[str, int]:
-        return {k: sum(e[k] for e in self.entities) for k in ("exported", "loaded", "rejected")}
+    def rehearsal(self) -> bool:
+        """A dry run: nothing was written, the figures say what the run would have done."""
+        return self.run_kind is RunKind.REHEARSAL
+
+    @property
+    def totals(self) -> shape.Totals:
+        e = self.entities
+        return shape.Totals(
+            exported=sum(x["exported"] for x in e),
+            loaded=sum(x["loaded"] for x in e),
+            rejected=sum(x["rejected"] for x in e),
+        )
 
     @property
     def unmapped_fields(self) -> dict[str, dict[str, dict]]:
@@ -144,38 +99,58 @@ class MigrationReport:
         }
 
     @property
-    def value_fixes(self) -> dict[str, object]:
-        return {
-            "count": len(self.fixes),
-            "by_reason": dict(Counter(f["reason"] for f in self.fixes)),
-            "items": self.fixes[:FIXES_LISTED],
-        }
+    def value_fixes(self) -> shape.ValueFixes:
+        return shape.ValueFixes(
+            count=len(self.fixes),
+            by_reason=dict(Counter(f["reason"] for f in self.fixes)),
+            items=self.fixes[:FIXES_LISTED],
+        )
 
-    def as_json(self) -> dict:
-        return {
-            "version": REPORT_VERSION,
-            "run_id": self.run_id,
-            "generated_at": self.generated_at,
-            "status": self.status,
-            "status_reasons": self.status_reasons,
-            "failed_steps": [asdict(f) for f in self.failed_steps],
-            "entities": self.entities,
-            "checks": [asdict(c) for c in self.checks],
-            "rejects": self.rejects,
-            "unmapped_fields": self.unmapped_fields,
-            "bubble_types_not_migrated": self.types_not_migrated,
-            "value_fixes": self.value_fixes,
-            "totals": self.totals,
-            "rehearsal": self.rehearsal,
-            "timing": asdict(self.timing),
-            "requests": {"by_type": self.requests, "total": sum(self.requests.values())},
-            "files": {"by_entity": self.files, "totals": self.file_totals},
-        }
+    def as_json(self) -> shape.ReportJson:
+        return shape.ReportJson(
+            version=REPORT_VERSION,
+            run_id=self.run_id,
+            run_kind=self.run_kind.value,
+            generated_at=self.generated_at,
+            status=self.status,
+            status_reasons=self.status_reasons,
+            verdict=self.verdict.word,
+            planned_checks=self.planned_checks,
+            failed_steps=[shape.FailedStep(step=f.step, error=f.error) for f in self.failed_steps],
+            entities=self.entities,
+            checks=[check_json(c) for c in self.checks],
+            rejects=self.rejects,
+            unmapped_fields=self.unmapped_fields,
+            bubble_types_not_migrated=self.types_not_migrated,
+            value_fixes=self.value_fixes,
+            totals=self.totals,
+            rehearsal=self.rehearsal,
+            timing=shape.Timing(run_seconds=self.timing.run_seconds, stages=self.timing.stages),
+            requests=shape.Requests(by_type=self.requests, total=sum(self.requests.values())),
+            files=shape.Files(by_entity=self.files, totals=self.file_totals),
+        )
 
     @property
     def file_totals(self) -> dict[str, int]:
-        keys = ("files", "bytes", "missing", "failed", "copied_this_run", "bytes_this_run")
-        return {k: sum(int(e[k]) for e in self.files) for k in keys}
+        return {k: sum(int(e[k]) for e in self.files) for k in shape.FILE_TOTAL_KEYS}  # type: ignore[literal-required]
+
+
+def check_json(c: CheckRecord) -> shape.CheckJson:
+    return shape.CheckJson(
+        asset=c.asset,
+        check=c.check,
+        outcome=c.outcome,
+        passed=c.passed,
+        severity=c.severity,
+        offending_rows=c.offending_rows,
+        counts=c.counts,
+        sample_bubble_ids=c.sample_bubble_ids,
+        description=c.description,
+        details=c.details,
+        run_id=c.run_id,
+        skipped=c.skipped,
+        judged_when=c.judged_when,
+    )
 
 
 def gather(
@@ -203,27 +178,26 @@ def gather(
     for r in rejects:
         by_reason.setdefault(r["entity"], Counter())[r["reason"]] += 1
     entities = [
-        {
-            "entity": name,
-            "table": db.entities[name].table if name in db.entities else name,
-            "exported": exported,
-            "loaded": loaded,
-            "inserted": inserted,
-            "updated": updated,
-            "unchanged": unchanged,
-            "rejected": rejected,
-            "rejected_by_reason": dict(sorted(by_reason.get(name, Counter()).items())),
-            "deleted": deleted,
-            "seconds": round(seconds, 3),
-        }
+        shape.EntityFigures(
+            entity=name,
+            table=db.entities[name].table if name in db.entities else name,
+            exported=exported,
+            loaded=loaded,
+            inserted=inserted,
+            updated=updated,
+            unchanged=unchanged,
+            rejected=rejected,
+            rejected_by_reason=dict(sorted(by_reason.get(name, Counter()).items())),
+            deleted=deleted,
+            seconds=round(seconds, 3),
+        )
         for name, exported, loaded, inserted, updated, unchanged, rejected, deleted, seconds in entity_rows
     ]
     loaded_names = {e["entity"] for e in entities}
     missing = [name for name in (expected_entities or []) if name not in loaded_names]
     fixes = [asdict(f) for f in read_fixes(db, run_id)]
-    rehearsal = bool(
-        db.scalar(sql.SQL("SELECT rehearsal FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,))
-    )
+    if db.scalar(sql.SQL("SELECT rehearsal FROM {} WHERE run_id = %s").format(db.bookkeeping("runs")), (run_id,)):
+        facts["run_kind"] = RunKind.REHEARSAL  # Phase 2's bookkeeping knows it was rolled back
     return MigrationReport(
         run_id,
         now(),
@@ -233,7 +207,6 @@ def gather(
         missing,
         fixes=fixes,
         types_not_migrated=not_migrated,
-        rehearsal=rehearsal,
         files=file_totals(db.conn, db.schemas.migration, run_id),
         **facts,  # type: ignore[arg-type]
     )
@@ -250,15 +223,19 @@ def now() -> str:
 
 # -- rendering ------------------------------------------------------------------------------------
 def render_summary(report: MigrationReport) -> str:
+    verdict = report.verdict
     lines = [
-        f"CultureBridge migration report — run {report.run_id}",
+        f"{report.run_kind.title} — run {report.run_id} — CultureBridge migration report",
+        verdict.headline(),
         f"Generated {report.generated_at}",
         f"STATUS: {report.status}",
     ]
     lines += [f"  - {reason}" for reason in report.status_reasons]
+    lines.append(verdict.tally())
     if report.rehearsal:
         lines += ["REHEARSAL (dry run): Phase 2 was not changed; the figures below are what the run would do."]
     lines += _timing_lines(report)
+    lines += _rehearsal_lines(report)
     lines += ["", f"{'entity':<18}{'exported':>10}{'loaded':>10}{'rejected':>10}{'seconds':>10}"]
     for e in report.entities:
         lines.append(f"{e['entity']:<18}{e['exported']:>10}{e['loaded']:>10}{e['rejected']:>10}{e['seconds']:>10.2f}")
@@ -272,18 +249,30 @@ def render_summary(report: MigrationReport) -> str:
         for reason, n in e["rejected_by_reason"].items():
             lines.append(f"  {e['entity']:<18}{reason:<22}{n:>6}")
     lines += _unmapped_lines(report) + _not_migrated_lines(report) + _fix_lines(report) + _file_lines(report)
-    lines += ["", "Checks:"]
-    for c in report.checks:
-        extra = f" {c.offending_rows} rows, e.g. {', '.join(c.sample_bubble_ids[:3])}" if not c.passed else ""
-        lines.append(f"  [{c.outcome.upper()}] {c.asset} / {c.check}{extra}")
+    lines += ["", f"Checks (results of run {report.run_id}):"]
+    lines += [f"  {c.describe()}" for c in report.checks]
+    lines += [f"  [NO RESULT] {key}" for key in verdict.unjudged]
     return "\n".join(lines) + "\n"
+
+
+def _rehearsal_lines(report: MigrationReport) -> list[str]:
+    if not report.rehearsal:
+        return []
+    keys = ("inserted", "updated", "deleted", "rejected")
+    lines = [
+        "",
+        "What cutover would do, per type:",
+        f"{'entity':<18}{'insert':>10}{'update':>10}{'delete':>10}{'reject':>10}",
+    ]
+    lines += [f"{e['entity']:<18}" + "".join(f"{e[k]:>10}" for k in keys) for e in report.entities]
+    return lines
 
 
 def _timing_lines(report: MigrationReport) -> list[str]:
     timing, lines = report.timing, []
     if timing.run_seconds is not None:
         stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())
-        lines.append(f"Run time until this report: {timing.run_seconds:.1f} s ({stages})")
+        lines.append(f"Steps from first to last: {timing.run_seconds:.1f} s; time each stage's own steps ran: {stages}")
     if report.requests:
         by_type = ", ".join(f"{name} {n}" for name, n in report.requests.items())
         lines.append(f"Requests to Bubble's Data API: {sum(report.requests.values())} ({by_type})")

@@ -92,7 +92,8 @@ class CsvSource:
             hooks.sink(records)
         # A file announces no total of its own: its records are the whole export, each id once.
         distinct = len({record_key(r) for r in records})
-        result = ExportResult([] if hooks.sink else records, distinct, pages=1, unique_ids=distinct)
+        # No page was asked of Bubble's Data API: the reports count requests only when they were made.
+        result = ExportResult([] if hooks.sink else records, distinct, pages=0, unique_ids=distinct)
         result.unavailable = unavailable_fields(entity)
         return result
 

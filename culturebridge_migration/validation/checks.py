@@ -40,6 +40,7 @@ from culturebridge_migration.validation.export_digest import ExportDigest
 from culturebridge_migration.validation.rules import Rule, rules_for
 
 SAMPLE_IDS = 10  # how many offending ids a failing check shows
+_NEXT_FULL = "on the next full migration (a whole export of the type)"
 
 ROW_COUNTS = "row_counts"
 SAMPLE = "sample_matches_export"
@@ -62,6 +63,24 @@ class Outcome:
     details: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0  # how long the check took, so a slow one shows on the dashboard
     summary: str | None = None  # one sentence on why it failed, shown with the result
+    counts: str = "rows"  # what `offending` counts
+    skipped: str | None = None  # why the check did not judge (then `passed` means nothing)
+    judged_when: str | None = None  # when a skipped check will judge
+
+    @classmethod
+    def skip(cls, why: str, judged_when: str, **details: object) -> Outcome:
+        """A check that did not judge. Dagster records only passed or failed, so it is recorded passed with
+        `outcome: SKIPPED` in its metadata, which the reports and the gate read: never a pass."""
+        return cls(True, 0, details=details, skipped=why, judged_when=judged_when)
+
+    @property
+    def status(self) -> str:
+        return "SKIPPED" if self.skipped else ("PASS" if self.passed else "FAIL")
+
+    def verdict_metadata(self) -> dict[str, str]:
+        """What the check's Dagster metadata says of its outcome (read back by the reports and the gate)."""
+        skip = {"skipped": self.skipped, "judged_when": self.judged_when or ""} if self.skipped else {}
+        return {"outcome": self.status, "counts": self.counts, **skip}
 
 
 @dataclass(frozen=True)
@@ -114,7 +133,9 @@ def check_export_complete(manifest: ExportManifest) -> Outcome:
         "duplicate_ids": manifest.duplicates,
     }
     summary = None if manifest.complete else describe_incomplete_export(manifest)
-    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details, summary=summary)
+    return Outcome(
+        manifest.complete, manifest.missing + manifest.duplicates, details=details, summary=summary, counts="records"
+    )
 
 
 def describe_incomplete_export(manifest: ExportManifest) -> str:
@@ -129,7 +150,7 @@ def describe_incomplete_export(manifest: ExportManifest) -> str:
 def check_extra_types_complete(manifests: list[ExportManifest]) -> Outcome:
     """Every type no table migrates was exported whole; the incomplete ones by name."""
     incomplete = [m.bubble_type for m in manifests if not m.complete]
-    return Outcome(not incomplete, len(incomplete), incomplete)
+    return Outcome(not incomplete, len(incomplete), incomplete, counts="types")
 
 
 # Blocking: a table must never be loaded from a partial export.
@@ -149,7 +170,7 @@ EXTRA_TYPES_COMPLETE_CHECK = Check(
 def check_records_kept(counts: Mapping[str, Mapping[str, int]]) -> Outcome:
     """By Bubble type: every exported record kept or rejected; the types that lost some by name."""
     lost = [bubble_type for bubble_type, c in counts.items() if c["exported"] != c["kept"] + c["rejected"]]
-    return Outcome(not lost, len(lost), lost)
+    return Outcome(not lost, len(lost), lost, counts="types")
 
 
 RECORDS_KEPT_CHECK = Check(
@@ -212,7 +233,7 @@ def check_row_counts(inputs: CheckInputs) -> Outcome:
         "loaded_rows_in_table": in_table,
     }
     unaccounted = abs(exported - loaded - rejected) + abs(exported_in_file - exported) + abs(loaded - in_table)
-    return Outcome(unaccounted == 0, unaccounted, sorted(missing), details)
+    return Outcome(unaccounted == 0, unaccounted, sorted(missing), details, counts="records")
 
 
 # -- deletions ------------------------------------------------------------------------------------
@@ -232,7 +253,7 @@ def check_deleted_in_bubble(inputs: CheckInputs) -> Outcome:
     elif census := conclusive_census(inputs.manifest, inputs.export.count):
         gone = migrated_among(db, entity, census.gone)
     else:  # absence from part of a type proves nothing
-        return Outcome(True, 0, details={"skipped": "not a whole export of the type; the next full export sweeps"})
+        return Outcome.skip("not a whole export of the type: absence from part of it proves nothing", _NEXT_FULL)
     flagged = db.scalar(
         sql.SQL("SELECT count(*) FROM {} WHERE entity = %s").format(db.bookkeeping("deleted_in_bubble")),
         (entity.name,),
@@ -251,7 +272,7 @@ DELETIONS_PROVED_DESCRIPTION = (
 
 def check_deletions_proved(inputs: CheckInputs) -> Outcome:
     if inputs.manifest.census is None:
-        return Outcome(True, 0, details={"skipped": "no census in this run (only the cutover job takes one)"})
+        return Outcome.skip("no census in this run (only the cutover job takes one)", "at the cutover")
     census = CensusOutcome(**inputs.manifest.census)
     figures = {
         "gone": len(census.gone),
@@ -281,13 +302,15 @@ FIXES_APPLIED_DESCRIPTION = (
 
 def check_fixes_applied(inputs: CheckInputs) -> Outcome:
     if inputs.decisions is None:
-        return Outcome(True, 0, details={"skipped": "no fixes file for this table"})
+        return Outcome.skip("no fixes file (MIGRATION_FIXES) for this table", "on a run given a fixes file")
     if not inputs.loaded_here:
-        return Outcome(True, 0, details={"skipped": "the table was not loaded in this step"})
+        return Outcome.skip("the table was not loaded in this step", "on the next run that loads it")
     whole = proves_whole_type(inputs.manifest, inputs.export.count)
     missed = inputs.decisions.not_applied(whole_export=whole)
     details = {"applied": len(inputs.decisions.applied), "not_applied": [why for _, why in missed[:SAMPLE_IDS]]}
-    return Outcome(not missed, len(missed), [subject for subject, _ in missed[:SAMPLE_IDS]], details)
+    return Outcome(
+        not missed, len(missed), [subject for subject, _ in missed[:SAMPLE_IDS]], details, counts="corrections"
+    )
 
 
 # -- sample ---------------------------------------------------------------------------------------
@@ -373,7 +396,7 @@ def _same_json(expected: object, stored: object) -> bool:
 
 # -- nothing lost, nothing misnamed ---------------------------------------------------------------
 # A handful of changed records says nothing about which fields a type has or what share of it loads.
-_NOT_WHOLE = "not a whole export of the type (an incremental sync): judged on the next whole export"
+_NOT_WHOLE = "not a whole export of the type (an incremental sync or a cutover)"
 
 FIELDS_COVERED_DESCRIPTION = (
     "Every field of the exported records is mapped to a column or deliberately ignored; the others are kept "
@@ -387,7 +410,7 @@ def check_fields_covered(inputs: CheckInputs) -> Outcome:
     fields = {path: {"records": u.records, "values": u.values} for path, u in unmapped}
     ids = list(dict.fromkeys(bubble_id for _, u in unmapped for bubble_id in u.bubble_ids))
     details = {"unmapped_fields": fields, "kept_in": "bubble_extra"}
-    return Outcome(not unmapped, len(unmapped), ids[:SAMPLE_IDS], details)
+    return Outcome(not unmapped, len(unmapped), ids[:SAMPLE_IDS], details, counts="fields")
 
 
 FIELDS_PRESENT_DESCRIPTION = (
@@ -402,7 +425,7 @@ def check_mapped_fields_present(inputs: CheckInputs) -> Outcome:
     """Mapped fields that no record carries, each with the keys the records do carry that look like it."""
     digest, entity = inputs.export, inputs.entity
     if not proves_whole_type(inputs.manifest, digest.count) or digest.count == 0:
-        return Outcome(True, 0, details={"skipped": _NOT_WHOLE, "records": digest.count})
+        return Outcome.skip(_NOT_WHOLE, _NEXT_FULL, records=digest.count)
     carried = [*digest.unmapped, *digest.keys]
     missing, absent = {}, []
     for spec in entity.fields:
@@ -420,7 +443,7 @@ def check_mapped_fields_present(inputs: CheckInputs) -> Outcome:
         for key, m in missing.items()
     ]
     details = {"missing_fields": missing, "fields_the_app_lacks": absent, "records": digest.count}
-    return Outcome(not missing, len(missing), sample[:SAMPLE_IDS], details)
+    return Outcome(not missing, len(missing), sample[:SAMPLE_IDS], details, counts="fields")
 
 
 MOSTLY_LOADED_DESCRIPTION = (
@@ -433,7 +456,7 @@ def check_most_records_loaded(inputs: CheckInputs) -> Outcome:
     """A table whose records were all, or mostly, rejected fails: a misnamed field or a broken reference did it."""
     db, entity = inputs.db, inputs.entity
     if not proves_whole_type(inputs.manifest, inputs.export.count):
-        return Outcome(True, 0, details={"skipped": _NOT_WHOLE})
+        return Outcome.skip(_NOT_WHOLE, _NEXT_FULL)
     run_id = db.latest_entity_run(entity)
     if run_id is None:
         return Outcome(False, inputs.export.count, details={"problem": f"{entity.name} was never loaded"})
@@ -447,7 +470,7 @@ def check_most_records_loaded(inputs: CheckInputs) -> Outcome:
     lost = exported > 0 and (loaded == 0 or share > inputs.max_reject_share)
     details = {"exported": exported, "loaded": loaded, "rejected": rejected, "rejected_share": round(share, 4)}
     details["max_reject_share"] = inputs.max_reject_share
-    return Outcome(not lost, rejected if lost else 0, details=details)
+    return Outcome(not lost, rejected if lost else 0, details=details, counts="rejected records")
 
 
 # -- data rules -----------------------------------------------------------------------------------

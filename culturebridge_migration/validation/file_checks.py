@@ -34,8 +34,8 @@ def check_files_missing(inputs: FilesInputs) -> Outcome:
 def _outcome(ids: list[str], examples: dict[str, list[str]], dry_run: bool) -> Outcome:
     details: dict[str, object] = {label: values[:SAMPLE_IDS] for label, values in examples.items()}
     if dry_run:
-        details["skipped"] = "rehearsal: nothing was copied"
-    return Outcome(not ids, len(ids), ids[:SAMPLE_IDS], details)
+        return Outcome.skip("rehearsal: nothing was copied", "at the cutover", **details)
+    return Outcome(not ids, len(ids), ids[:SAMPLE_IDS], details, counts="records")
 
 
 FILE_CHECKS: list[Check[FilesInputs]] = [

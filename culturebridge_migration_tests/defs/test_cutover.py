@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -100,8 +101,15 @@ def test_cutover_brings_the_changes_and_exactly_the_deleted_records_with_far_few
     assert 0 < census < full_export_pages  # at this size; at 590k records it is a few percent (benchmark)
     assert report["requests"]["total"] == len([r for r in server.requests if r.bubble_type])
     assert report["timing"]["run_seconds"] > 0 and "export" in report["timing"]["stages"]
+    assert report["run_kind"] == "cutover"
     checks = {(c["asset"], c["check"]): c for c in report["checks"]}
-    assert checks[("phase2/bookings", "deletions_proved")]["passed"]
+    assert checks[("phase2/bookings", "deletions_proved")]["outcome"] == "PASS"
+    # What a cutover cannot judge reads SKIPPED, and its verdict names it.
+    assert checks[("phase2/bookings", "mapped_fields_present")]["outcome"] == "SKIPPED"
+    summary = sorted((graph.folder / "reports").glob("summary_*.txt"))[-1].read_text()
+    assert summary.startswith("Cutover — run ")
+    assert "[PASS] phase2/bookings / mapped_fields_present" not in summary
+    assert re.search(r"VERDICT: FIT \(\d+ skipped, judged later: .*mapped_fields_present on 8 tables", summary)
     assert checks[("phase2/bookings", "deletions_proved")]["details"]["gone"] == 3
 
 
@@ -115,7 +123,12 @@ def test_a_rehearsal_changes_nothing_and_reports_what_the_cutover_then_does(
     assert rehearsal.success
     assert checksums(database_url) == before
     rehearsed = latest_report(graph)
-    assert rehearsed["rehearsal"] is True
+    assert rehearsed["rehearsal"] is True and rehearsed["run_kind"] == "rehearsal"
+    page = sorted((graph.folder / "reports").glob("report_*.html"))[-1].read_text()
+    assert "<h1>Rehearsal (rolled back: Phase 2 unchanged)" in page and 'id="status">SUCCESS<' not in page
+    summary = sorted((graph.folder / "reports").glob("summary_*.txt"))[-1].read_text()
+    assert summary.startswith("Rehearsal (rolled back: Phase 2 unchanged) — run ")
+    assert "What cutover would do, per type:" in summary
     real = cutover(graph)
     assert real.success
     done = latest_report(graph)

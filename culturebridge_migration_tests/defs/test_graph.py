@@ -199,6 +199,8 @@ def test_csv_exports_give_the_same_tables_as_the_api(
         csv_dir=str(csv_dir), csv_timezone="Europe/Berlin", files_base_url=bubble_server.files_url
     )
     assert graph_for(database_url, tmp_path / "csvrun", csv_source).materialize().success
+    (csv_report,) = (tmp_path / "csvrun" / "reports").glob("report_*.json")
+    assert json.loads(csv_report.read_text())["requests"] == {"by_type": {}, "total": 0}  # nothing asked of Bubble
 
     def comparable(url: str, table: str) -> list[tuple]:
         with psycopg.connect(url) as conn:

@@ -8,6 +8,7 @@ reports, and the run's outcome says what a person must look at.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
@@ -88,6 +89,8 @@ def test_the_ninth_type_is_kept_verbatim_and_named_in_the_schema_and_the_reports
     (summary,) = (graph.folder / "reports").glob("summary_*.txt")
     text = summary.read_text()
     assert "Nickname" in text and "review" in text and "NUL characters removed" in text
+    # A count says what it counts: fields_covered counts fields, not rows.
+    assert re.search(r"\[WARN\] phase2/coach_profiles / fields_covered 2 fields, e\.g\. ", text)
     (page,) = (graph.folder / "reports").glob("report_*.html")
     assert "<td>Certifications</td>" in page.read_text() and "<td>review</td>" in page.read_text()
 

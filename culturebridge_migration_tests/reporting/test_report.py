@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.mapping.mapper import map_records
+from culturebridge_migration.reporting import report_json as shape
 from culturebridge_migration.reporting.html import render_html
 from culturebridge_migration.reporting.report import (
     ERRORS_CSV_COLUMNS,
@@ -56,19 +57,23 @@ REJECT = {
 
 
 def report(*checks: CheckRecord, missing: list[str] | None = None) -> MigrationReport:
+    """Two loaded tables, each judged: `checks`, and the bookings' row counts."""
+    judged = [*checks, BOOKINGS_COUNTED]
     return MigrationReport(
         "run-1",
         "2026-12-01T10:00:00+00:00",
         [entity("users", 10, 9, 1), entity("bookings", 20, 20, 0)],
-        list(checks),
+        judged,
         [REJECT],
         missing or [],
+        planned_checks=[c.key for c in judged],
     )
 
 
 PASSED = CheckRecord("phase2/users", "row_counts", True, "ERROR")
 WARNED = CheckRecord("phase2/client_profiles", "clients_have_profiles", False, "WARN", 2, ["1x1", "1x2"])
 FAILED = CheckRecord("phase2/bookings", "no_orphaned_bookings", False, "ERROR", 1, ["2x1"])
+BOOKINGS_COUNTED = CheckRecord("phase2/bookings", "row_counts", True, "ERROR")
 
 
 def test_a_run_with_only_warnings_succeeds_and_a_failed_error_check_fails_it() -> None:
@@ -83,13 +88,14 @@ def test_a_table_planned_but_never_loaded_fails_the_run() -> None:
 
 
 def test_each_check_outcome_is_pass_warn_or_fail_the_same_in_every_writer() -> None:
-    assert [c.outcome for c in (PASSED, WARNED, FAILED)] == ["pass", "warn", "fail"]
+    assert [c.outcome for c in (PASSED, WARNED, FAILED)] == ["PASS", "FAIL", "FAIL"]
+    assert [c.label for c in (PASSED, WARNED, FAILED)] == ["pass", "warn", "fail"]
     summary = render_summary(report(PASSED, WARNED, FAILED))
     assert "[PASS] phase2/users / row_counts" in summary
     assert "[WARN] phase2/client_profiles / clients_have_profiles 2 rows, e.g. 1x1, 1x2" in summary
     assert "[FAIL] phase2/bookings / no_orphaned_bookings 1 rows, e.g. 2x1" in summary
     html = render_html(report(PASSED, WARNED, FAILED))
-    assert [m for m in re.findall(r"<tr class='(\w+)'>", html)] == ["pass", "warn", "fail"]
+    assert [m for m in re.findall(r"<tr class='(\w+)'>", html)] == ["pass", "warn", "fail", "pass"]
 
 
 def test_summary_totals_add_up() -> None:
@@ -109,9 +115,23 @@ def test_errors_csv_has_one_row_per_reject_in_the_documented_columns() -> None:
 def test_json_report_has_the_documented_shape() -> None:
     document = json.loads(render_json(report(PASSED, FAILED)))
     assert tuple(document) == REPORT_JSON_KEYS
+    # Every part, not only the top level, is the typed definition in report_json.py.
+    for part, typed in [
+        (document["entities"][0], shape.EntityFigures),
+        (document["checks"][0], shape.CheckJson),
+        (document["timing"], shape.Timing),
+        (document["requests"], shape.Requests),
+        (document["value_fixes"], shape.ValueFixes),
+        (document["totals"], shape.Totals),
+        (document["files"], shape.Files),
+    ]:
+        assert tuple(part) == tuple(typed.__annotations__), typed.__name__
     assert document["totals"] == {"exported": 30, "loaded": 29, "rejected": 1}
     assert document["status"] == "FAILED" and document["rejects"] == [REJECT]
-    assert {c["check"] for c in document["checks"]} == {"row_counts", "no_orphaned_bookings"}
+    assert {(c["check"], c["outcome"]) for c in document["checks"]} == {
+        ("row_counts", "PASS"),
+        ("no_orphaned_bookings", "FAIL"),
+    }
 
 
 def test_html_report_is_one_offline_page_with_the_same_numbers() -> None:

@@ -106,4 +106,5 @@ def test_files_failed_and_missing_are_counted_by_record_with_their_reasons_and_u
     )
     assert (missing.passed, missing.sample_ids, missing.details) == (False, ["u2"], {"urls": ["//s3/b.png"]})
     rehearsed = check_files_copied(FilesInputs(TableFiles("users", 3), True))
-    assert rehearsed.passed and rehearsed.details == {"reasons": [], "skipped": "rehearsal: nothing was copied"}
+    assert rehearsed.status == "SKIPPED" and rehearsed.skipped == "rehearsal: nothing was copied"
+    assert rehearsed.verdict_metadata()["outcome"] == "SKIPPED"
