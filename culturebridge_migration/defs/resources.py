@@ -267,6 +267,11 @@ class MigrationSettings(dg.ConfigurableResource):
         description="the team's corrections: an errors CSV with its `fix` column filled in, or the JSON form "
         "(mapping/corrections.py)",
     )
+    password_bridge_until: str | None = ConfigField(
+        default=None,
+        description="when the login bridge closes (ISO 8601 date or time, UTC without a zone); unset: 30 days "
+        "after the last cutover",
+    )
     deleted_records: str = ConfigField(
         default=DeletedRecords.REPORT.value,
         description="what a full export does with migrated rows gone from Bubble: report, flag or delete",
@@ -333,6 +338,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "field_map": _env("MIGRATION_FIELD_MAP"),
         "deleted_records": _env("MIGRATION_DELETED_RECORDS"),
         "fixes": _env("MIGRATION_FIXES"),
+        "password_bridge_until": _env("MIGRATION_PASSWORD_BRIDGE_UNTIL"),
     }
     if os.environ.get("MIGRATION_KEEP_UNMIGRATED_TYPES"):
         settings["keep_unmigrated_types"] = os.environ["MIGRATION_KEEP_UNMIGRATED_TYPES"].lower() not in (
