@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import os
 import signal
 import subprocess
@@ -121,3 +122,20 @@ def _tables(rows: Callable) -> list[str]:
             " WHERE table_schema NOT IN ('pg_catalog', 'information_schema')"
         )
     ]
+
+
+def test_try_reads_the_password_from_the_terminal_and_says_by_which_path_the_user_logs_in(
+    phase2: str, bubble: FakeBubble, people: SimpleNamespace, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", phase2)
+    monkeypatch.setenv("BUBBLE_API_URL", bubble.url)
+    monkeypatch.setenv("BUBBLE_API_KEY", "bridge-test-key")
+    typed = iter([people.plain_password, people.plain_password, "wrong-one"])
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: next(typed))  # the terminal
+    assert main(["password-bridge", "try", people.plain_email]) == 0
+    assert "checked by Bubble" in capsys.readouterr().out
+    assert main(["password-bridge", "try", people.plain_email]) == 0
+    assert "hash Phase 2 holds" in capsys.readouterr().out
+    assert main(["password-bridge", "try", people.plain_email]) == 1
+    out = capsys.readouterr().out
+    assert "wrong password" in out and people.plain_password not in out
