@@ -83,6 +83,7 @@ passwords_job = dg.define_asset_job(
     "passwords_report", selection=[PASSWORDS], description="The login bridge's progress (reports/passwords)."
 )
 passwords_schedule = dg.ScheduleDefinition(
+    name="passwords_daily",
     job=passwords_job,
     cron_schedule="0 6 * * *",
     execution_timezone="UTC",
