@@ -15,6 +15,7 @@ from culturebridge_migration.loading.phase2_db import Phase2Database
 
 # Outcomes that count against an account and an address: a guess that failed.
 FAILURES = ["wrong_password", "unknown_email", "not_migrated"]
+UNKNOWN_SOURCE = "unknown"  # the audit's source of a try whose caller did not say; no per-address limit applies
 
 
 def record_attempt(
@@ -28,9 +29,11 @@ def record_attempt(
     )
 
 
-def wait_seconds(db: Phase2Database, account: str, source: str, limits: Limits) -> int:
-    """Seconds before this account may try again from this address; 0: it may try now."""
+def wait_seconds(db: Phase2Database, account: str, source: str | None, limits: Limits) -> int:
+    """Seconds before this account may try again from this address (None: unknown); 0: it may try now."""
     by_account = _wait(db, "account", account, limits.account_free, limits, since_success=True)
+    if source is None:
+        return by_account
     return max(by_account, _wait(db, "source", source, limits.address_free, limits, since_success=False))
 
 

@@ -19,7 +19,7 @@ from enum import StrEnum
 
 from psycopg import sql
 
-from culturebridge_migration.bridge.attempts import record_attempt, wait_seconds
+from culturebridge_migration.bridge.attempts import UNKNOWN_SOURCE, record_attempt, wait_seconds
 from culturebridge_migration.bridge.bubble_login import Verdict, ask_bubble
 from culturebridge_migration.bridge.config import BridgeConfig, config_from_env
 from culturebridge_migration.bridge.window import window_end
@@ -126,7 +126,8 @@ class PasswordBridge:
                 _dummy_hash()
                 self._ready = True
 
-    def login(self, email: str, password: str, source: str = "python") -> LoginResult:
+    def login(self, email: str, password: str, source: str | None = None) -> LoginResult:
+        """`source`: the end user's address (per-address limits apply to it); None: unknown, only per-account."""
         self.prepare()
         account_key = email.strip().lower()
         with connect(self.config.database_url) as conn, conn.transaction():
@@ -135,7 +136,7 @@ class PasswordBridge:
             account = self._account(db, account_key)
             result = self._login(db, account, account_key, password, source)
             user_id = result.user_id if result.user_id is not None else (account.user_id if account else None)
-            record_attempt(db, account_key, user_id, result.outcome, result.path, source)
+            record_attempt(db, account_key, user_id, result.outcome, result.path, source or UNKNOWN_SOURCE)
         logger.info("password bridge: %s via %s for user %s from %s", result.outcome, result.path, user_id, source)
         return result
 
@@ -145,7 +146,7 @@ class PasswordBridge:
 
     # -- one login, inside the account's lock ----------------------------------------------------------
     def _login(
-        self, db: Phase2Database, account: Account | None, account_key: str, password: str, source: str
+        self, db: Phase2Database, account: Account | None, account_key: str, password: str, source: str | None
     ) -> LoginResult:
         wait = wait_seconds(db, account_key, source, self.config.limits)
         if wait:
@@ -237,9 +238,10 @@ def _bridge_from_env() -> PasswordBridge:
     return PasswordBridge(config_from_env())
 
 
-def login(email: str, password: str, source: str = "python") -> LoginResult:
+def login(email: str, password: str, source: str | None = None) -> LoginResult:
     """Log a user in through the bridge, configured by the environment (DATABASE_URL, BUBBLE_API_URL, ...).
 
-    `source` is the end user's address, for the per-address limits and the audit.
+    `source` is the end user's address, for the per-address limits and the audit (None: only the per-account
+    limits apply; never pass the backend's own address, or every user shares one limit).
     """
     return _bridge_from_env().login(email, password, source)

@@ -87,6 +87,9 @@ def test_per_address_limit(make_bridge: Callable, people: SimpleNamespace) -> No
         assert bridge.login(f"nobody{i}@example.com", "x", "192.0.2.9").outcome is Outcome.UNKNOWN_EMAIL
     assert bridge.login(people.hashed_email, people.hashed_password, "192.0.2.9").outcome is Outcome.TOO_MANY_TRIES
     assert bridge.login(people.hashed_email, people.hashed_password, "192.0.2.10").ok
+    # A caller that does not say where a try comes from gets the per-account limits only, never a shared one.
+    for i in range(3):
+        assert bridge.login(f"nobody{i}@example.com", "x").outcome is Outcome.UNKNOWN_EMAIL
 
 
 def test_after_the_window_a_user_without_a_hash_gets_410_and_one_with_a_hash_logs_in(
