@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import secrets
 import threading
 from dataclasses import dataclass
@@ -28,8 +29,11 @@ from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.schema_evolution import ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES, Kind
 from culturebridge_migration.mapping.passwords import HASH_FROM_LOGIN_BRIDGE, check_password, hash_password
+from culturebridge_migration.mapping.values import EMAIL_PATTERN
 
 logger = logging.getLogger(__name__)
+_EMAIL = re.compile(EMAIL_PATTERN)
+NOT_AN_EMAIL = "(not an e-mail)"  # the audit's account for such a try, whatever was typed
 USERS = ENTITIES["users"]
 EMAIL_COLUMN = next(f.column for f in USERS.fields if f.kind is Kind.EMAIL)
 
@@ -130,6 +134,8 @@ class PasswordBridge:
         """`source`: the end user's address (per-address limits apply to it); None: unknown, only per-account."""
         self.prepare()
         account_key = email.strip().lower()
+        if not _EMAIL.match(account_key):  # a password typed into the e-mail field must not reach the audit
+            account_key = NOT_AN_EMAIL
         with connect(self.config.database_url) as conn, conn.transaction():
             db = Phase2Database(conn, self.config.schemas)
             db.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"culturebridge.password_bridge:{account_key}",))
@@ -151,6 +157,9 @@ class PasswordBridge:
         wait = wait_seconds(db, account_key, source, self.config.limits)
         if wait:
             return LoginResult(Outcome.TOO_MANY_TRIES, retry_after=wait)
+        if account_key == NOT_AN_EMAIL:
+            _burn_bcrypt(password)
+            return LoginResult(Outcome.UNKNOWN_EMAIL)
         step = decide(account, self._window_open(db))
         if step is Step.CHECK_HASH:
             assert account is not None and account.password_hash is not None

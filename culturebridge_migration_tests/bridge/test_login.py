@@ -138,3 +138,12 @@ def test_an_unknown_email_takes_about_as_long_as_a_wrong_password(
     unknown = min(seconds("nobody@example.com") for _ in range(2))
     wrong = min(seconds(people.hashed_email) for _ in range(2))
     assert unknown > wrong / 3 and wrong > unknown / 3, (unknown, wrong)
+
+
+def test_a_password_typed_into_the_email_field_never_reaches_the_audit_or_bubble(
+    make_bridge: Callable, bubble: FakeBubble, rows: Callable
+) -> None:
+    result = make_bridge().login("Tr0ub4dor&3 horse", "Tr0ub4dor&3 horse")
+    assert result.outcome is Outcome.UNKNOWN_EMAIL
+    assert rows("SELECT account FROM migration.password_bridge_attempts") == [("(not an e-mail)",)]
+    assert bubble.login_requests() == []
