@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.loading.rollback import RollbackBlocked, rollback_run
 
 pytestmark = pytest.mark.integration
 HASH = "$2b$12$dc0qGwWkn36UZ7BmdyJXnutAPjaL/IDkmHUivVVc1VkaQGyiRMxke"  # the sample's strong-legacy-1
@@ -45,3 +46,20 @@ def test_a_migrated_password_is_marked_as_the_migrations(
         "SELECT bubble_id, password_hash_source, password_hash_set_at, password_reset_required FROM users ORDER BY 1"
     ).fetchall()
     assert rows == [("1x1", "migration", None, False), ("1x2", None, None, True)]
+
+
+def test_a_rollback_refuses_to_undo_a_user_whose_password_the_bridge_carried_since(
+    db: Phase2Database, load: Callable, records: SimpleNamespace
+) -> None:
+    load("users", records.users("a@x.io", "b@x.io"), "run-1")
+    changed = records.users("a@x.io", "b@x.io")
+    changed[0]["First Name"] = "Ana"
+    load("users", changed, "run-2")
+    db.execute(
+        "UPDATE users SET password_hash = %s, password_hash_source = 'login_bridge', password_reset_required = false"
+        " WHERE bubble_id = '1x1'",
+        (HASH,),
+    )
+    with pytest.raises(RollbackBlocked, match="1x1"):
+        rollback_run(db, "run-2")
+    assert db.scalar("SELECT password_hash FROM users WHERE bubble_id = '1x1'") == HASH
