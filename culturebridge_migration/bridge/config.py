@@ -1,7 +1,5 @@
-"""The bridge's settings, read from the environment in one place (the migration's own variables, and its own).
-
-Until the project has one settings table, this is where the bridge's variables are named and parsed.
-"""
+"""The bridge's settings, read from the environment: the migration's own variables and the bridge's, whose
+names, defaults and docs are rows of the settings table (settings.py)."""
 
 from __future__ import annotations
 
@@ -12,8 +10,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url
 from culturebridge_migration.loading.phase2_db import Schemas
+from culturebridge_migration.settings import BY_VARIABLE
 
-DEFAULT_WORKFLOW = "culturebridge_login"
+DEFAULT_WORKFLOW = str(BY_VARIABLE["BUBBLE_LOGIN_WORKFLOW"].default)
 DEFAULT_WINDOW = timedelta(days=30)  # after the last cutover, while Phase 1 stays up read-only
 
 

@@ -39,10 +39,6 @@ class PasswordReport:
         waiting = self.active_by_standing.get("waiting", 0)
         return self.active_users - (0 if self.window_open else waiting)
 
-    @property
-    def can_log_in_share(self) -> float:
-        return self.can_log_in / self.active_users if self.active_users else 1.0
-
 
 def password_report(db: Phase2Database, until: datetime | None) -> PasswordReport:
     end = window_end(db, until)

@@ -8,13 +8,13 @@ The step can be subset: `--select bubble/users` exports only the users. The work
 `sources.export_run`; this module wires resources to it and reports what it did.
 """
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
 import dagster as dg
 
+from culturebridge_migration.defs.checks import check_result, check_spec
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.mapping.entities import ENTITIES, EXTRA_PREFIX, Entity
@@ -30,12 +30,10 @@ from culturebridge_migration.sources.export_run import (
     export_types,
     save_meta,
 )
-from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.sources.folder_lock import FolderBusy, export_folder
 from culturebridge_migration.validation.checks import (
-    EXPORT_COMPLETE,
-    EXPORT_COMPLETE_DESCRIPTION,
-    check_export_complete,
+    EXPORT_COMPLETE_CHECK,
+    EXTRA_TYPES_COMPLETE_CHECK,
     describe_incomplete_export,
 )
 
@@ -64,17 +62,7 @@ def _export_spec(entity_name: str) -> dg.AssetSpec:
     )
 
 
-def _complete_spec(entity_name: str) -> dg.AssetCheckSpec:
-    return dg.AssetCheckSpec(
-        EXPORT_COMPLETE,
-        asset=export_key(entity_name),
-        blocking=True,  # a table must never be loaded from a partial export
-        description=EXPORT_COMPLETE_DESCRIPTION,
-    )
-
-
 EXTRA_TYPES = dg.AssetKey(["bubble", "extra_types"])
-EXTRA_COMPLETE = "extra_types_complete"
 
 
 @dg.multi_asset(
@@ -90,13 +78,8 @@ EXTRA_COMPLETE = "extra_types_complete"
         ),
     ],
     check_specs=[
-        *(_complete_spec(name) for name in ENTITIES),
-        dg.AssetCheckSpec(
-            EXTRA_COMPLETE,
-            asset=EXTRA_TYPES,
-            blocking=True,
-            description="Every type no table migrates was exported whole, each _id once.",
-        ),
+        *(check_spec(EXPORT_COMPLETE_CHECK, export_key(name)) for name in ENTITIES),
+        check_spec(EXTRA_TYPES_COMPLETE_CHECK, EXTRA_TYPES),
     ],
     can_subset=True,
     pool="bubble_api",
@@ -174,19 +157,11 @@ def _folder(folder: str, run_id: str, wait: float) -> Iterator[None]:
 
 def _extras_materialization(extras: list[TypeExport]) -> dg.MaterializeResult:
     counts = {e.entity.bubble_type: e.manifest.exported for e in extras}
-    incomplete = [e.entity.bubble_type for e in extras if not e.manifest.complete]
+    outcome = EXTRA_TYPES_COMPLETE_CHECK.evaluate([e.manifest for e in extras])
     return dg.MaterializeResult(
         asset_key=EXTRA_TYPES,
         metadata={"dagster/row_count": sum(counts.values()), "types": dg.MetadataValue.json(counts)},
-        check_results=[
-            dg.AssetCheckResult(
-                asset_key=EXTRA_TYPES,
-                check_name=EXTRA_COMPLETE,
-                passed=not incomplete,
-                severity=dg.AssetCheckSeverity.ERROR,
-                metadata={"offending_rows": len(incomplete), "sample_bubble_ids": dg.MetadataValue.json(incomplete)},
-            )
-        ],
+        check_results=[check_result(EXTRA_TYPES_COMPLETE_CHECK, outcome, EXTRA_TYPES)],
     )
 
 
@@ -232,21 +207,9 @@ def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> d
     return dg.MaterializeResult(
         asset_key=export_key(entity.name),
         metadata=_metadata(export),
-        check_results=[completeness(manifest)],
-    )
-
-
-def completeness(manifest: ExportManifest) -> dg.AssetCheckResult:
-    clock = time.perf_counter()
-    outcome = check_export_complete(manifest)
-    outcome.seconds = time.perf_counter() - clock
-    return dg.AssetCheckResult(
-        asset_key=export_key(manifest.entity),
-        check_name=EXPORT_COMPLETE,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"offending_rows": outcome.offending, "seconds": round(outcome.seconds, 3), **outcome.details},
-        description=None if outcome.passed else describe_incomplete_export(manifest),
+        check_results=[
+            check_result(EXPORT_COMPLETE_CHECK, EXPORT_COMPLETE_CHECK.evaluate(manifest), export_key(entity.name))
+        ],
     )
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 
 import dagster as dg
 
+from culturebridge_migration.defs.checks import check_result, check_spec
 from culturebridge_migration.defs.phase2 import table_key
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
@@ -18,11 +19,9 @@ from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.table_files import TableFiles, copy_table_files
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.mapping.file_links import url_columns
+from culturebridge_migration.validation.file_checks import FILE_CHECKS, FilesInputs
 
 FILES_GROUP = "files"
-FILES_COPIED = "files_copied"
-FILES_MISSING = "files_missing_at_bubble"
-SAMPLE = 10
 FILE_ENTITIES = [name for name, entity in ENTITIES.items() if url_columns(entity)]
 
 
@@ -46,19 +45,7 @@ def build_files_asset(entity_name: str) -> dg.AssetsDefinition:
                 "storage (MIGRATION_FILES_URL or MIGRATION_FILES_DIR); the rows then link the copies.",
             )
         ],
-        check_specs=[
-            dg.AssetCheckSpec(
-                FILES_COPIED,
-                asset=key,
-                description="Every linked file Bubble still serves is copied: none failed (ERROR).",
-            ),
-            dg.AssetCheckSpec(
-                FILES_MISSING,
-                asset=key,
-                description="Bubble still has every linked file: a 404 means it was deleted there; the records "
-                "keep Bubble's dead link, listed here (WARN).",
-            ),
-        ],
+        check_specs=[check_spec(check, key) for check in FILE_CHECKS],
         can_subset=True,
         pool="bubble_files",
         hooks=REPORT_HOOKS,
@@ -89,7 +76,8 @@ def build_files_asset(entity_name: str) -> dg.AssetsDefinition:
             )
         _log(context, outcome, files.describe(), dry_run)
         yield dg.MaterializeResult(asset_key=key, metadata=_metadata(outcome, time.perf_counter() - clock, dry_run))
-        yield from _checks(key, outcome, dry_run)
+        inputs = FilesInputs(outcome, dry_run)
+        yield from (check_result(check, check.evaluate(inputs), key) for check in FILE_CHECKS)
 
     return _files
 
@@ -134,30 +122,6 @@ def _metadata(outcome: TableFiles, seconds: float, dry_run: bool) -> dict[str, o
         metadata["to_copy"] = outcome.to_copy
         metadata["dry_run"] = "rehearsal: nothing was downloaded or relinked"
     return metadata
-
-
-def _checks(key: dg.AssetKey, outcome: TableFiles, dry_run: bool) -> Iterator[dg.AssetCheckResult]:
-    skipped = {"skipped": "rehearsal: nothing was copied"} if dry_run else {}
-    failed = sorted({ref.bubble_id for ref, _ in outcome.failed})
-    missing = sorted({ref.bubble_id for ref in outcome.missing})
-    reasons = sorted({why for _, why in outcome.failed})
-    urls = sorted({ref.url for ref in outcome.missing})
-    for name, severity, ids, examples in (
-        (FILES_COPIED, dg.AssetCheckSeverity.ERROR, failed, {"reasons": reasons}),
-        (FILES_MISSING, dg.AssetCheckSeverity.WARN, missing, {"urls": urls}),
-    ):
-        yield dg.AssetCheckResult(
-            asset_key=key,
-            check_name=name,
-            passed=not ids,
-            severity=severity,
-            metadata={
-                "offending_rows": len(ids),
-                "sample_bubble_ids": dg.MetadataValue.json(ids[:SAMPLE]),
-                **{label: dg.MetadataValue.json(values[:SAMPLE]) for label, values in examples.items()},
-                **skipped,
-            },
-        )
 
 
 FILE_ASSETS = [build_files_asset(name) for name in FILE_ENTITIES]

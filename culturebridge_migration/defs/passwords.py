@@ -14,14 +14,14 @@ import dagster as dg
 
 from culturebridge_migration.bridge.config import parse_until
 from culturebridge_migration.bridge.report import PasswordReport, password_report
+from culturebridge_migration.defs.checks import check_result, check_spec
 from culturebridge_migration.defs.phase2 import table_key
 from culturebridge_migration.defs.reports import SUMMARY
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.validation.password_checks import ACTIVE_USERS_CAN_LOG_IN_CHECK, LoginReadiness
 
 PASSWORDS = dg.AssetKey(["reports", "passwords"])
-CHECK = "active_users_can_log_in"
-# Below this share of active users able to log in without a reset, the check warns: a support flood ahead.
-MIN_SHARE = 0.9
+CHECK = ACTIVE_USERS_CAN_LOG_IN_CHECK
 
 
 @dg.asset(
@@ -29,24 +29,21 @@ MIN_SHARE = 0.9
     group_name="reports",
     deps=[table_key("users"), SUMMARY],  # after a run's report files: its check is never half-way in their summary
     kinds={"postgres"},
-    check_specs=[dg.AssetCheckSpec(CHECK, asset=PASSWORDS, description=f"at least {MIN_SHARE:.0%} of active users "
-                                   "can log in without a password reset (a hash in Phase 2, or the bridge still open)")],
+    check_specs=[check_spec(CHECK, PASSWORDS)],
     description="Users who can log in with their old password: hash from the migration, carried by the login "
     "bridge, set by the app, still waiting; per day; after the window, the reset list for the mailer.",
-)  # fmt: skip
+)
 def passwords_report(postgres: PostgresResource, settings: MigrationSettings):
     until = parse_until(settings.password_bridge_until) if settings.password_bridge_until else None
     with postgres.database() as db:
         report = password_report(db, until)
     resets = _write_resets(report, Path(settings.report_dir)) if report.resets else None
     yield dg.MaterializeResult(asset_key=PASSWORDS, metadata=_metadata(report, resets))
-    yield dg.AssetCheckResult(
-        asset_key=PASSWORDS,
-        check_name=CHECK,
-        passed=report.can_log_in_share >= MIN_SHARE,
-        severity=dg.AssetCheckSeverity.WARN,
-        metadata={"share": report.can_log_in_share, "active_users": report.active_users},
-    )
+    yield check_result(CHECK, CHECK.evaluate(_readiness(report)), PASSWORDS)
+
+
+def _readiness(report: PasswordReport) -> LoginReadiness:
+    return LoginReadiness(report.active_users, report.can_log_in)
 
 
 def _metadata(report: PasswordReport, resets: Path | None) -> dict[str, object]:
@@ -61,7 +58,7 @@ def _metadata(report: PasswordReport, resets: Path | None) -> dict[str, object]:
         "window_open": report.window_open,
         "active_users": report.active_users,
         **{f"active_{standing}": count for standing, count in report.active_by_standing.items()},
-        "can_log_in_share": report.can_log_in_share,
+        "can_log_in_share": _readiness(report).share,
         "per_day": dg.MetadataValue.md("\n".join(table)),
         **(
             {"reset_list": dg.MetadataValue.path(str(resets.resolve())), "resets": len(report.resets)} if resets else {}

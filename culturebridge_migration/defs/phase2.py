@@ -8,7 +8,6 @@ check, and the `cutover_readiness` gate turns every failed ERROR check into a fa
 the reports were written. The load is `loading.migrate`, the checks `validation.checks`.
 """
 
-import time
 from collections.abc import Generator, Iterator
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from datetime import UTC, datetime
 import dagster as dg
 import psycopg
 
+from culturebridge_migration.defs.checks import check_result, check_spec
 from culturebridge_migration.defs.exports import EXTRA_TYPES, export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
@@ -39,7 +39,13 @@ from culturebridge_migration.sources.export_store import (
     read_manifest,
 )
 from culturebridge_migration.sources.schema import MalformedMeta, parse_meta
-from culturebridge_migration.validation.checks import CheckInputs, Outcome, TableCheck, staged_export, table_checks
+from culturebridge_migration.validation.checks import (
+    RECORDS_KEPT_CHECK,
+    CheckInputs,
+    TableCheck,
+    staged_export,
+    table_checks,
+)
 from culturebridge_migration.validation.export_digest import ExportDigest
 
 PHASE2_GROUP = "phase2"
@@ -81,7 +87,7 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         description=f"Phase 2 table `{entity.table}`, upserted by bubble_id from the `{entity.bubble_type}` export.",
         metadata={"dagster/column_schema": column_schema(entity), "dagster/table_name": f"{APP_SCHEMA}.{entity.table}"},
     )
-    check_specs = [dg.AssetCheckSpec(c.name, asset=key, description=c.description) for c in checks]
+    check_specs = [check_spec(c, key) for c in checks]
 
     @dg.multi_asset(
         name=f"phase2_{entity.table}",
@@ -214,23 +220,6 @@ def _bubble_fields(settings: MigrationSettings, entity: Entity) -> frozenset[str
         return None
 
 
-def check_result(check: TableCheck, outcome: Outcome) -> dg.AssetCheckResult:
-    return dg.AssetCheckResult(
-        check_name=check.name,
-        passed=outcome.passed,
-        severity=dg.AssetCheckSeverity(check.severity),
-        metadata={
-            "offending_rows": outcome.offending,
-            "sample_bubble_ids": dg.MetadataValue.json(outcome.sample_ids),
-            "seconds": round(outcome.seconds, 3),
-            **{
-                k: v if isinstance(v, int | float | str) else dg.MetadataValue.json(v)
-                for k, v in outcome.details.items()
-            },
-        },
-    )
-
-
 def _log_outcome(context: dg.AssetExecutionContext, outcome: EntityOutcome) -> None:
     r = outcome.result
     context.log.info(
@@ -274,7 +263,6 @@ def _sweep_metadata(outcome: EntityOutcome) -> dict[str, object]:
 
 # -- Bubble types no table migrates ------------------------------------------------------------------
 BUBBLE_RECORDS = dg.AssetKey(["phase2", "bubble_records"])
-RECORDS_KEPT = "records_kept"
 
 
 @dg.multi_asset(
@@ -289,13 +277,7 @@ RECORDS_KEPT = "records_kept"
             "bubble_records, so nothing of the app is left behind on Bubble.",
         )
     ],
-    check_specs=[
-        dg.AssetCheckSpec(
-            RECORDS_KEPT,
-            asset=BUBBLE_RECORDS,
-            description="Every exported record of an unmigrated type is kept or rejected with a reason.",
-        )
-    ],
+    check_specs=[check_spec(RECORDS_KEPT_CHECK, BUBBLE_RECORDS)],
     can_subset=True,
     pool="phase2",
     hooks=REPORT_HOOKS,
@@ -325,20 +307,11 @@ def bubble_records(
             )
             counts[manifest.bubble_type] = {"exported": read, "kept": result.loaded, "rejected": len(rejects)}
             context.log.info(f"{entity.name}: kept {result.loaded} of {read} records ({len(rejects)} rejected)")
-    clock = time.perf_counter()
-    lost = [t for t, c in counts.items() if c["exported"] != c["kept"] + c["rejected"]]
-    seconds = round(time.perf_counter() - clock, 3)
     yield dg.MaterializeResult(
         asset_key=BUBBLE_RECORDS,
         metadata={"dagster/row_count": sum(c["kept"] for c in counts.values()), "types": dg.MetadataValue.json(counts)},
     )
-    yield dg.AssetCheckResult(
-        asset_key=BUBBLE_RECORDS,
-        check_name=RECORDS_KEPT,
-        passed=not lost,
-        severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"offending_rows": len(lost), "sample_bubble_ids": dg.MetadataValue.json(lost), "seconds": seconds},
-    )
+    yield check_result(RECORDS_KEPT_CHECK, RECORDS_KEPT_CHECK.evaluate(counts), BUBBLE_RECORDS)
 
 
 TABLE_ASSETS = [build_table_asset(name) for name in ENTITIES]

@@ -1,21 +1,22 @@
-"""Dagster resources: the only place that knows which environment the migration runs in."""
+"""Dagster resources, built from the table of settings (settings.py): the only place that knows which
+environment the migration runs in."""
 
 import json
-import os
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import psycopg
 from pydantic import Field as ConfigField
 
 from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api, sample_server
-from culturebridge_migration.files.copier import DEFAULT_WORKERS, FileCopier
+from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.progress import CopyProgress
-from culturebridge_migration.files.storage import DEFAULT_FILES_DIR, FileStorageError, open_storage
-from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS, BubbleFileMatcher, fetch_through
+from culturebridge_migration.files.storage import FileStorageError, open_storage
+from culturebridge_migration.files.urls import BubbleFileMatcher, fetch_through
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
     DatabaseUnavailable,
@@ -30,8 +31,23 @@ from culturebridge_migration.loading.writer_lock import Holder, WriterBusy, writ
 from culturebridge_migration.mapping.corrections import EntityFixes, FixesFileError, read_fixes_file
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.redaction import redact_url
+from culturebridge_migration.settings import (
+    BY_VARIABLE,
+    SETTINGS,
+    Setting,
+    configured_text,
+    field_default,
+    field_doc,
+    parsed,
+    whole_number,
+)
 from culturebridge_migration.sources.bubble_api import BubbleClient
 from culturebridge_migration.sources.source import ApiSource, CsvSource, RecordSource
+
+
+def _from_table(resource: str, field: str) -> Any:
+    """A field the environment sets: its default and description are the settings table's."""
+    return ConfigField(default=field_default(resource, field), description=field_doc(resource, field))
 
 
 @cache
@@ -48,14 +64,11 @@ def _prepared(url: str, schemas: Schemas, owner: SchemaOwner) -> bool:
 class PostgresResource(dg.ConfigurableResource):
     """Phase 2 PostgreSQL: `database_url`, or else an embedded server kept in `embedded_dir`."""
 
-    database_url: str | None = ConfigField(default=None, description="postgresql:// URL; unset: embedded server")
+    database_url: str | None = _from_table("postgres", "database_url")
     embedded_dir: str = ConfigField(default=EMBEDDED_DIR, description="Data folder of the embedded server")
     app_schema: str = "public"
     migration_schema: str = "migration"
-    schema_owner: str = ConfigField(
-        default="migration",
-        description="who evolves the Phase 2 tables: migration (this project, recorded) or app (its own migrations)",
-    )
+    schema_owner: str = _from_table("postgres", "schema_owner")
 
     @property
     def schemas(self) -> Schemas:
@@ -141,22 +154,18 @@ class PostgresResource(dg.ConfigurableResource):
 class BubbleResource(dg.ConfigurableResource):
     """Phase 1 records: the Data API when `api_url` is set, else CSV files in `csv_dir`, else the bundled sample."""
 
-    api_url: str | None = ConfigField(default=None, description="like https://APP.bubbleapps.io/api/1.1")
-    api_key: str | None = ConfigField(default=None, description="an admin API token (Settings > API)")
-    csv_dir: str | None = ConfigField(default=None, description="folder of Bubble editor CSV exports")
-    csv_timezone: str = ConfigField(default="UTC", description="time zone of the person who exported the CSVs")
-    csv_encoding: str = ConfigField(default="utf-8-sig", description="text encoding of the CSV files (Bubble: UTF-8)")
+    api_url: str | None = _from_table("bubble", "api_url")
+    api_key: str | None = _from_table("bubble", "api_key")
+    csv_dir: str | None = _from_table("bubble", "csv_dir")
+    csv_timezone: str = _from_table("bubble", "csv_timezone")
+    csv_encoding: str = _from_table("bubble", "csv_encoding")
     sample_users: int = ConfigField(default=300, description="size of the bundled sample")
-    page_size: int = ConfigField(default=100, description="records per page (Bubble allows 1..100)")
+    page_size: int = _from_table("bubble", "page_size")
     timeout_seconds: float = 30.0
     max_retries: int = 6
-    requests_per_minute: int | None = ConfigField(default=None, description="request budget; Bubble plans: 1000+")
-    # 8 pages in flight at Bubble's ~150 ms is about 2,300 requests/min (measured on the local server):
-    # more than the 1,000/min of Bubble's legacy plans, where requests_per_minute must be set.
-    page_workers: int = ConfigField(default=8, description="requests in flight at once, across all types")
-    files_base_url: str | None = ConfigField(
-        default=None, description="fetch Bubble's files from here instead of their own host (the local Bubble server)"
-    )
+    requests_per_minute: int | None = _from_table("bubble", "requests_per_minute")
+    page_workers: int = _from_table("bubble", "page_workers")
+    files_base_url: str | None = _from_table("bubble", "files_base_url")
 
     def describe(self) -> str:
         if self.api_url:
@@ -214,12 +223,11 @@ class BubbleResource(dg.ConfigurableResource):
 class FilesResource(dg.ConfigurableResource):
     """Storage the team owns for Bubble's files (a folder or an S3-compatible bucket) and which URLs are Bubble's."""
 
-    target: str = ConfigField(default=DEFAULT_FILES_DIR, description="a folder, or s3://bucket/prefix")
-    public_base_url: str | None = ConfigField(default=None, description="the base URL Phase 2 links the copies by")
-    host_patterns: str = ConfigField(
-        default=",".join(DEFAULT_FILE_HOST_PATTERNS), description="comma-separated host patterns of Bubble's files"
-    )
-    workers: int = ConfigField(default=DEFAULT_WORKERS, description="downloads at once")
+    target: str = _from_table("files", "target")
+    public_base_url: str | None = _from_table("files", "public_base_url")
+    host_patterns: str = _from_table("files", "host_patterns")
+    workers: int = _from_table("files", "workers")
+    # MIGRATION_FILE_MAX_BYTES (the files work): its field here, `_from_table("files", ...)`, its row in settings.py.
 
     def matcher(self) -> BubbleFileMatcher:
         try:
@@ -245,37 +253,18 @@ class FilesResource(dg.ConfigurableResource):
 class MigrationSettings(dg.ConfigurableResource):
     """Where files go and how Bubble's field names map to Phase 2 columns."""
 
-    export_dir: str = ConfigField(default="migration_data", description="exports and id mappings")
-    report_dir: str = ConfigField(default="migration_reports", description="reports, one set per run")
-    field_map: str | None = ConfigField(
-        default=None, description='JSON file of Bubble key overrides: {"users": {"first_name": "first_name_text"}}'
-    )
+    export_dir: str = _from_table("settings", "export_dir")
+    report_dir: str = _from_table("settings", "report_dir")
+    field_map: str | None = _from_table("settings", "field_map")
     hash_workers: int | None = ConfigField(default=None, description="bcrypt threads; default: one per core")
     sample_size: int = ConfigField(default=25, description="rows per table compared field by field with the export")
     sample_seed: int | None = ConfigField(default=None, description="seed for the sample check; unset: random")
-    keep_unmigrated_types: bool = ConfigField(
-        default=True, description="export the Bubble types no table migrates and keep them in bubble_records"
-    )
-    max_reject_share: float = ConfigField(
-        default=0.5, description="a table with more of its records rejected fails the gate (0..1)"
-    )
-    writer_wait_seconds: int = ConfigField(
-        default=60, description="how long a run waits for another run on the same database or export folder"
-    )
-    fixes: str | None = ConfigField(
-        default=None,
-        description="the team's corrections: an errors CSV with its `fix` column filled in, or the JSON form "
-        "(mapping/corrections.py)",
-    )
-    password_bridge_until: str | None = ConfigField(
-        default=None,
-        description="when the login bridge closes (ISO 8601 date or time, UTC without a zone); unset: 30 days "
-        "after the last cutover",
-    )
-    deleted_records: str = ConfigField(
-        default=DeletedRecords.REPORT.value,
-        description="what a full export does with migrated rows gone from Bubble: report, flag or delete",
-    )
+    keep_unmigrated_types: bool = _from_table("settings", "keep_unmigrated_types")
+    max_reject_share: float = _from_table("settings", "max_reject_share")
+    writer_wait_seconds: int = _from_table("settings", "writer_wait_seconds")
+    fixes: str | None = _from_table("settings", "fixes")
+    deleted_records: str = _from_table("settings", "deleted_records")
+    password_bridge_until: str | None = _from_table("settings", "password_bridge_until")
 
     def deleted_records_mode(self) -> DeletedRecords:
         try:
@@ -309,92 +298,45 @@ class MigrationSettings(dg.ConfigurableResource):
             raise dg.Failure(f"Field map {path}: {exc}") from None
 
 
-def _env(name: str) -> dg.EnvVar | None:
-    """An EnvVar when the variable is set (the UI shows its name, never its value), else None."""
-    return dg.EnvVar(name) if os.environ.get(name) else None
+_RESOURCES: dict[str, type[dg.ConfigurableResource]] = {
+    "postgres": PostgresResource,
+    "bubble": BubbleResource,
+    "settings": MigrationSettings,
+    "files": FilesResource,
+}
 
 
-def _share(variable: str) -> float:
-    text = os.environ[variable]
-    try:
-        share = float(text)
-    except ValueError:
-        share = -1.0
-    if not 0.0 <= share <= 1.0:
-        raise ValueError(f"{variable} is {text!r}: set it to a share between 0 and 1, like 0.5")
-    return share
+def _configured(setting: Setting) -> object | None:
+    """The value a set variable gives its field; None when it is unset.
+
+    Text and whole numbers go to Dagster as EnvVars: it reads them at run time and the UI shows the
+    variable's name, never its value (URLs and keys are secrets). Other types are parsed here, so a
+    bad value names its variable before any run starts.
+    """
+    text = configured_text(setting)
+    if text is None:
+        return None
+    if setting.parse is None:
+        return dg.EnvVar(setting.variable)
+    if setting.parse is whole_number:
+        return dg.EnvVar.int(setting.variable)
+    return parsed(setting, text)
 
 
 def resources_from_env() -> dict[str, dg.ConfigurableResource]:
-    """The resources for this environment: environment variables when set, embedded defaults otherwise."""
-    optional = {
-        "api_url": _env("BUBBLE_API_URL"),
-        "api_key": _env("BUBBLE_API_KEY"),
-        "csv_dir": _env("BUBBLE_CSV_DIR"),
-    }
-    settings = {
-        "export_dir": _env("MIGRATION_EXPORT_DIR"),
-        "report_dir": _env("MIGRATION_REPORT_DIR"),
-        "field_map": _env("MIGRATION_FIELD_MAP"),
-        "deleted_records": _env("MIGRATION_DELETED_RECORDS"),
-        "fixes": _env("MIGRATION_FIXES"),
-        "password_bridge_until": _env("MIGRATION_PASSWORD_BRIDGE_UNTIL"),
-    }
-    if os.environ.get("MIGRATION_KEEP_UNMIGRATED_TYPES"):
-        settings["keep_unmigrated_types"] = os.environ["MIGRATION_KEEP_UNMIGRATED_TYPES"].lower() not in (
-            "0",
-            "no",
-            "false",
-        )
-    if os.environ.get("MIGRATION_MAX_REJECT_SHARE"):  # not a secret, and EnvVar holds text or integers only
-        settings["max_reject_share"] = _share("MIGRATION_MAX_REJECT_SHARE")
-    if os.environ.get("MIGRATION_WRITER_WAIT_SECONDS"):
-        settings["writer_wait_seconds"] = dg.EnvVar.int("MIGRATION_WRITER_WAIT_SECONDS")
-    bubble = {k: v for k, v in optional.items() if v is not None}
-    for field_name, variable in (("csv_timezone", "BUBBLE_CSV_TIMEZONE"), ("csv_encoding", "BUBBLE_CSV_ENCODING")):
-        if os.environ.get(variable):
-            bubble[field_name] = dg.EnvVar(variable)
-    if os.environ.get("BUBBLE_FILES_URL"):
-        bubble["files_base_url"] = dg.EnvVar("BUBBLE_FILES_URL")
-    for field_name, variable in (
-        ("page_size", "MIGRATION_BATCH_SIZE"),
-        ("requests_per_minute", "MIGRATION_REQUESTS_PER_MINUTE"),
-        ("page_workers", "MIGRATION_PAGE_WORKERS"),
-    ):
-        if os.environ.get(variable):
-            bubble[field_name] = dg.EnvVar.int(variable)
-    return {
-        "postgres": PostgresResource(
-            **({"database_url": _env("DATABASE_URL")} if _env("DATABASE_URL") else {}),
-            **({"schema_owner": _env("MIGRATION_SCHEMA_OWNER")} if _env("MIGRATION_SCHEMA_OWNER") else {}),
-        ),
-        "bubble": BubbleResource(**bubble),
-        "settings": MigrationSettings(**{k: v for k, v in settings.items() if v is not None}),
-        "files": FilesResource(**_files_settings()),
-    }
-
-
-def _files_settings() -> dict[str, object]:
-    settings: dict[str, object] = {}
-    target = _env("MIGRATION_FILES_URL") or _env("MIGRATION_FILES_DIR")  # a bucket wins over a folder
-    for name, value in (
-        ("target", target),
-        ("public_base_url", _env("MIGRATION_FILES_PUBLIC_URL")),
-        ("host_patterns", _env("MIGRATION_FILES_HOSTS")),
-    ):
-        if value is not None:
-            settings[name] = value
-    workers = os.environ.get("MIGRATION_FILE_WORKERS", "").strip()
-    if workers:  # checked here: a bad value must name its variable before any run starts
-        if not (workers.isdigit() and int(workers) > 0):
-            raise ValueError(f"MIGRATION_FILE_WORKERS is {workers!r}: set it to a positive whole number, like 8")
-        settings["workers"] = int(workers)
-    return settings
+    """The resources for this environment, from the settings table: set variables, else the defaults."""
+    fields: dict[str, dict[str, object]] = {key: {} for key in _RESOURCES}
+    for setting in SETTINGS:
+        if setting.resource is None or setting.field is None or (value := _configured(setting)) is None:
+            continue  # unset, or not a resource's (LOG_LEVEL)
+        fields[setting.resource].setdefault(setting.field, value)  # the first set variable of a field wins
+    return {key: resource(**fields[key]) for key, resource in _RESOURCES.items()}
 
 
 def loggers_from_env() -> dict[str, dg.LoggerDefinition] | None:
     """LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) sets the run log's level; unset: Dagster's default."""
-    level = os.environ.get("LOG_LEVEL")
-    if not level:
+    setting = BY_VARIABLE["LOG_LEVEL"]
+    level = configured_text(setting)
+    if level is None:
         return None
-    return {"console": dg.colored_console_logger.configured({"log_level": level.upper()})}
+    return {"console": dg.colored_console_logger.configured({"log_level": parsed(setting, level)})}

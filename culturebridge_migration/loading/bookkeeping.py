@@ -1,8 +1,15 @@
-"""What a load writes beside the table: its rejects, its value fixes, and its counts per entity."""
+"""What a load writes beside the table: its rejects, its value fixes, and its counts per entity.
+
+The one sequence every load follows (migrate.py, verbatim.py, rehearsal.py): `entity_load` begins the
+transaction and registers the run, the load writes its rows, `record_load` replaces what a retried step
+recorded before and writes the rejects, the fixes, the counts and the watermark.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 
 from psycopg import sql
@@ -30,11 +37,11 @@ def _copy(db: Phase2Database, table: str, columns: sql.Composable, run_id: str, 
             copy.write_row((run_id, *row))
 
 
-def save_rejects(db: Phase2Database, run_id: str, rejects: Iterable[Reject]) -> None:
+def _save_rejects(db: Phase2Database, run_id: str, rejects: Iterable[Reject]) -> None:
     _copy(db, "rejects", _REJECT_COLUMNS, run_id, (tuple(getattr(r, n) for n in REJECT_FIELDS) for r in rejects))
 
 
-def save_fixes(db: Phase2Database, run_id: str, fixes: Iterable[ValueFix]) -> None:
+def _save_fixes(db: Phase2Database, run_id: str, fixes: Iterable[ValueFix]) -> None:
     _copy(db, "value_fixes", _FIX_COLUMNS, run_id, (tuple(getattr(f, n) for n in VALUE_FIX_FIELDS) for f in fixes))
 
 
@@ -54,7 +61,7 @@ def read_fixes(db: Phase2Database, run_id: str) -> list[ValueFix]:
     return [ValueFix(*row) for row in db.execute(query, (run_id,))]
 
 
-def clear_entity_run(db: Phase2Database, run_id: str, entity: Entity) -> None:
+def _clear_entity_run(db: Phase2Database, run_id: str, entity: Entity) -> None:
     """A step retried within the same run replaces, not adds to, its rejects and fixes."""
     for table in ("rejects", "value_fixes"):
         db.execute(
@@ -63,17 +70,7 @@ def clear_entity_run(db: Phase2Database, run_id: str, entity: Entity) -> None:
         )
 
 
-def save_entity_run(
-    db: Phase2Database,
-    run_id: str,
-    entity: Entity,
-    *,
-    exported: int,
-    result: LoadResult,
-    rejected: int,
-    started_at: datetime,
-    deleted: int = 0,
-) -> None:
+def _save_entity_run(db: Phase2Database, run_id: str, entity: Entity, done: LoadRecord, started_at: datetime) -> None:
     db.execute(
         sql.SQL(
             "INSERT INTO {} (run_id, entity, exported, loaded, inserted, updated, unchanged, rejected, started_at,"
@@ -86,13 +83,63 @@ def save_entity_run(
         (
             run_id,
             entity.name,
-            exported,
-            result.loaded,
-            result.inserted,
-            result.updated,
-            result.unchanged,
-            rejected,
+            done.exported,
+            done.result.loaded,
+            done.result.inserted,
+            done.result.updated,
+            done.result.unchanged,
+            len(done.rejects),
             started_at,
-            deleted,
+            done.deleted,
         ),
     )
+
+
+@contextmanager
+def entity_load(db: Phase2Database, run_id: str, job_name: str, *, rehearsal: bool = False) -> Iterator[None]:
+    """One transaction for a load and its bookkeeping, the run registered first.
+
+    A rehearsal's run is marked one and rolled back: later runs, the rollback and the deletion census
+    pass over it, while the reports read what it would have done.
+    """
+    with db.transaction():
+        if rehearsal:
+            db.execute(
+                sql.SQL(
+                    "INSERT INTO {} (run_id, job_name, rehearsal, rolled_back_at) VALUES (%s, %s, true, now())"
+                    " ON CONFLICT (run_id) DO UPDATE SET rehearsal = true, rolled_back_at = now()"
+                ).format(db.bookkeeping("runs")),
+                (run_id, job_name),
+            )
+        else:
+            db.register_run(run_id, job_name)
+        yield
+
+
+@dataclass(frozen=True)
+class LoadRecord:
+    """What one load of an entity did, as its bookkeeping keeps it."""
+
+    exported: int
+    result: LoadResult
+    rejects: list[Reject]
+    fixes: list[ValueFix]
+    deleted: int = 0  # rows gone from Bubble that the load deleted
+
+
+def record_load(
+    db: Phase2Database,
+    run_id: str,
+    entity: Entity,
+    done: LoadRecord,
+    *,
+    started_at: datetime,
+    watermark: datetime | None = None,
+) -> None:
+    """What one load of `entity` did, inside `entity_load`: a step retried in the run replaces its record."""
+    _clear_entity_run(db, run_id, entity)
+    _save_rejects(db, run_id, done.rejects)
+    _save_fixes(db, run_id, done.fixes)
+    _save_entity_run(db, run_id, entity, done, started_at)
+    if watermark is not None:
+        db.advance_watermark(entity, watermark, run_id)

@@ -21,6 +21,8 @@ from psycopg import sql
 
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity
+from culturebridge_migration.sources.deletion_census import CensusOutcome
+from culturebridge_migration.sources.export_store import ExportManifest
 
 
 class DeletedRecords(StrEnum):
@@ -34,6 +36,24 @@ class Sweep:
     mode: DeletedRecords
     deleted: list[str] = field(default_factory=list)
     flagged: dict[str, str] = field(default_factory=dict)  # bubble_id -> why it stays
+
+
+def proves_whole_type(export: ExportManifest | None, records_read: int) -> bool:
+    """Only an export of every record of the type shows that a record is gone from Bubble."""
+    return (
+        export is not None
+        and export.modified_after is None
+        and export.complete
+        and records_read == export.exported == export.unique_ids
+    )
+
+
+def conclusive_census(export: ExportManifest | None, records_read: int) -> CensusOutcome | None:
+    """The census that came with this export, when it proves what Bubble deleted (sources/deletion_census.py)."""
+    if export is None or not export.census or not export.complete or records_read != export.exported:
+        return None
+    census = CensusOutcome(**export.census)
+    return census if census.conclusive else None
 
 
 def stage_exported_ids(

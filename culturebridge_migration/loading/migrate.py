@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from culturebridge_migration.loading import bookkeeping, deletions, loader
-from culturebridge_migration.loading.deletions import DeletedRecords, Sweep
+from culturebridge_migration.loading.deletions import DeletedRecords, Sweep, conclusive_census, proves_whole_type
 from culturebridge_migration.loading.isolation import refusal_reject
 from culturebridge_migration.loading.loader import LoadResult
 from culturebridge_migration.loading.phase2_db import Phase2Database
@@ -24,7 +24,6 @@ from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
-from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 
 CHUNK_RECORDS = 20_000
@@ -46,6 +45,11 @@ class EntityOutcome:
     @property
     def loaded(self) -> int:
         return self.result.loaded
+
+    def record(self) -> bookkeeping.LoadRecord:
+        """What the load did, as the bookkeeping keeps it (a rehearsal keeps it after the rollback)."""
+        deleted = len(self.sweep.deleted) if self.sweep else 0
+        return bookkeeping.LoadRecord(self.exported, self.result, self.rejects, self.fixes, deleted)
 
 
 class StreamedMapping:
@@ -114,24 +118,6 @@ def _chunks(records: Iterable[dict], size: int | None) -> Iterator[list[dict]]:
         yield chunk
 
 
-def proves_whole_type(export: ExportManifest | None, records_read: int) -> bool:
-    """Only an export of every record of the type shows that a record is gone from Bubble."""
-    return (
-        export is not None
-        and export.modified_after is None
-        and export.complete
-        and records_read == export.exported == export.unique_ids
-    )
-
-
-def conclusive_census(export: ExportManifest | None, records_read: int) -> CensusOutcome | None:
-    """The census that came with this export, when it proves what Bubble deleted (sources/deletion_census.py)."""
-    if export is None or not export.census or not export.complete or records_read != export.exported:
-        return None
-    census = CensusOutcome(**export.census)
-    return census if census.conclusive else None
-
-
 def _gone(
     db: Phase2Database, entity: Entity, export: ExportManifest | None, mapping: StreamedMapping, mode: DeletedRecords
 ) -> list[str] | None:
@@ -167,8 +153,7 @@ def migrate_entity(
     announced, each once, and exactly the records this load read.
     """
     started, clock = datetime.now(UTC), time.monotonic()
-    with db.transaction():
-        db.register_run(run_id, job_name)
+    with bookkeeping.entity_load(db, run_id, job_name):
         copies = db.file_copies(entity) if url_columns(entity) else {}
         mapping = StreamedMapping(
             entity, db.reference_lookups(entity), loader.taken_emails(db, entity), decisions, copies
@@ -177,24 +162,11 @@ def migrate_entity(
         refused = {str(row["bubble_id"]) for row, _ in load.refused}
         rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]
         fixes = [fix for fix in mapping.fixes if fix.bubble_id not in refused]  # a refused row stored nothing
-        bookkeeping.clear_entity_run(db, run_id, entity)
-        bookkeeping.save_rejects(db, run_id, rejects)
-        bookkeeping.save_fixes(db, run_id, fixes)
         sweep = None
         if deleted_records is not None and (gone := _gone(db, entity, export, mapping, deleted_records)) is not None:
             sweep = deletions.sweep(db, entity, gone, deleted_records, run_id)
-        bookkeeping.save_entity_run(
-            db,
-            run_id,
-            entity,
-            exported=mapping.exported,
-            result=load.result,
-            rejected=len(rejects),
-            started_at=started,
-            deleted=len(sweep.deleted) if sweep else 0,
-        )
-        if watermark is not None:
-            db.advance_watermark(entity, watermark, run_id)
+        done = bookkeeping.LoadRecord(mapping.exported, load.result, rejects, fixes, len(sweep.deleted) if sweep else 0)
+        bookkeeping.record_load(db, run_id, entity, done, started_at=started, watermark=watermark)
     return EntityOutcome(
         entity.name,
         mapping.exported,

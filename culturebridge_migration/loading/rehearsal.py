@@ -35,24 +35,5 @@ def rehearsal(db: Phase2Database, run_id: str) -> Iterator[None]:
 def keep_rehearsal(db: Phase2Database, outcome: EntityOutcome, run_id: str, job_name: str, started: datetime) -> None:
     """What the rehearsed load would have done, in the bookkeeping, under a run that changed nothing."""
     entity = db.entities[outcome.entity]
-    with db.transaction():
-        db.execute(
-            sql.SQL(
-                "INSERT INTO {} (run_id, job_name, rehearsal, rolled_back_at) VALUES (%s, %s, true, now())"
-                " ON CONFLICT (run_id) DO UPDATE SET rehearsal = true, rolled_back_at = now()"
-            ).format(db.bookkeeping("runs")),
-            (run_id, job_name),
-        )
-        bookkeeping.clear_entity_run(db, run_id, entity)
-        bookkeeping.save_rejects(db, run_id, outcome.rejects)
-        bookkeeping.save_fixes(db, run_id, outcome.fixes)
-        bookkeeping.save_entity_run(
-            db,
-            run_id,
-            entity,
-            exported=outcome.exported,
-            result=outcome.result,
-            rejected=len(outcome.rejects),
-            started_at=started,
-            deleted=len(outcome.sweep.deleted) if outcome.sweep else 0,
-        )
+    with bookkeeping.entity_load(db, run_id, job_name, rehearsal=True):
+        bookkeeping.record_load(db, run_id, entity, outcome.record(), started_at=started)

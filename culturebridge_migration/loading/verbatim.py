@@ -148,15 +148,8 @@ def migrate_verbatim(
     started: datetime,
 ) -> tuple[LoadResult, list[Reject], int]:
     """One unmigrated type's export into bubble_records, in one transaction with its bookkeeping."""
-    with db.transaction():
-        db.register_run(run_id, job_name)
+    with bookkeeping.entity_load(db, run_id, job_name):
         result, rejects, fixes, read = keep_verbatim(db, entity, records, run_id)
-        bookkeeping.clear_entity_run(db, run_id, entity)
-        bookkeeping.save_rejects(db, run_id, rejects)
-        bookkeeping.save_fixes(db, run_id, fixes)
-        bookkeeping.save_entity_run(
-            db, run_id, entity, exported=read, result=result, rejected=len(rejects), started_at=started
-        )
-        if watermark is not None:
-            db.advance_watermark(entity, watermark, run_id)
+        done = bookkeeping.LoadRecord(read, result, rejects, fixes)
+        bookkeeping.record_load(db, run_id, entity, done, started_at=started, watermark=watermark)
     return result, rejects, read

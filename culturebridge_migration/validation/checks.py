@@ -1,22 +1,31 @@
-"""Every validation of a migrated table, as data: a name, a severity, a description and a function.
+"""Every validation of the migration, as data: a name, a severity, a description and a function.
 
-The Dagster layer turns each `TableCheck` into an asset check on its table and runs it with the
-table's `CheckInputs`; nothing here needs Dagster. Each outcome says how many rows offend and
-which (a sample of Bubble ids), and how long the check took.
+The Dagster layer (defs/checks.py) declares each `Check` on its asset and turns its `Outcome` into
+the check's result; nothing here needs Dagster. A table's checks (`TableCheck`) run with the table's
+`CheckInputs`; the export's and the kept types' checks with what their steps produced, the files'
+in validation/file_checks.py. Each outcome says how many rows offend and which (a sample of Bubble
+ids), and how long the check took.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Generic, TypeVar
 
 from psycopg import sql
 
-from culturebridge_migration.loading.deletions import DeletedRecords, find_gone, migrated_among, stage_exported_ids
-from culturebridge_migration.loading.migrate import conclusive_census, proves_whole_type
+from culturebridge_migration.loading.deletions import (
+    DeletedRecords,
+    conclusive_census,
+    find_gone,
+    migrated_among,
+    proves_whole_type,
+    stage_exported_ids,
+)
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.schema_evolution import fix_script, schema_differences
 from culturebridge_migration.mapping.corrections import EntityFixes
@@ -41,6 +50,8 @@ FIELDS_PRESENT = "mapped_fields_present"
 MOSTLY_LOADED = "most_records_loaded"
 EXPORT_COMPLETE = "export_complete"
 SCHEMA_MATCHES = "schema_matches_rules"
+EXTRA_TYPES_COMPLETE = "extra_types_complete"
+RECORDS_KEPT = "records_kept"
 
 
 @dataclass
@@ -50,6 +61,7 @@ class Outcome:
     sample_ids: list[str] = field(default_factory=list)
     details: dict[str, object] = field(default_factory=dict)
     seconds: float = 0.0  # how long the check took, so a slow one shows on the dashboard
+    summary: str | None = None  # one sentence on why it failed, shown with the result
 
 
 @dataclass(frozen=True)
@@ -68,18 +80,25 @@ class CheckInputs:
     loaded_here: bool = False  # the table was loaded in this step (else its checks look at Phase 2 as it is)
 
 
+InputsT = TypeVar("InputsT")
+
+
 @dataclass(frozen=True)
-class TableCheck:
+class Check(Generic[InputsT]):
     name: str
     severity: str  # "ERROR" or "WARN"
     description: str  # for the asset-check dashboard, in words a non-engineer understands
-    run: Callable[[CheckInputs], Outcome]
+    run: Callable[[InputsT], Outcome]
+    blocking: bool = False  # a failure stops everything downstream of the asset in the run
 
-    def evaluate(self, inputs: CheckInputs) -> Outcome:
+    def evaluate(self, inputs: InputsT) -> Outcome:
         clock = time.perf_counter()
         outcome = self.run(inputs)
         outcome.seconds = time.perf_counter() - clock
         return outcome
+
+
+TableCheck = Check[CheckInputs]
 
 
 # -- export ---------------------------------------------------------------------------------------
@@ -94,7 +113,8 @@ def check_export_complete(manifest: ExportManifest) -> Outcome:
         "missing": manifest.missing,
         "duplicate_ids": manifest.duplicates,
     }
-    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details)
+    summary = None if manifest.complete else describe_incomplete_export(manifest)
+    return Outcome(manifest.complete, manifest.missing + manifest.duplicates, details=details, summary=summary)
 
 
 def describe_incomplete_export(manifest: ExportManifest) -> str:
@@ -104,6 +124,40 @@ def describe_incomplete_export(manifest: ExportManifest) -> str:
     if manifest.duplicates:
         parts.append(f"{manifest.duplicates} _id(s) arrived twice")
     return "; ".join(parts) + ": export again before loading"
+
+
+def check_extra_types_complete(manifests: list[ExportManifest]) -> Outcome:
+    """Every type no table migrates was exported whole; the incomplete ones by name."""
+    incomplete = [m.bubble_type for m in manifests if not m.complete]
+    return Outcome(not incomplete, len(incomplete), incomplete)
+
+
+# Blocking: a table must never be loaded from a partial export.
+EXPORT_COMPLETE_CHECK = Check(
+    EXPORT_COMPLETE, "ERROR", EXPORT_COMPLETE_DESCRIPTION, check_export_complete, blocking=True
+)
+EXTRA_TYPES_COMPLETE_CHECK = Check(
+    EXTRA_TYPES_COMPLETE,
+    "ERROR",
+    "Every type no table migrates was exported whole, each _id once.",
+    check_extra_types_complete,
+    blocking=True,
+)
+
+
+# -- types kept verbatim ----------------------------------------------------------------------------
+def check_records_kept(counts: Mapping[str, Mapping[str, int]]) -> Outcome:
+    """By Bubble type: every exported record kept or rejected; the types that lost some by name."""
+    lost = [bubble_type for bubble_type, c in counts.items() if c["exported"] != c["kept"] + c["rejected"]]
+    return Outcome(not lost, len(lost), lost)
+
+
+RECORDS_KEPT_CHECK = Check(
+    RECORDS_KEPT,
+    "ERROR",
+    "Every exported record of an unmigrated type is kept or rejected with a reason.",
+    check_records_kept,
+)
 
 
 # -- row counts -----------------------------------------------------------------------------------

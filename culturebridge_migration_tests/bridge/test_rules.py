@@ -10,6 +10,7 @@ from culturebridge_migration.bridge.attempts import backoff
 from culturebridge_migration.bridge.bubble_login import Verdict, read_answer
 from culturebridge_migration.bridge.config import Limits, parse_until
 from culturebridge_migration.bridge.login import Account, Step, decide
+from culturebridge_migration.validation.password_checks import LoginReadiness, check_login_share
 
 
 def test_the_decision() -> None:
@@ -51,3 +52,10 @@ def test_the_window_setting() -> None:
     assert parse_until("2026-01-31T18:00:00Z") == datetime(2026, 1, 31, 18, tzinfo=UTC)
     with pytest.raises(ValueError, match="MIGRATION_PASSWORD_BRIDGE_UNTIL"):
         parse_until("next month")
+
+
+def test_the_share_of_active_users_who_can_log_in() -> None:
+    assert check_login_share(LoginReadiness(10, 9)).passed
+    failed = check_login_share(LoginReadiness(10, 8))
+    assert (failed.passed, failed.offending, failed.details["share"]) == (False, 2, 0.8)
+    assert check_login_share(LoginReadiness(0, 0)).passed  # nobody active: nobody is locked out

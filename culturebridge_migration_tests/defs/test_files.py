@@ -11,13 +11,14 @@ import dagster as dg
 import psycopg
 import pytest
 
-from culturebridge_migration.defs.files import FILES_COPIED, FILES_GROUP, FILES_MISSING, files_key
+from culturebridge_migration.defs.files import FILES_GROUP, files_key
 from culturebridge_migration.defs.jobs import rollback_migration
 from culturebridge_migration.defs.run_tags import DRY_RUN_TAG
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.files import file_key
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.sample_data import generate_sample
+from culturebridge_migration.validation.file_checks import FILES_COPIED, FILES_MISSING
 from culturebridge_migration_tests.conftest import FILES_PUBLIC_URL, Graph
 
 pytestmark = pytest.mark.integration

@@ -11,6 +11,7 @@ import pytest
 from culturebridge_migration.defs.resources import FilesResource, PostgresResource, resources_from_env
 from culturebridge_migration.files.storage import LocalFolderStorage, ObjectStoreStorage, open_storage
 from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS
+from culturebridge_migration.settings import SETTINGS
 
 FILES_VARIABLES = (
     "MIGRATION_FILES_URL",
@@ -94,3 +95,24 @@ def test_a_schema_owner_that_is_neither_is_refused_by_name(monkeypatch: pytest.M
     monkeypatch.setenv("MIGRATION_SCHEMA_OWNER", "apps")
     with pytest.raises(dg.Failure, match="MIGRATION_SCHEMA_OWNER is 'apps'"):
         _ = postgres_resource().owner
+
+
+def test_with_nothing_set_every_field_the_table_sets_holds_the_tables_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    for setting in SETTINGS:
+        monkeypatch.delenv(setting.variable, raising=False)
+    resources = {key: r.process_config_and_initialize() for key, r in resources_from_env().items()}
+    for setting in SETTINGS:
+        if setting.resource is not None:
+            assert getattr(resources[setting.resource], setting.field) == setting.default, setting.variable
+
+
+def test_set_variables_reach_their_fields_parsed_and_text_stays_an_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIGRATION_BATCH_SIZE", "50")
+    monkeypatch.setenv("MIGRATION_MAX_REJECT_SHARE", "0.2")
+    monkeypatch.setenv("MIGRATION_KEEP_UNMIGRATED_TYPES", "false")
+    monkeypatch.setenv("BUBBLE_API_KEY", "secret-token")
+    resources = resources_from_env()
+    assert resources["bubble"].api_key == dg.EnvVar("BUBBLE_API_KEY")  # the UI shows the name, not the secret
+    bubble, settings = (resources[k].process_config_and_initialize() for k in ("bubble", "settings"))
+    assert (bubble.page_size, bubble.api_key) == (50, "secret-token")
+    assert (settings.max_reject_share, settings.keep_unmigrated_types) == (0.2, False)

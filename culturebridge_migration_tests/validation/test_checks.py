@@ -1,16 +1,24 @@
-"""The checks of a table, as data: which exist, what an export's completeness says, how long each took. Pure."""
+"""The checks as data: which exist, what an export's completeness, the kept types and the files say, how long
+each took. Pure."""
 
 from __future__ import annotations
 
+import dataclasses
+
+from culturebridge_migration.files.table_files import TableFiles
+from culturebridge_migration.files.types import FileRef
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.validation.checks import (
+    EXTRA_TYPES_COMPLETE_CHECK,
+    RECORDS_KEPT_CHECK,
     Outcome,
     TableCheck,
     check_export_complete,
     describe_incomplete_export,
     table_checks,
 )
+from culturebridge_migration.validation.file_checks import FilesInputs, check_files_copied, check_files_missing
 
 
 def manifest(announced: int, exported: int, unique: int, duplicate_ids: int = 0) -> ExportManifest:
@@ -66,3 +74,36 @@ def test_a_check_records_how_long_it_took() -> None:
     check = TableCheck("slow", "WARN", "takes a moment", lambda inputs: Outcome(True, 0))
     outcome = check.evaluate(None)  # type: ignore[arg-type]
     assert outcome.passed and outcome.seconds > 0
+
+
+def test_an_incomplete_export_says_why_in_its_summary() -> None:
+    assert check_export_complete(manifest(300, 300, 300)).summary is None
+    assert check_export_complete(manifest(308, 300, 300)).summary == describe_incomplete_export(manifest(308, 300, 300))
+
+
+def test_extra_types_fail_by_name_when_one_was_not_exported_whole() -> None:
+    whole, partial = manifest(3, 3, 3), dataclasses.replace(manifest(5, 4, 4), bubble_type="review")
+    outcome = EXTRA_TYPES_COMPLETE_CHECK.evaluate([whole, partial])
+    assert (outcome.passed, outcome.offending, outcome.sample_ids) == (False, 1, ["review"])
+    assert EXTRA_TYPES_COMPLETE_CHECK.evaluate([whole]).passed and EXTRA_TYPES_COMPLETE_CHECK.blocking
+
+
+def test_a_kept_type_that_lost_records_is_named() -> None:
+    counts = {"review": {"exported": 5, "kept": 3, "rejected": 1}, "tag": {"exported": 2, "kept": 2, "rejected": 0}}
+    outcome = RECORDS_KEPT_CHECK.evaluate(counts)
+    assert (outcome.passed, outcome.offending, outcome.sample_ids) == (False, 1, ["review"])
+
+
+def test_files_failed_and_missing_are_counted_by_record_with_their_reasons_and_urls() -> None:
+    a, b = FileRef("users", "u1", "photo", "//s3/a.png"), FileRef("users", "u2", "photo", "//s3/b.png")
+    files = TableFiles("users", 3, missing=[b], failed=[(a, "timeout"), (dataclasses.replace(a, url="//s3/c"), "500")])
+    copied, missing = check_files_copied(FilesInputs(files, False)), check_files_missing(FilesInputs(files, False))
+    assert (copied.passed, copied.offending, copied.sample_ids, copied.details) == (
+        False,
+        1,
+        ["u1"],
+        {"reasons": ["500", "timeout"]},
+    )
+    assert (missing.passed, missing.sample_ids, missing.details) == (False, ["u2"], {"urls": ["//s3/b.png"]})
+    rehearsed = check_files_copied(FilesInputs(TableFiles("users", 3), True))
+    assert rehearsed.passed and rehearsed.details == {"reasons": [], "skipped": "rehearsal: nothing was copied"}
