@@ -171,7 +171,7 @@ def copy_pass(target: str, server: str, expected: dict[str, str], workers: int) 
     files_api = f"{server}/_files"
     storage = open_storage(target)
     with (
-        FileCopier(storage, workers=workers, fetch_url=lambda url: f"{files_api}/{file_key(url)}") as copier,
+        FileCopier(storage, workers=workers, files_url=files_api) as copier,
         peak_rss() as memory,
     ):
         started = time.perf_counter()

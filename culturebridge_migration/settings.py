@@ -12,7 +12,7 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from culturebridge_migration.files.copier import DEFAULT_WORKERS
+from culturebridge_migration.files.copier import DEFAULT_MAX_BYTES, DEFAULT_WORKERS
 from culturebridge_migration.files.storage import DEFAULT_FILES_DIR
 from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS
 from culturebridge_migration.loading.deletions import DeletedRecords
@@ -237,7 +237,15 @@ SETTINGS: tuple[Setting, ...] = (
         "downloads at once",
         positive_whole_number,  # parsed when the definitions load: a bad value names its variable before any run
     ),
-    # MIGRATION_FILE_MAX_BYTES (the files work) belongs here, a `files` field like MIGRATION_FILE_WORKERS.
+    Setting(
+        "MIGRATION_FILE_MAX_BYTES",
+        "files",
+        "max_bytes",
+        DEFAULT_MAX_BYTES,
+        "a larger Bubble file is a failed copy (its link stays)",
+        positive_whole_number,
+        shown_default="`104857600` (100 MB)",
+    ),
     # -- the login bridge (after cutover): culturebridge_migration/bridge/ reads these ------------------------
     Setting(
         "MIGRATION_PASSWORD_BRIDGE_UNTIL",

@@ -18,8 +18,10 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import dagster as dg
+import hypothesis
 import psycopg
 import pytest
+from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from culturebridge_migration.definitions import ALL_ASSETS
@@ -27,7 +29,8 @@ from culturebridge_migration.defs.resources import BubbleResource, FilesResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import files_for, sample_files
 from culturebridge_migration.loading.database import EMBEDDED_DIR, require_system_user, stop_embedded_server
-from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, ENTITIES
+from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
 API_KEY = "test-api-key"
@@ -318,3 +321,97 @@ def real_app() -> SimpleNamespace:
     without email. `data` by Bubble type; `field_kinds` says what its /meta knows that values cannot."""
     kinds = {"user": {"Role": "option.os_role"}, "booking": {"Status": "option.os_status"}}
     return SimpleNamespace(data=_real_app(), field_kinds=kinds)
+
+
+# -- hostile values (property-based) ----------------------------------------------------------------
+# Bounded in the fast tier; HYPOTHESIS_PROFILE=long runs ten times as many examples (the full suite's
+# nightly run, when there is time for it).
+hypothesis.settings.register_profile("fast", max_examples=200, deadline=None)
+hypothesis.settings.register_profile("long", max_examples=2_000, deadline=None)
+hypothesis.settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "fast"))
+
+
+def _nested(levels: int) -> list:
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+_ANY_CHARACTER = st.characters(exclude_categories=())  # NUL, controls and lone surrogates included
+_PLAUSIBLE = [
+    "",
+    " ",
+    "\x00",
+    "\ud800",
+    "Client",
+    "Confirmed",
+    "Paid",
+    "2025-11-05T14:03:22.120Z",
+    "Nov 5, 2025 2:03 pm",
+    "javascript:alert(document.cookie)",
+    "//s3.amazonaws.com/appforest_uf/f1/x.png",
+    "https://example.com/a b",
+    "NaN",
+    "1e999",
+    "$1,234.50",
+    '{"a": [1, 2]}',
+    "$2b$12$" + "a" * 53,
+]
+_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats()
+    | st.text(_ANY_CHARACTER, max_size=20)
+    | st.sampled_from(_PLAUSIBLE)
+)
+_HUGE = st.builds(
+    lambda size, character: character * size,
+    st.sampled_from([129, 201, 501, 2_049, 50_001, 100_001, 1_000_000]),
+    st.sampled_from(["a", "é", "\x00", "😀", " "]),
+)
+# Nested past the limit, not past what hypothesis can print of a failing example (the 10,000-deep
+# values of the issue have tests of their own).
+_DEEP = st.builds(_nested, st.integers(60, 300)) | st.builds(lambda n: "[" * n + "]" * n, st.integers(60, 20_000))
+_VALUES = (
+    st.recursive(
+        _SCALARS,
+        lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
+        max_leaves=12,
+    )
+    | _HUGE
+    | _DEEP
+)
+
+
+@pytest.fixture(scope="session")
+def hostile() -> SimpleNamespace:
+    """Strategies of hostile Bubble values and records: `values`; `records(entity)`, lists of records of
+    the entity, each a valid record with some keys (any field, `_id` and the built-ins included, or a new
+    one) holding any JSON value; `bases` (valid records of a small sample) and `refs` (its ids)."""
+    small = generate_sample(12, bad_records=False, legacy_password_share=0.0)
+    refs = {name: RefLookup({r["_id"]: i for i, r in enumerate(records, 1)}) for name, records in small.records.items()}
+
+    # The records hostile values are planted in: those of the sample that load as they are.
+    bases = {
+        name: [r for r in records if map_records(ENTITIES[name], [r], refs).rows]
+        for name, records in small.records.items()
+    }
+
+    def keys(name: str) -> st.SearchStrategy[str]:
+        sources = [p for f in ENTITIES[name].fields for p in (f.source, f.source.split(".")[0])]
+        return st.sampled_from([*dict.fromkeys(sources), *BUILT_IN_KEYS]) | st.text(max_size=6)
+
+    def records(name: str, max_size: int = 4) -> st.SearchStrategy[list[dict]]:
+        one = st.tuples(st.sampled_from(bases[name]), st.dictionaries(keys(name), _VALUES, max_size=4))
+        return st.lists(one, min_size=1, max_size=max_size).map(
+            lambda drawn: [{**base, "_id": f"{base['_id']}h{i}", **changes} for i, (base, changes) in enumerate(drawn)]
+        )
+
+    return _Strategies(values=_VALUES, records=records, bases=bases, refs=refs)
+
+
+class _Strategies(SimpleNamespace):
+    def __repr__(self) -> str:  # what a failing example prints: the records it drew, not the whole sample
+        return "hostile"

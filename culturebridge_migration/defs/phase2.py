@@ -21,7 +21,7 @@ from culturebridge_migration.defs.exports import EXTRA_TYPES, export_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.defs.run_tags import is_dry_run
-from culturebridge_migration.loading.database import first_line
+from culturebridge_migration.loading.database import first_line, restarted
 from culturebridge_migration.loading.migrate import EntityOutcome, migrate_entity
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.rehearsal import keep_rehearsal, rehearsal
@@ -106,8 +106,9 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         except ExportMismatch as exc:
             raise dg.Failure(str(exc)) from None
         except psycopg.OperationalError as exc:  # not about a row: the server, the disk, the network
+            failed = "restarted (or was shut down)" if restarted(exc) else "failed"
             raise dg.Failure(
-                f"PostgreSQL failed while loading {entity_name}: {first_line(exc)}. The table is as it was "
+                f"PostgreSQL {failed} while loading {entity_name}: {first_line(exc)}. The table is as it was "
                 "(each table loads in one transaction); run the migration again once the database is back."
             ) from None
 

@@ -14,9 +14,10 @@ from pydantic import Field as ConfigField
 
 from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api, sample_server
 from culturebridge_migration.files.copier import FileCopier
+from culturebridge_migration.files.fetch import FileSource
 from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.storage import FileStorageError, open_storage
-from culturebridge_migration.files.urls import BubbleFileMatcher, fetch_through
+from culturebridge_migration.files.urls import BubbleFileMatcher
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
     DatabaseUnavailable,
@@ -42,6 +43,7 @@ from culturebridge_migration.settings import (
     whole_number,
 )
 from culturebridge_migration.sources.bubble_api import BubbleClient
+from culturebridge_migration.sources.http import RetryPolicy
 from culturebridge_migration.sources.source import ApiSource, CsvSource, RecordSource
 
 
@@ -162,7 +164,7 @@ class BubbleResource(dg.ConfigurableResource):
     sample_users: int = ConfigField(default=300, description="size of the bundled sample")
     page_size: int = _from_table("bubble", "page_size")
     timeout_seconds: float = 30.0
-    max_retries: int = 6
+    max_retries: int = RetryPolicy.max_retries  # the Data API's requests and Bubble's files alike
     requests_per_minute: int | None = _from_table("bubble", "requests_per_minute")
     page_workers: int = _from_table("bubble", "page_workers")
     files_base_url: str | None = _from_table("bubble", "files_base_url")
@@ -193,15 +195,14 @@ class BubbleResource(dg.ConfigurableResource):
                 yield source
 
     @contextmanager
-    def file_addresses(self) -> Iterator[Callable[[str], str]]:
-        """Where each Bubble file URL is fetched: its own host, or the local Bubble server's file path."""
-        if self.files_base_url:
-            yield fetch_through(self.files_base_url)
-        elif self.api_url or self.csv_dir:
-            yield lambda url: url
+    def file_addresses(self) -> Iterator[FileSource]:
+        """Where Bubble's files are fetched (their own hosts, or the local Bubble server's) and how retried."""
+        retry = RetryPolicy(max_retries=self.max_retries)
+        if self.files_base_url or self.api_url or self.csv_dir:
+            yield FileSource(self.files_base_url, retry)
         else:
             with sample_server(self.sample_users) as server:
-                yield fetch_through(server.files_url)
+                yield FileSource(server.files_url, retry)
 
     @contextmanager
     def _api(self, url: str, key: str) -> Iterator[ApiSource]:
@@ -227,7 +228,7 @@ class FilesResource(dg.ConfigurableResource):
     public_base_url: str | None = _from_table("files", "public_base_url")
     host_patterns: str = _from_table("files", "host_patterns")
     workers: int = _from_table("files", "workers")
-    # MIGRATION_FILE_MAX_BYTES (the files work): its field here, `_from_table("files", ...)`, its row in settings.py.
+    max_bytes: int = _from_table("files", "max_bytes")
 
     def matcher(self) -> BubbleFileMatcher:
         try:
@@ -240,13 +241,21 @@ class FilesResource(dg.ConfigurableResource):
 
     @contextmanager
     def copier(
-        self, fetch_url: Callable[[str], str], on_progress: Callable[[CopyProgress], None] | None = None
+        self, source: FileSource, on_progress: Callable[[CopyProgress], None] | None = None
     ) -> Iterator[FileCopier]:
         try:
             storage = open_storage(self.target, public_base_url=self.public_base_url)
         except (FileStorageError, ValueError, OSError) as exc:
             raise dg.Failure(f"Cannot open the files storage {self.describe()}: {exc}") from None
-        with FileCopier(storage, workers=self.workers, fetch_url=fetch_url, on_progress=on_progress) as copier:
+        with FileCopier(
+            storage,
+            matcher=self.matcher(),
+            files_url=source.files_url,
+            retry=source.retry,
+            workers=self.workers,
+            max_bytes=self.max_bytes,
+            on_progress=on_progress,
+        ) as copier:
             yield copier
 
 

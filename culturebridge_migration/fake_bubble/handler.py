@@ -280,7 +280,7 @@ class Handler(BaseHTTPRequestHandler):
         }
         if fault and fault.kind == "short_page":
             page = {**page, "results": results[: len(results) // 2]}
-        body = json.dumps({"response": page}).encode()
+        body = dumps({"response": page}).encode()
         if fault and fault.kind == "truncate":
             body = body[: len(body) // 2]
         self._send(200, body)
@@ -386,6 +386,39 @@ class Handler(BaseHTTPRequestHandler):
             status = int(fault.params.get("status", 500))
             body = b"<Error><Code>InternalError</Code><Message>We encountered an internal error.</Message></Error>"
         self._send(status, body, "application/xml", headers, send_body=send_body)
+
+
+class _Written(str):
+    """JSON text already written, on `dumps`'s stack beside the values still to write."""
+
+
+def dumps(value: object) -> str:
+    """`json.dumps`, falling back to writing without recursion: Bubble serves what its users stored, however
+    deeply nested (a 10,000-deep object planted in a record), and so does this server."""
+    try:
+        return json.dumps(value)
+    except RecursionError:
+        pass
+    out: list[str] = []
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, _Written):
+            out.append(item)
+        elif isinstance(item, dict):
+            parts: list[object] = [_Written("{")]
+            for i, (key, child) in enumerate(item.items()):
+                parts += [_Written(("," if i else "") + json.dumps(str(key)) + ":"), child]
+            stack += reversed([*parts, _Written("}")])
+        elif isinstance(item, list | tuple):
+            parts = [_Written("[")]
+            for i, child in enumerate(item):
+                parts += [_Written(",")] if i else []
+                parts.append(child)
+            stack += reversed([*parts, _Written("]")])
+        else:
+            out.append(json.dumps(item))
+    return "".join(out)
 
 
 def _version(path: str) -> tuple[str, str]:

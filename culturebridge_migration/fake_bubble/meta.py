@@ -64,7 +64,9 @@ def infer_meta(
 ) -> dict:
     """The `/meta` of a display-keyed data set: every key but the built-ins, its kind the commonest of its values'."""
     records = {bubble_type: list(rows) for bubble_type, rows in data.items()}
-    owners = {r["_id"]: bubble_type for bubble_type, rows in records.items() for r in rows if "_id" in r}
+    owners = {
+        r["_id"]: bubble_type for bubble_type, rows in records.items() for r in rows if isinstance(r.get("_id"), str)
+    }
     types = {
         bubble_type: {
             "display": type_display(bubble_type, type_displays),

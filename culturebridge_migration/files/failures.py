@@ -41,6 +41,8 @@ def request_failure(exc: requests.exceptions.RequestException, url: str, timeout
     host = urlsplit(url).hostname
     if _timed_out(exc):
         return f"{host} did not answer within {timeout:g}s, even after retries: run again later or raise the timeout"
+    if isinstance(exc, requests.exceptions.SSLError):  # before ConnectionError, its base
+        return f"{host}'s TLS certificate was refused ({root_cause(exc)}): no file is taken from an unverified host"
     if isinstance(exc, requests.exceptions.RetryError):
         return f"{host} kept failing, even after retries ({root_cause(exc)}): run again later"
     if isinstance(exc, requests.exceptions.ConnectionError):

@@ -12,11 +12,13 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from itertools import chain
 from types import TracebackType
 
 import psycopg
 
 from culturebridge_migration.files.bookkeeping import copied_files, save_file_results
+from culturebridge_migration.files.content import image_links
 from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.storage import FileStorage, sha256_of
 from culturebridge_migration.files.types import CopyResult, FileRef
@@ -104,7 +106,7 @@ def sync_files(
         for url, result in plan.held.items():
             writer.add(refs_by_url[url], result)
             summary.add(url, result, held=True)
-        for url, result in copier.copy(plan.to_copy):
+        for url, result in copier.copy(plan.to_copy, images=image_links(chain(*refs_by_url.values()))):
             writer.add(refs_by_url[url], result)
             summary.add(url, result, held=False)
     return summary

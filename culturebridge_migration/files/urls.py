@@ -7,7 +7,7 @@ host). Apps served through another CDN or an image proxy add their own patterns.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from fnmatch import fnmatchcase
 from urllib.parse import urlsplit
 
@@ -29,7 +29,11 @@ class BubbleFileMatcher:
         parts = urlsplit(normalize_url(value))
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return False
-        return any(fnmatchcase(parts.hostname, host) and parts.path.startswith(path) for host, path in self._rules)
+        return self.allows(parts.hostname, parts.path)
+
+    def allows(self, host: str, path: str) -> bool:
+        """Whether a (lower-case) host and a path are under one of the patterns; the copy checks each hop with it."""
+        return any(fnmatchcase(host, pattern) and path.startswith(prefix) for pattern, prefix in self._rules)
 
 
 def _parse_pattern(pattern: str) -> tuple[str, str]:
@@ -37,17 +41,6 @@ def _parse_pattern(pattern: str) -> tuple[str, str]:
     if not host:
         raise ValueError(f"file host pattern {pattern!r} has no host; write it like 's3.amazonaws.com/appforest_uf/'")
     return host.lower(), slash + path
-
-
-def fetch_through(base_url: str) -> Callable[[str], str]:
-    """Fetch Bubble's file `//HOST/PATH` from `{base_url}/HOST/PATH` instead (the local Bubble server's files)."""
-    base = base_url.rstrip("/")
-
-    def address(url: str) -> str:
-        parts = urlsplit(normalize_url(url))
-        return f"{base}/{parts.netloc}{parts.path}" + (f"?{parts.query}" if parts.query else "")
-
-    return address
 
 
 def find_file_refs(

@@ -86,6 +86,26 @@ def first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
+# Why PostgreSQL ended a connection: a shutdown or restart ("terminating connection due to administrator
+# command", 57P01), a crash of another backend (57P02), or still starting up again (57P03).
+_RESTART_STATES = frozenset({"57P01", "57P02", "57P03"})
+
+
+def restarted(exc: BaseException) -> bool:
+    """True when PostgreSQL ended the connection by shutting down or restarting, anywhere in `exc`'s chain.
+
+    The error a step sees is often a later one ("the connection is closed"), raised from the first.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if getattr(current, "sqlstate", None) in _RESTART_STATES or "due to administrator command" in str(current):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 def open_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection:
     """A connection to `url`, or DatabaseUnavailable saying why with every secret of the URL removed."""
     if unencoded_at_in_password(url):

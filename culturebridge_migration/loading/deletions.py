@@ -21,6 +21,7 @@ from psycopg import sql
 
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity
+from culturebridge_migration.mapping.values import bubble_id as valid_id
 from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 
@@ -65,7 +66,7 @@ def stage_exported_ids(
     lasting = "PRESERVE ROWS" if for_the_session else "DROP"
     db.execute(f"CREATE TEMP TABLE exported_ids (bubble_id text NOT NULL) ON COMMIT {lasting}")
     with db.conn.cursor().copy("COPY exported_ids FROM STDIN") as copy:
-        for bubble_id in {i for i in exported_ids if i}:
+        for bubble_id in {i for i in exported_ids if valid_id(i) is not None}:  # no NUL reaches COPY
             copy.write_row((bubble_id,))
     db.execute("ANALYZE exported_ids")
 

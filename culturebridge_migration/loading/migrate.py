@@ -24,6 +24,7 @@ from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.fixes import ValueFix
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.mapping.rejects import Reject
+from culturebridge_migration.mapping.values import bubble_id
 from culturebridge_migration.sources.export_store import ExportManifest
 
 CHUNK_RECORDS = 20_000
@@ -83,7 +84,8 @@ class StreamedMapping:
         chunks = _chunks(records, self.chunk_size)
         while (chunk := self._read(chunks)) is not None:
             clock = time.perf_counter()
-            self.ids += [r[ID_KEY] for r in chunk if isinstance(r.get(ID_KEY), str)]
+            # Only ids that pass Bubble's test: a hostile one (a NUL, a list) is the mapper's reject, not a sweep's crash.
+            self.ids += [i for r in chunk if (i := bubble_id(r.get(ID_KEY))) is not None]
             decided: list[ValueFix] = []
             if self.decisions is not None:  # the team's corrections, before the mapper judges the records
                 chunk = [self._decide(record, decided) for record in chunk]

@@ -78,6 +78,13 @@ def field_checks(spec: Field) -> tuple[str, ...]:
         checks.append(f"{column} ~ {sql.Literal(STRONG_HASH_SQL_PATTERN).as_string()}")
     if spec.bounds is not None:
         checks.append(spec.bounds.sql(column))
+    if spec.length_limit is not None:
+        text = f"array_to_string({column}, '')" if spec.kind is Kind.LIST else column
+        checks.append(f"char_length({text}) <= {spec.length_limit}")
+    if spec.kind is Kind.URL:
+        from culturebridge_migration.mapping.values import STORED_URL_PATTERN
+
+        checks.append(f"{column} ~* {sql.Literal(STORED_URL_PATTERN).as_string()}")
     return tuple(checks)
 
 

@@ -16,10 +16,19 @@ from psycopg import sql
 from culturebridge_migration.loading import bookkeeping
 from culturebridge_migration.loading.loader import LoadResult, copy_in_batches
 from culturebridge_migration.loading.phase2_db import Phase2Database
-from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, Entity
+from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY, MODIFIED_KEY, UNREADABLE_KEY, Entity
 from culturebridge_migration.mapping.fixes import NUL_REMOVED, ValueFix
 from culturebridge_migration.mapping.rejects import Reject, RejectReason, printable
-from culturebridge_migration.mapping.values import UnstorableText, format_bubble_datetime, parse_datetime, without_nul
+from culturebridge_migration.mapping.values import (
+    MAX_JSON_DEPTH,
+    UnstorableText,
+    bubble_id_problem,
+    format_bubble_datetime,
+    nesting_depth,
+    parse_datetime,
+    too_deep,
+    without_nul,
+)
 
 TABLE = "bubble_records"
 _COLUMNS = ("bubble_type", "bubble_id", "created_at", "modified_at", "record")
@@ -50,10 +59,8 @@ def keep_verbatim(
 
 def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueFix]) -> dict | None:
     bubble_id = record.get(ID_KEY)
-    problem = None
-    if not isinstance(bubble_id, str) or not bubble_id.strip():
-        problem = "the record has no _id that is text: it cannot be tracked"
-    else:
+    problem = bubble_id_problem(bubble_id) or _unkeepable(record)
+    if problem is None:
         try:
             cleaned = without_nul(record)
         except UnstorableText as exc:
@@ -62,7 +69,7 @@ def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueF
         rejects.append(
             Reject(
                 entity.name,
-                printable(bubble_id if isinstance(bubble_id, str) else repr(bubble_id)),
+                printable(bubble_id),
                 ID_KEY,
                 "record",
                 None,
@@ -80,12 +87,25 @@ def _row(entity: Entity, record: dict, rejects: list[Reject], fixes: list[ValueF
     return dict(zip(_COLUMNS, (entity.bubble_type, bubble_id, created, modified, cleaned), strict=True))
 
 
+def _unkeepable(record: dict) -> str | None:
+    """Why the record cannot be kept as it is: the export's stand-in, or a value nested past the limit."""
+    note = record.get(UNREADABLE_KEY)
+    if note is not None:
+        return printable(note.get("message") if isinstance(note, dict) else note, 1_000)
+    for key, value in record.items():
+        if (depth := nesting_depth(value)) > MAX_JSON_DEPTH:
+            return f"{printable(key)} {too_deep(depth)}"
+    return None
+
+
 def _created_text(value: object) -> str | None:
     created = _date(value)
     return format_bubble_datetime(created) if created else None
 
 
 def _date(value: object) -> datetime | None:
+    if isinstance(value, list | dict):
+        return None  # not a date, and perhaps nested too deep to name in an error
     try:
         return parse_datetime(value)
     except ValueError:

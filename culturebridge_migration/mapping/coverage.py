@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, Entity
+from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, UNREADABLE_KEY, Entity
 
 _WHOLE = True  # a tree node meaning: this key and everything under it is covered
 Tree = dict[str, "Tree | bool"]
@@ -33,7 +33,7 @@ class Coverage:
 
     def __init__(self, entity: Entity) -> None:
         self.tree: Tree = {}
-        paths = [*BUILT_IN_KEYS, *entity.ignored]
+        paths = [*BUILT_IN_KEYS, UNREADABLE_KEY, *entity.ignored]  # a stand-in's note is the export's, not Bubble's
         for spec in entity.fields:
             paths += [spec.source] + ([spec.fallback] if spec.fallback else [])
         for path in paths:

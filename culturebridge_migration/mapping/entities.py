@@ -75,6 +75,21 @@ def above(low: str, *, up_to: str) -> Bounds:
     return Bounds(Decimal(low), Decimal(up_to), low_exclusive=True)
 
 
+# The longest text a column takes, in characters: the mapper rejects a longer value, naming the
+# limit, and the table's CHECK refuses it too. A name: what Phase 2's sign-up form accepts; a title or a
+# short label (a phone, a country, a charge id): a line a person types; free text (a bio, notes, a
+# comment): a long essay; a community post: a long article. A link: what browsers and CDNs serve
+# reliably; an email: RFC 5321's limit. Far above what people write, far below a planted 5 MB value.
+NAME_LENGTH = 200
+LINE_LENGTH = 500
+ESSAY_LENGTH = 50_000
+ARTICLE_LENGTH = 100_000
+URL_LENGTH = 2_048
+EMAIL_LENGTH = 254
+LIST_LENGTH = 10_000  # a list of text (tags, languages): its items together
+_TEXT_LENGTHS = {Kind.TEXT: LINE_LENGTH, Kind.URL: URL_LENGTH, Kind.EMAIL: EMAIL_LENGTH, Kind.LIST: LIST_LENGTH}
+
+
 @dataclass(frozen=True)
 class Field:
     column: str  # Phase 2 column
@@ -89,12 +104,18 @@ class Field:
     digits: tuple[int, int] = (10, 2)  # NUMBER: numeric(precision, scale); values are rounded to the scale
     rule: str | None = None  # name of the asset check that re-checks the bounds on Phase 2, if any
     label: str = ""  # how a person calls the value, for check descriptions
+    max_length: int | None = None  # text, a link, a list of text: the most characters (else the kind's default)
 
     @property
     def sql_type(self) -> str:
         if self.kind is Kind.NUMBER:
             return f"numeric({self.digits[0]},{self.digits[1]})"
         return _SQL_TYPES.get(self.kind, "text")
+
+    @property
+    def length_limit(self) -> int | None:
+        """The most characters the column takes (a list: its items together); None for a value that is not text."""
+        return self.max_length or _TEXT_LENGTHS.get(self.kind)
 
     @property
     def not_null(self) -> bool:
@@ -140,6 +161,9 @@ CREATED_KEY = "Created Date"
 MODIFIED_KEY = "Modified Date"
 CREATED_BY_KEY = "Created By"  # a User _id, or a placeholder like admin_user_...: kept as text, never a key
 BUILT_IN_KEYS = (ID_KEY, CREATED_KEY, MODIFIED_KEY, CREATED_BY_KEY)
+# The key of a stand-in the export writes for a record it could not keep as Bubble sent it (one nested
+# too deep to read safely): the record's _id and dates where readable, and why. The mapper rejects it.
+UNREADABLE_KEY = "_unreadable_record"
 # Keys Bubble itself gives records, the same in every app (never renamed, never in /meta's fields).
 BUBBLE_OWN_KEYS = frozenset({*BUILT_IN_KEYS, "Slug", "user_signed_up", "authentication"})
 
@@ -205,8 +229,8 @@ ENTITIES: dict[str, Entity] = {
                     rule="valid_emails",
                 ),
                 _flag("email_verified", "authentication.email.email_confirmed"),
-                Field("first_name", "First Name"),
-                Field("last_name", "Last Name"),
+                Field("first_name", "First Name", max_length=NAME_LENGTH),
+                Field("last_name", "Last Name", max_length=NAME_LENGTH),
                 Field("role", "Role", Kind.ENUM, required=True, values=ROLE),
                 # Bubble leaves an option set empty when nobody set it; an account with no
                 # status has been usable in Phase 1, so it stays usable in Phase 2.
@@ -243,7 +267,7 @@ ENTITIES: dict[str, Entity] = {
             "coach_profiles",
             (
                 _ref("user_id", "User", "users"),
-                Field("bio", "Bio"),
+                Field("bio", "Bio", max_length=ESSAY_LENGTH),
                 _list("expertise", "Expertise"),
                 _list("languages", "Languages"),
                 _list("countries", "Countries"),
@@ -282,8 +306,8 @@ ENTITIES: dict[str, Entity] = {
                 ),
                 Field("status", "Status", Kind.ENUM, required=True, values=BOOKING_STATUS),
                 Field("session_type", "Session Type"),
-                Field("notes", "Notes"),
-                Field("meeting_link", "Meeting Link"),
+                Field("notes", "Notes", max_length=ESSAY_LENGTH),
+                Field("meeting_link", "Meeting Link", max_length=URL_LENGTH),  # text: Bubble apps paste any link
             ),
             noun="booking",
             csv_prefix="All-Bookings",
@@ -318,7 +342,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 _ref("author_id", "Author", "users"),
                 Field("title", "Title", required=True),
-                Field("body", "Body"),
+                Field("body", "Body", max_length=ARTICLE_LENGTH),
                 _list("tags", "Tags"),
             ),
             noun="community post",
@@ -331,7 +355,7 @@ ENTITIES: dict[str, Entity] = {
             (
                 _ref("post_id", "Post", "posts"),
                 _ref("author_id", "Author", "users"),
-                Field("body", "Body", required=True),
+                Field("body", "Body", required=True, max_length=ESSAY_LENGTH),
             ),
             noun="comment",
             csv_prefix="All-Comments",

@@ -21,6 +21,7 @@ from culturebridge_migration.mapping.entities import (
     CREATED_KEY,
     ID_KEY,
     MODIFIED_KEY,
+    UNREADABLE_KEY,
     Entity,
     Field,
     Kind,
@@ -162,8 +163,11 @@ _UNPARSEABLE = (1, datetime.min.replace(tzinfo=UTC))
 
 
 def _created(record: Mapping[str, object]) -> datetime | None:
+    value = record.get(CREATED_KEY)
+    if isinstance(value, list | dict):
+        return None  # not a date, and (nested deep) not even one to show in an error
     try:
-        return v.parse_datetime(record.get(CREATED_KEY))
+        return v.parse_datetime(value)
     except ValueError:
         return None
 
@@ -173,7 +177,12 @@ def _reject_id(record: Mapping[str, object]) -> str:
     bubble_id = record.get(ID_KEY)
     if isinstance(bubble_id, str):
         return printable(bubble_id)
-    return "" if bubble_id is None else printable(json.dumps(bubble_id, default=str))
+    if bubble_id is None:
+        return ""
+    try:
+        return printable(json.dumps(bubble_id, default=str))
+    except (RecursionError, ValueError):  # nested too deep, or a float json cannot write
+        return printable(bubble_id)
 
 
 # A change to one value: (field, column, original, stored, reason), completed with entity and id.
@@ -193,6 +202,9 @@ def _stored_text(value: object, source: str, column: str, fixes: list[_Fix]) -> 
     return cleaned
 
 
+_CONTAINERS = frozenset({list, dict})  # what JSON decodes a nested value to
+
+
 class _Plan:
     """One entity's mapping, compiled once per batch from the field table."""
 
@@ -202,9 +214,44 @@ class _Plan:
             (spec.column, _field_mapper(entity, spec, refs), spec.kind is Kind.PASSWORD) for spec in entity.fields
         ]
         self.coverage = Coverage(entity)
+        # The column each top-level key feeds (its first part, for a dotted path); others go to bubble_extra.
+        self.columns = {spec.source.split(".")[0]: spec.column for spec in entity.fields}
+
+    def _refuse_unreadable(self, record: Mapping[str, object]) -> None:
+        """The export's stand-in for a record it could not keep (see UNREADABLE_KEY) is a reject saying why."""
+        note = record.get(UNREADABLE_KEY)
+        if note is None:
+            return
+        note = note if isinstance(note, dict) else {}
+        key = note.get("field")
+        key = key if isinstance(key, str) else None
+        raise _reject(
+            RejectReason.NESTED_TOO_DEEP,
+            "record" if key is None else self.columns.get(key, "bubble_extra"),
+            ID_KEY if key is None else printable(key),
+            None,
+            printable(note.get("message") or "the export could not read this record: export it again", 1000),
+        )
+
+    def _refuse_deep(self, record: Mapping[str, object]) -> None:
+        """A value nested past the limit is a reject naming its key, before any reader recurses into it."""
+        if _CONTAINERS.isdisjoint(map(type, record.values())):
+            return  # most records hold no list or object: decided without a loop in Python
+        for key, value in record.items():
+            if isinstance(value, list | dict) and (depth := v.nesting_depth(value)) > v.MAX_JSON_DEPTH:
+                column, shown = self.columns.get(key, "bubble_extra"), printable(key)  # a key is any text too
+                raise _reject(
+                    RejectReason.NESTED_TOO_DEEP,
+                    column,
+                    shown,
+                    value,
+                    f"{shown} {v.too_deep(depth)}: simplify it in Bubble",
+                )
 
     def map(self, record: Mapping[str, object], created: datetime | None, fixes: list[_Fix]) -> dict[str, object]:
+        self._refuse_unreadable(record)
         row: dict[str, object] = {"bubble_id": _bubble_id(record)}
+        self._refuse_deep(record)
         for column, map_field, is_password in self.fields:
             row[column] = value = map_field(record, fixes)
             if is_password:
@@ -224,27 +271,11 @@ class _Plan:
 
 def _bubble_id(record: Mapping[str, object]) -> str:
     bubble_id = record.get(ID_KEY)
-    if is_empty(bubble_id):
-        raise _reject(
-            RejectReason.MISSING_REQUIRED, "bubble_id", ID_KEY, None, "record has no _id: it cannot be tracked"
-        )
-    if type(bubble_id) is not str:
-        raise _reject(
-            RejectReason.INVALID_VALUE,
-            "bubble_id",
-            ID_KEY,
-            bubble_id,
-            f"_id is a {type(bubble_id).__name__}, not text: Bubble ids are text; check the source of this record",
-        )
-    if v.has_unstorable(bubble_id):
-        raise _reject(
-            RejectReason.INVALID_VALUE,
-            "bubble_id",
-            ID_KEY,
-            bubble_id,
-            "_id holds a character PostgreSQL text cannot store (NUL or a lone surrogate): an id cannot be changed",
-        )
-    return bubble_id
+    problem = v.bubble_id_problem(bubble_id)
+    if problem is not None:
+        reason = RejectReason.MISSING_REQUIRED if is_empty(bubble_id) else RejectReason.INVALID_VALUE
+        raise _reject(reason, "bubble_id", ID_KEY, None if is_empty(bubble_id) else bubble_id, problem)
+    return bubble_id  # type: ignore[return-value]
 
 
 def _modified(record: Mapping[str, object], created: datetime) -> datetime:
@@ -277,10 +308,10 @@ def _field_mapper(
     get = path_getter(spec.source)
     fallback = path_getter(spec.fallback) if spec.fallback else None
     convert = _converter(spec)
-    is_ref, is_json = spec.kind is Kind.REF, spec.kind is Kind.JSON
+    is_ref, is_json, is_list = spec.kind is Kind.REF, spec.kind is Kind.JSON, spec.kind is Kind.LIST
     bounds = spec.bounds
     quantum = Decimal(1).scaleb(-spec.digits[1]) if spec.kind is Kind.NUMBER else None
-    required = spec.required
+    required, limit = spec.required, spec.length_limit
     default, default_is_list = spec.default, isinstance(spec.default, tuple)
     reason = _reason_for(spec)
     ref = refs.get(spec.ref or "") if is_ref else None
@@ -304,10 +335,27 @@ def _field_mapper(
             raw = _stored_text(raw, spec.source, spec.column, fixes)
         try:
             value = convert(raw)
+        except v.NestedTooDeep as exc:
+            raise _reject(
+                RejectReason.NESTED_TOO_DEEP,
+                spec.column,
+                spec.source,
+                raw,
+                f"{spec.source} {exc}: simplify it in Bubble",
+            ) from None
         except ValueError as exc:
             raise _reject(reason, spec.column, spec.source, raw, _message(spec, exc)) from None
         if is_json:  # a JSON text's own escapes (\u0000) become characters only once it is parsed
             value = _stored_text(value, spec.source, spec.column, fixes)
+        if limit is not None and (length := _text_length(value)) > limit:
+            raise _reject(
+                RejectReason.TOO_LONG,
+                spec.column,
+                spec.source,
+                raw,
+                f"{spec.source} is {length:,} characters long{' (its items together)' if is_list else ''}; "
+                f"{entity.table}.{spec.column} holds at most {limit:,}: shorten it in Bubble",
+            )
         if is_ref:
             return _resolve(spec, value, ref)
         if quantum is not None:
@@ -323,6 +371,13 @@ def _field_mapper(
         return value
 
     return map_field
+
+
+def _text_length(value: object) -> int:
+    """The characters a text column holds of `value`; of a list of text, its items' together (0: not text)."""
+    if type(value) is str:
+        return len(value)
+    return sum(len(item) for item in value if type(item) is str) if type(value) is list else 0
 
 
 def _rounded(spec: Field, raw: object, value: Decimal, quantum: Decimal) -> Decimal:
@@ -380,7 +435,7 @@ _CONVERTERS: dict[Kind, Callable[[object], object]] = {
     Kind.DATE: v.parse_datetime,
     Kind.LIST: v.parse_list,
     Kind.JSON: v.parse_json,
-    Kind.URL: v.normalize_url,
+    Kind.URL: v.parse_web_url,
     Kind.REF: ref_id,
     Kind.PASSWORD: _password_value,
 }
@@ -449,7 +504,12 @@ def _claim_unique_email(
             )
 
 
+_MAX_MESSAGE_CHARS = 1_000  # a message quoting a planted 5 MB value stays a message
+
+
 def _reject(reason: RejectReason, column: str, source: str, raw: object, message: str) -> _Rejected:
     secret = "password" in source.lower() or "password" in column
+    if len(message) > _MAX_MESSAGE_CHARS:
+        message = message[: _MAX_MESSAGE_CHARS - 1] + "…"
     # The plain value: a database driver would write an enum member by its name.
     return _Rejected(reason.value, column, source, display_value(raw, secret=secret), message)

@@ -20,6 +20,8 @@ class RejectReason(StrEnum):
     OUT_OF_RANGE = "out_of_range"
     INVALID_VALUE = "invalid_value"
     INVALID_JSON = "invalid_json"
+    NESTED_TOO_DEEP = "nested_too_deep"  # lists or objects nested past MAX_JSON_DEPTH
+    TOO_LONG = "too_long"  # text longer than its column's maximum length
     MISSING_REFERENCE = "missing_reference"
     REJECTED_REFERENCE = "rejected_reference"
     REFUSED_BY_DATABASE = "refused_by_database"  # mapped fine, but PostgreSQL refused the row
@@ -62,6 +64,13 @@ _UNPRINTABLE = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 def printable(value: object, limit: int = _MAX_VALUE_CHARS) -> str:
     """A value as a person can read it in a report: control characters escaped, long text shortened."""
-    text = value if isinstance(value, str) else repr(value)
+    text = value if isinstance(value, str) else _repr(value)
     text = _UNPRINTABLE.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _repr(value: object) -> str:
+    try:
+        return repr(value)
+    except RecursionError:  # a hostile value nested thousands deep: named, never a crash of the report
+        return f"({type(value).__name__} nested too deeply to show)"

@@ -143,14 +143,92 @@ def parse_list(value: object) -> list[str]:
     return result
 
 
+# How deeply lists and objects may nest in one value. Bubble's own values nest a few levels (a
+# sign-up's authentication.Google.email is 3); a JSON text a person typed has no reason to pass a
+# dozen. A limit keeps every reader of a value (the parsers, the export file, PostgreSQL's jsonb)
+# far from Python's recursion limit, which a 10,000-deep document planted in a text field hits.
+MAX_JSON_DEPTH = 64
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"?')
+
+
+def nesting_depth(value: object, limit: int = MAX_JSON_DEPTH) -> int:
+    """How deeply lists and objects nest in `value` (a scalar: 0, `[1]`: 1), counted without recursion.
+
+    Stops at the first container deeper than `limit`, so a hostile value costs no more than a legal one.
+    """
+    if not isinstance(value, list | dict):
+        return 0
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if deepest > limit:
+            break
+        children = node.values() if isinstance(node, dict) else node
+        stack += [(child, depth + 1) for child in children if isinstance(child, list | dict)]
+    return deepest
+
+
+def text_nesting_depth(text: str) -> int:
+    """How deeply the arrays and objects of a JSON text nest, read without parsing it (no recursion)."""
+    depth = deepest = 0
+    for bracket in re.findall(r"[\[\]{}]", _JSON_STRING.sub("", text)):  # brackets inside strings do not count
+        depth += 1 if bracket in "[{" else -1
+        deepest = max(deepest, depth)
+    return deepest
+
+
+_JSON_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[\[\]{}]')
+
+
+def pruned_json_text(text: str, keep: int) -> str:
+    """The JSON text with every array or object deeper than `keep` levels replaced by `[]`.
+
+    Without recursion: what is left parses safely, and a pruned value still nests deeper than `keep`
+    levels, so the reader sees it is too deep and says where, without reading what is too deep.
+    """
+    parts, depth, start = [], 0, 0
+    for token in _JSON_TOKEN.finditer(text):
+        bracket = token.group()
+        if bracket[0] == '"':
+            continue
+        if bracket in "[{":
+            depth += 1
+            if depth == keep + 1:
+                parts.append(text[start : token.start()])
+        else:
+            if depth == keep + 1:
+                parts.append("[]")
+                start = token.end()
+            depth -= 1
+    parts.append(text[start:])
+    return "".join(parts)
+
+
+class NestedTooDeep(ValueError):
+    """A value nests lists or objects deeper than `MAX_JSON_DEPTH`."""
+
+
+def too_deep(depth: int) -> str:
+    """Why a value nested `depth` deep is refused, for a reject's message."""
+    shown = f"more than {MAX_JSON_DEPTH}" if depth > MAX_JSON_DEPTH + 1 else str(depth)
+    return f"nests lists or objects {shown} levels deep; at most {MAX_JSON_DEPTH} are accepted"
+
+
 def parse_json(value: object) -> object:
     """A text field holding JSON (or already-decoded JSON from the API).
 
     NaN and Infinity are JavaScript, not JSON: PostgreSQL's jsonb refuses them, so they are errors here.
+    A value nested deeper than `MAX_JSON_DEPTH` is an error too, found before anything recurses into it.
     """
     if not isinstance(value, str):
+        if (depth := nesting_depth(value)) > MAX_JSON_DEPTH:
+            raise NestedTooDeep(too_deep(depth))
         _refuse_non_finite(value)
         return value
+    # Counting brackets first costs a scan only when there are enough of them to be too many.
+    if value.count("[") + value.count("{") > MAX_JSON_DEPTH and (depth := text_nesting_depth(value)) > MAX_JSON_DEPTH:
+        raise NestedTooDeep(too_deep(depth))
     try:
         return json.loads(value, parse_constant=_not_json)
     except json.JSONDecodeError as exc:
@@ -162,14 +240,15 @@ def _not_json(constant: str) -> object:
 
 
 def _refuse_non_finite(value: object) -> None:
-    if isinstance(value, float) and not math.isfinite(value):
-        raise ValueError(f"is not valid JSON ({value!r} is not a JSON number)")
-    if isinstance(value, dict):
-        for item in value.values():
-            _refuse_non_finite(item)
-    elif isinstance(value, list):
-        for item in value:
-            _refuse_non_finite(item)
+    stack = [value]  # without recursion: the depth was checked, but a loop needs no limit at all
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and not math.isfinite(node):
+            raise ValueError(f"is not valid JSON ({node!r} is not a JSON number)")
+        if isinstance(node, dict):
+            stack += node.values()
+        elif isinstance(node, list):
+            stack += node
 
 
 # Characters no PostgreSQL text can hold: NUL, and UTF-16 surrogates that pair with nothing.
@@ -206,6 +285,37 @@ def without_nul(value: object) -> object:
         unchanged = all(a is k and b is item for (a, b), (k, item) in zip(pairs, value.items(), strict=True))
         return value if unchanged else dict(pairs)
     return value
+
+
+# Bubble's ids look like 1699999999999x123456789012345678 (32 characters) and are opaque; anything
+# far longer, or holding a control character, did not come from Bubble's id generator.
+MAX_ID_LENGTH = 128
+_NOT_IN_AN_ID = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def bubble_id_problem(value: object) -> str | None:
+    """Why `value` cannot be a Bubble _id, in words for a reject; None when it can be one.
+
+    The one test of an _id: the mapper rejects a record by it, and every list of exported ids (the
+    deletion sweep's, the checks' sample) keeps only the ids that pass it.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return "record has no _id: it cannot be tracked"
+    if type(value) is not str:
+        return f"_id is a {type(value).__name__}, not text: Bubble ids are text; check the source of this record"
+    if len(value) > MAX_ID_LENGTH:
+        return f"_id is {len(value):,} characters long; Bubble ids are at most {MAX_ID_LENGTH}: check the source of this record"
+    if _NOT_IN_AN_ID.search(value):
+        return (
+            "_id holds a control character (NUL, a line break, ...) or a lone surrogate, which Bubble ids never "
+            "hold: check the source of this record"
+        )
+    return None
+
+
+def bubble_id(value: object) -> str | None:
+    """`value` when it is a Bubble _id (see `bubble_id_problem`), else None."""
+    return value if type(value) is str and bubble_id_problem(value) is None else None  # type: ignore[return-value]
 
 
 def parse_email(value: object) -> str:
@@ -249,7 +359,23 @@ def parse_currency(value: object) -> str:
     return code
 
 
+# A link Phase 2 may show or follow: http(s), a host, and no space or control character. Matched
+# regardless of case. The URL columns' CHECK (STORED_URL_PATTERN) also takes the file:// links of files
+# copied to a local folder without MIGRATION_FILES_PUBLIC_URL; nothing else (javascript:, data:, ...).
+WEB_URL_PATTERN = r"^https?://[^\x01-\x20\x7f/?#]+([/?#][^\x01-\x20\x7f]*)?$"
+STORED_URL_PATTERN = r"^(https?://[^\x01-\x20\x7f/?#]+|file://)([/?#][^\x01-\x20\x7f]*)?$"
+_WEB_URL = re.compile(WEB_URL_PATTERN, re.IGNORECASE)
+
+
 def normalize_url(value: object) -> str:
     """Bubble serves uploaded files as protocol-relative URLs (//s3.amazonaws.com/...)."""
     url = str(value).strip()
     return "https:" + url if url.startswith("//") else url
+
+
+def parse_web_url(value: object) -> str:
+    """A URL column's value: an http(s) link, a protocol-relative one made https; anything else an error."""
+    url = normalize_url(value)
+    if not _WEB_URL.match(url):
+        raise ValueError("is not a web link (http:// or https://, a host, no spaces)")
+    return url

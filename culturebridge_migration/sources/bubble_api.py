@@ -21,21 +21,21 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import requests
 
-from culturebridge_migration.mapping.entities import CREATED_KEY
+from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, CREATED_KEY, UNREADABLE_KEY
+from culturebridge_migration.mapping.values import MAX_JSON_DEPTH, nesting_depth, pruned_json_text, too_deep
 from culturebridge_migration.redaction import redact_url, scrub
 from culturebridge_migration.sources.hooks import ExportHooks
-from culturebridge_migration.sources.http import retrying_session
+from culturebridge_migration.sources.http import RetryPolicy
 from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
 
 logger = logging.getLogger(__name__)
 
 BUBBLE_PAGE_LIMIT = 100
 BUBBLE_SEARCH_CAP = 50_000
-_BODY_ATTEMPTS = 3
 
 
 class BubbleError(RuntimeError):
@@ -99,12 +99,18 @@ class BubbleClient:
         *,
         page_size: int = BUBBLE_PAGE_LIMIT,
         timeout: float = 30.0,
-        max_retries: int = 6,
-        backoff: float = 0.5,
+        max_retries: int = RetryPolicy.max_retries,
+        backoff: float = RetryPolicy.backoff,
         search_cap: int = BUBBLE_SEARCH_CAP,
         requests_per_minute: int | None = None,
         workers: int = 4,
     ) -> None:
+        if urlsplit(base_url).username is not None:  # it would go out as Basic auth and end in a bare 401
+            raise BubbleError(
+                "BUBBLE_API_URL holds a user name or password (https://user:password@...): remove it from the "
+                "URL, which is only the app's address (like https://APP.bubbleapps.io/api/1.1), and put the "
+                "API token in BUBBLE_API_KEY"
+            )
         self.base_url = base_url.rstrip("/")
         self.shown_url = redact_url(self.base_url)  # what messages say: no password or token from the URL
         self.workers = max(1, workers)
@@ -114,9 +120,8 @@ class BubbleClient:
         self.budget = RequestBudget(requests_per_minute)
         # One bound on requests in flight for the whole client, however many types export through it at once.
         self._in_flight = threading.BoundedSemaphore(self.workers)
-        self.session = retrying_session(
-            max_retries=max_retries,
-            backoff=backoff,
+        self.retry = RetryPolicy(max_retries, backoff)  # the census and body re-reads follow it too
+        self.session = self.retry.session(
             pool_size=max(8, self.workers),
             headers={"Authorization": f"Bearer {api_key}", "Accept": "application/json"},
         )
@@ -137,15 +142,35 @@ class BubbleClient:
         if constraints:
             params["constraints"] = json.dumps(constraints)
         where = f"type {bubble_type!r}, page at cursor {cursor}"
-        for attempt in range(1, _BODY_ATTEMPTS + 1):
-            response = self._get(f"{self.base_url}/obj/{bubble_type}", params, where)
+        for attempt in self.retry.tries():
+            # One path segment whatever the name holds: a "/" or "?" in it must not reach another URL.
+            response = self._get(f"{self.base_url}/obj/{quote(bubble_type, safe='')}", params, where)
             try:
                 return self._parse_page(response, cursor, where)
+            except _PageTooDeep:  # asking again gives the same page: ask for smaller ones instead
+                return self._split_page(bubble_type, cursor, constraints, params["limit"], response)
             except BubbleError as exc:
-                if attempt == _BODY_ATTEMPTS:
+                if attempt == self.retry.attempts:
                     raise
-                logger.warning("%s; asking again (%d/%d)", exc, attempt, _BODY_ATTEMPTS)
+                logger.warning("%s; asking again (%d/%d)", exc, attempt, self.retry.attempts)
         raise AssertionError("unreachable")
+
+    def _split_page(
+        self, bubble_type: str, cursor: int, constraints: list[dict] | None, limit: int, response: requests.Response
+    ) -> Page:
+        """A page too deep to parse, fetched again as two halves, down to one record.
+
+        The others load; the record that is still too deep alone is read with its deep parts cut off
+        (`pruned_json_text`) and stands in as a reject with its position and, where readable, its _id.
+        """
+        if limit <= 1:
+            return self._parse_page(response, cursor, f"type {bubble_type!r}, record at cursor {cursor}", prune=True)
+        half = limit // 2
+        first = self.fetch_page(bubble_type, cursor, constraints, limit=half)
+        if first.count < half or first.remaining <= 0:
+            return first
+        rest = self.fetch_page(bubble_type, cursor + half, constraints, limit=limit - half)
+        return Page(cursor, first.results + rest.results, first.count + rest.count, rest.remaining)
 
     def meta(self) -> tuple[dict | None, str]:
         """Bubble's /meta document, or None and why not (hidden by the app: 404; or not a JSON object)."""
@@ -224,10 +249,13 @@ class BubbleClient:
             raise BubbleError(f"Bubble kept rate-limiting {where} (429) after retries: lower requests_per_minute")
         raise BubbleError(f"Bubble answered {status} for {where} after retries: {message}; try again later")
 
-    def _parse_page(self, response: requests.Response, cursor: int, where: str) -> Page:
+    def _parse_page(self, response: requests.Response, cursor: int, where: str, *, prune: bool = False) -> Page:
         try:
-            body = response.json()["response"]
-            page = Page(int(body["cursor"]), list(body["results"]), int(body["count"]), int(body["remaining"]))
+            body = _page_document(response, prune)["response"]
+            results = [_readable(record, cursor + i) for i, record in enumerate(body["results"])]
+            page = Page(int(body["cursor"]), results, int(body["count"]), int(body["remaining"]))
+        except RecursionError:  # one record nests thousands deep: Python's parser gives up on the page
+            raise _PageTooDeep(where) from None
         except (ValueError, KeyError, TypeError) as exc:
             preview = response.text[:80].replace("\n", " ")
             raise BubbleError(
@@ -365,6 +393,44 @@ class BubbleClient:
                 f"{arrived - announced} record(s) arrived beyond the final total (deleted in Bubble meanwhile); "
                 "the deletion sweep reports them"
             )
+
+
+def _page_document(response: requests.Response, prune: bool) -> dict:
+    return json.loads(pruned_json_text(response.text, _PAGE_DEPTH)) if prune else response.json()
+
+
+class _PageTooDeep(BubbleError):
+    """A page nests too deep for Python's JSON parser (a record planted to break the export)."""
+
+
+# A record of a page sits 3 levels down ({"response": {"results": [{...}]}}); a pruned value keeps one
+# level more than a value may have, so it is still seen as too deep.
+_PAGE_DEPTH = 3 + MAX_JSON_DEPTH + 1
+
+
+_CONTAINERS = frozenset({list, dict})
+
+
+def _readable(record: object, position: int) -> dict:
+    """`record`, or the stand-in the mapper rejects (see UNREADABLE_KEY) when it cannot be kept safely.
+
+    A value nested past MAX_JSON_DEPTH would break every reader after this one (the export file, the
+    checks, the reports), so it goes no further; the stand-in keeps the record's _id and dates where
+    they are plain values, so the reject can be found in Bubble and placed by the deletion census.
+    """
+    if not isinstance(record, dict):
+        why = f"Bubble sent a {type(record).__name__} where a record belongs (position {position} of the search)"
+        return {UNREADABLE_KEY: {"field": None, "message": f"{why}: export again; if it repeats, report it to Bubble"}}
+    if _CONTAINERS.isdisjoint(map(type, record.values())):
+        return record  # nothing nested: decided without a loop in Python, for every record of every page
+    for key, value in record.items():
+        if isinstance(value, list | dict) and (depth := nesting_depth(value)) > MAX_JSON_DEPTH:
+            kept = {k: record[k] for k in BUILT_IN_KEYS if isinstance(record.get(k), str | int | float)}
+            message = (
+                f"{key} {too_deep(depth)} (the record at position {position} of the search): simplify it in Bubble"
+            )
+            return {**kept, UNREADABLE_KEY: {"field": key, "message": message}}
+    return record
 
 
 def _bubble_message(response: requests.Response) -> str:

@@ -73,12 +73,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import Enum
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, ID_KEY
+from culturebridge_migration.mapping.entities import CREATED_KEY
 from culturebridge_migration.mapping.values import format_bubble_datetime, parse_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError, Page
+from culturebridge_migration.sources.search_windows import record_key
 
 ONE_MS = timedelta(milliseconds=1)
-_READ_ATTEMPTS = 3
 
 KnownRecord = tuple[datetime, str]  # (Created Date, Bubble _id)
 
@@ -339,7 +339,7 @@ class _Census:
             records, total, requests = self._read_search(created_constraints(start, window.end))
             tally.requests += requests
             tally.records += len(records)
-            tally.seen.update(record[ID_KEY] for record in records)
+            tally.seen.update(record_key(record) for record in records)  # a hostile _id (a list) counts, never crashes
             if total < self.client.search_cap:
                 break
             start = self._continue_after(records, start)  # the search hit the cap: read on from its last date
@@ -364,18 +364,18 @@ class _Census:
         ids arrive than announced: a record missed here would be reported gone while it lives.
         """
         requests = 0
-        for _ in range(_READ_ATTEMPTS):
+        for _ in self.client.retry.tries():
             first = self.client.fetch_page(self.bubble_type, 0, constraints)
             step, cap = self.client.page_size, self.client.search_cap
             pages = [first, *self._pages(range(step, min(first.total, cap), step), constraints)]
             requests += len(pages)
             records = [record for page in pages for record in page.results]
             consistent = all(page.total == first.total for page in pages)
-            if consistent and len({record[ID_KEY] for record in records}) == min(first.total, cap):
+            if consistent and len({record_key(record) for record in records}) == min(first.total, cap):
                 return records, first.total, requests
         raise BubbleError(
             f"type {self.bubble_type!r}: Bubble kept changing while the deletion census read {constraints} "
-            f"({_READ_ATTEMPTS} tries); run it again once Phase 1 is read-only"
+            f"({self.client.retry.attempts} tries); run it again once Phase 1 is read-only"
         )
 
     def _pages(self, cursors: range, constraints: list[dict]) -> list[Page]:

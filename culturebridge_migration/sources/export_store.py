@@ -16,8 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TextIO
 
-from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, ID_KEY, MODIFIED_KEY
-from culturebridge_migration.mapping.values import parse_datetime
+from culturebridge_migration.mapping.entities import CREATED_KEY, EXTRA_PREFIX, ID_KEY, MODIFIED_KEY, UNREADABLE_KEY
+from culturebridge_migration.mapping.values import bubble_id, parse_datetime
 
 
 @dataclass
@@ -122,7 +122,7 @@ class ExportWriter:
     def __call__(self, records: list[dict]) -> None:
         self._write(records)
         self.count += len(records)
-        self.fields.update(k for r in records for k in r)
+        self.fields.update(k for r in records for k in r if k != UNREADABLE_KEY)  # a stand-in's note is no field
         self.preview += records[: self.PREVIEW - len(self.preview)]
         for record in records:
             if self.keys is not None:
@@ -149,8 +149,8 @@ class ExportWriter:
             created = parse_datetime(record.get(CREATED_KEY))
         except ValueError:
             return  # no Created Date to place it by: the census finds it as unknown, and says so
-        if isinstance(record.get(ID_KEY), str):
-            self.keys.append((created, record[ID_KEY]))  # type: ignore[union-attr]
+        if (known := bubble_id(record.get(ID_KEY))) is not None:
+            self.keys.append((created, known))  # type: ignore[union-attr]
 
     def discard(self) -> None:
         self._out.close()

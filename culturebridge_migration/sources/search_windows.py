@@ -22,7 +22,10 @@ def record_key(record: dict) -> object:
     bubble_id = record.get(ID_KEY)
     if bubble_id is None or isinstance(bubble_id, str):
         return bubble_id
-    return json.dumps(bubble_id, sort_keys=True, default=str)
+    try:
+        return json.dumps(bubble_id, sort_keys=True, default=str)
+    except (RecursionError, ValueError):  # nested too deep to write: this record is told apart by itself
+        return f"(unreadable _id) {id(record)}"
 
 
 class SearchCapError(RuntimeError):

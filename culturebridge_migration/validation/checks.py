@@ -29,11 +29,12 @@ from culturebridge_migration.loading.deletions import (
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.schema_evolution import fix_script, schema_differences
 from culturebridge_migration.mapping.corrections import EntityFixes
-from culturebridge_migration.mapping.entities import Entity, Kind
+from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
 from culturebridge_migration.mapping.passwords import KEPT_PASSWORD_COLUMNS, keeps_password
+from culturebridge_migration.mapping.values import bubble_id as valid_id
 from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
 from culturebridge_migration.validation.export_digest import ExportDigest
@@ -303,7 +304,7 @@ def check_sample(inputs: CheckInputs) -> Outcome:
     """
     db, entity, candidates = inputs.db, inputs.entity, inputs.export.sample
     columns = row_columns(entity)
-    drawn = [r["_id"] for r in candidates if r.get("_id")]
+    drawn = [i for r in candidates if (i := valid_id(r.get(ID_KEY))) is not None]  # a list or a NUL: a reject
     stored = {
         row[0]: dict(zip(columns, row, strict=True))
         for row in db.execute(
@@ -314,7 +315,7 @@ def check_sample(inputs: CheckInputs) -> Outcome:
         )
     }
     chosen = set([bubble_id for bubble_id in drawn if bubble_id in stored][: inputs.sample_size])
-    sampled = [r for r in candidates if r.get("_id") in chosen]
+    sampled = [r for r in candidates if valid_id(r.get(ID_KEY)) in chosen]
     if inputs.decisions is not None:  # the load mapped the records with the team's corrections applied
         sampled = [inputs.decisions.apply(r, remember=False)[0] for r in sampled]
     refs = db.reference_lookups(entity, only=referenced_ids(entity, sampled))
@@ -349,12 +350,28 @@ def referenced_ids(entity: Entity, records: list[dict]) -> dict[str, set[str]]:
 
 
 def _same(expected: object, stored: object) -> bool:
+    if isinstance(expected, dict | list):
+        return _same_json(expected, stored)
     if isinstance(expected, bool) or isinstance(stored, bool):
         return expected is stored
     if isinstance(expected, Decimal | float | int) and isinstance(stored, Decimal | float | int):
         return Decimal(str(expected)).quantize(Decimal("0.01")) == Decimal(str(stored)).quantize(Decimal("0.01"))
     if isinstance(stored, str) and isinstance(expected, str):
         return expected.rstrip() == stored.rstrip()  # char(n) pads
+    return expected == stored
+
+
+def _same_json(expected: object, stored: object) -> bool:
+    """JSON as jsonb gives it back: a number is numeric there, so 5.872061773263027e+16 returns as the integer
+    58720617732630270; equal by value, exactly. (Nested at most MAX_JSON_DEPTH: the mapper refused deeper.)"""
+    if isinstance(expected, dict) and isinstance(stored, dict):
+        return expected.keys() == stored.keys() and all(_same_json(v, stored[k]) for k, v in expected.items())
+    if isinstance(expected, list) and isinstance(stored, list):
+        return len(expected) == len(stored) and all(map(_same_json, expected, stored))
+    if isinstance(expected, bool) or isinstance(stored, bool):
+        return expected is stored
+    if isinstance(expected, int | float) and isinstance(stored, int | float | Decimal):
+        return Decimal(repr(expected)) == Decimal(str(stored))
     return expected == stored
 
 

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from culturebridge_migration.mapping.coverage import Coverage
 from culturebridge_migration.mapping.entities import ID_KEY, Entity
 from culturebridge_migration.mapping.mapper import is_empty, path_getter
-from culturebridge_migration.mapping.rejects import MASK, display_value
+from culturebridge_migration.mapping.rejects import MASK, display_value, printable
+from culturebridge_migration.mapping.values import bubble_id as valid_id
 
 SAMPLE_VALUES = 3  # sample values shown per unmapped field
 # Values a report must never show, whatever the app called the field.
@@ -63,7 +64,7 @@ class ExportDigest:
     def _note(self, record: dict) -> None:
         self.count += 1
         bubble_id = record.get(ID_KEY)
-        if isinstance(bubble_id, str) and bubble_id:
+        if valid_id(bubble_id) is not None:
             self.ids.append(bubble_id)
         self.keys.update(record.keys())
         for path, get in self._paths.items():
@@ -78,7 +79,7 @@ class ExportDigest:
         tally.records += 1
         if len(tally.values) < SAMPLE_VALUES:
             tally.values.append(MASK if _SECRET.search(path) else display_value(value))
-            tally.bubble_ids.append(str(bubble_id))
+            tally.bubble_ids.append(printable(bubble_id))
 
     def _draw(self, record: dict) -> None:
         if len(self.sample) < self._sample_size:

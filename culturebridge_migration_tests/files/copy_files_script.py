@@ -11,7 +11,6 @@ from pathlib import Path
 
 import psycopg
 
-from culturebridge_migration.fake_bubble.files import file_key
 from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.storage import LocalFolderStorage
 from culturebridge_migration.files.sync import sync_files
@@ -26,7 +25,7 @@ def main(files_url: str, database_url: str, folder: str, urls_json: str, run_id:
     storage = LocalFolderStorage(folder)
     with (
         psycopg.connect(database_url, autocommit=True) as conn,
-        FileCopier(storage, workers=2, fetch_url=lambda url: f"{files_url}/{file_key(url)}") as copier,
+        FileCopier(storage, workers=2, files_url=files_url) as copier,
     ):
         summary = sync_files(conn, SCHEMA, refs, copier, run_id=run_id)
     print(json.dumps({"copied": summary.copied, "held": summary.held}))

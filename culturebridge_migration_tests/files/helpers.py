@@ -8,14 +8,17 @@ from collections import Counter
 
 from culturebridge_migration.fake_bubble import FakeBubble
 
+JPEG_START = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00"  # start of image, then a JFIF header
+
 
 def serve_files(
     bubble: FakeBubble, count: int, *, seed: int = 1, host: str = "abc123.cdn.bubble.io"
 ) -> dict[str, bytes]:
-    """`count` files of 1-300 KB of random bytes on `bubble`, by their Bubble URL (protocol-relative, as Bubble writes them)."""
+    """`count` files of 1-300 KB on `bubble`, by their Bubble URL (protocol-relative, as Bubble writes them): random
+    bytes after a JPEG's first bytes, so a content sniffer takes them for the photos they stand for."""
     rng = random.Random(seed)
     files = {
-        f"//{host}/f16999999{n:05d}x{seed}/upload-{n}.jpg": rng.randbytes(rng.randint(1_000, 300_000))
+        f"//{host}/f16999999{n:05d}x{seed}/upload-{n}.jpg": JPEG_START + rng.randbytes(rng.randint(1_000, 300_000))
         for n in range(count)
     }
     for url, content in files.items():

@@ -14,13 +14,14 @@ from culturebridge_migration.files.keys import storage_key
 from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.storage import FileStorage, FileStorageError, LocalFolderStorage, sha256_of
 from culturebridge_migration.files.urls import BubbleFileMatcher, find_file_refs
+from culturebridge_migration.sources.http import RetryPolicy
 from culturebridge_migration.sources.sample_data import generate_sample
 from culturebridge_migration_tests.files.helpers import downloads, serve_files, sha256
 
 
 def copier_for(bubble: FakeBubble, storage: FileStorage, **options: object) -> FileCopier:
-    options = {"workers": 4, "backoff": 0.01, "max_retries": 3, **options}
-    return FileCopier(storage, fetch_url=bubble.file_url, **options)
+    options = {"workers": 4, "retry": RetryPolicy(max_retries=3, backoff=0.01), **options}
+    return FileCopier(storage, files_url=bubble.files_url, **options)
 
 
 def test_every_file_is_copied_once_byte_identical(bubble: FakeBubble, storage: FileStorage) -> None:
@@ -78,7 +79,7 @@ def test_a_body_cut_every_time_fails_and_is_never_stored(bubble: FakeBubble, sto
     [url] = serve_files(bubble, 1)
     bubble.add_fault("cut", times=100, file=url)
 
-    with copier_for(bubble, storage, max_retries=2) as copier:
+    with copier_for(bubble, storage, retry=RetryPolicy(max_retries=2, backoff=0.01)) as copier:
         result = copier.copy_one(url)
 
     assert result.status == "failed"
@@ -90,7 +91,7 @@ def test_a_cut_download_leaves_no_partial_file_in_the_folder(bubble: FakeBubble,
     [url] = serve_files(bubble, 1)
     bubble.add_fault("cut", times=100, file=url)
 
-    with copier_for(bubble, LocalFolderStorage(tmp_path), max_retries=1) as copier:
+    with copier_for(bubble, LocalFolderStorage(tmp_path), retry=RetryPolicy(max_retries=1, backoff=0.01)) as copier:
         copier.copy_one(url)
 
     assert [path for path in tmp_path.rglob("*") if path.is_file()] == []
@@ -111,7 +112,7 @@ def test_a_server_error_that_lasts_fails_with_what_bubble_answered(bubble: FakeB
     [url] = serve_files(bubble, 1)
     bubble.add_fault("500", times=100, file=url, status=503)
 
-    with copier_for(bubble, storage, max_retries=2) as copier:
+    with copier_for(bubble, storage, retry=RetryPolicy(max_retries=2, backoff=0.01)) as copier:
         result = copier.copy_one(url)
 
     assert result.status == "failed"
@@ -122,7 +123,9 @@ def test_a_server_that_does_not_answer_in_time_fails_with_the_timeout(bubble: Fa
     [url] = serve_files(bubble, 1)
     bubble.add_fault("slow", times=2, file=url, seconds=1)
 
-    with copier_for(bubble, LocalFolderStorage(tmp_path), max_retries=1, timeout=0.2) as copier:
+    with copier_for(
+        bubble, LocalFolderStorage(tmp_path), retry=RetryPolicy(max_retries=1, backoff=0.01), timeout=0.2
+    ) as copier:
         result = copier.copy_one(url)
 
     assert result.status == "failed"
@@ -130,7 +133,7 @@ def test_a_server_that_does_not_answer_in_time_fails_with_the_timeout(bubble: Fa
 
 
 def test_an_unreachable_host_fails_with_a_reason(storage: FileStorage) -> None:
-    with FileCopier(storage, max_retries=0, fetch_url=lambda url: "http://127.0.0.1:9/f1/a.jpg") as copier:
+    with FileCopier(storage, retry=RetryPolicy(max_retries=0), files_url="http://127.0.0.1:9/_files") as copier:
         result = copier.copy_one("//x.cdn.bubble.io/f1/a.jpg")
 
     assert result.status == "failed"

@@ -12,11 +12,13 @@ import pytest
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.files import file_key
 from culturebridge_migration.files.bookkeeping import ensure_files_table, file_rows
+from culturebridge_migration.files.content import WEB_PAGE
 from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.keys import storage_key
 from culturebridge_migration.files.storage import FileStorage, LocalFolderStorage, sha256_of
 from culturebridge_migration.files.sync import FilesSummary, sync_files
 from culturebridge_migration.files.types import FileRef
+from culturebridge_migration.sources.http import RetryPolicy
 from culturebridge_migration_tests.files.helpers import downloads, serve_files, sha256
 
 pytestmark = pytest.mark.integration
@@ -38,7 +40,9 @@ def photo_refs(files: dict[str, bytes]) -> list[FileRef]:
 def run(
     conn: psycopg.Connection, bubble: FakeBubble, storage: FileStorage, refs: list[FileRef], run_id: str
 ) -> FilesSummary:
-    with FileCopier(storage, workers=4, backoff=0.01, max_retries=2, fetch_url=bubble.file_url) as copier:
+    with FileCopier(
+        storage, workers=4, retry=RetryPolicy(max_retries=2, backoff=0.01), files_url=bubble.files_url
+    ) as copier:
         return sync_files(conn, SCHEMA, refs, copier, run_id=run_id)
 
 
@@ -153,8 +157,31 @@ def test_an_audit_run_recopies_a_stored_file_whose_bytes_changed_but_not_its_siz
     run(conn, bubble, storage, photo_refs(files), "run-2")
     assert downloads(bubble, since=mark) == {}  # the size matches: an ordinary run trusts it
 
-    with FileCopier(storage, backoff=0.01, fetch_url=bubble.file_url) as copier:
+    with FileCopier(storage, retry=RetryPolicy(backoff=0.01), files_url=bubble.files_url) as copier:
         sync_files(conn, SCHEMA, photo_refs(files), copier, run_id="audit", verify_checksums=True)
 
     assert downloads(bubble, since=mark) == {file_key(tampered): 1}
     assert sha256_of(storage.read(storage_key(tampered))) == sha256(files[tampered])
+
+
+def test_what_the_column_does_not_hold_is_recorded_failed_and_keeps_bubbles_link(
+    conn: psycopg.Connection, bubble: FakeBubble, tmp_path: Path
+) -> None:
+    login_page = "//x.cdn.bubble.io/f1/private.jpg"
+    bubble.put_file(login_page, b"<!DOCTYPE html><html><body>Log in</body></html>", "text/html")
+    guide = "//x.cdn.bubble.io/f2/guide.pdf"
+    bubble.put_file(guide, b"%PDF-1.4 a guide")
+    refs = [
+        FileRef("users", "u1", "profile_photo_url", login_page),
+        FileRef("users", "u2", "profile_photo_url", guide),  # a PDF where a photo belongs
+        FileRef("resources", "r1", "file_url", guide),  # the same PDF where any file goes
+    ]
+
+    summary = run(conn, bubble, LocalFolderStorage(tmp_path), refs, "run-1")
+
+    rows = {row.ref.bubble_id: row.result for row in file_rows(conn, SCHEMA)}
+    assert (rows["u1"].status, rows["u1"].reason) == ("failed", WEB_PAGE)
+    assert rows["u2"].status == "failed" and "application/pdf" in rows["u2"].reason
+    assert rows["r1"].status == "failed"  # one download per URL: the strictest column that links it decides
+    assert summary.public_urls == {}  # nothing to point a row at: Phase 2 keeps Bubble's links
+    assert [path for path in tmp_path.rglob("*") if path.is_file()] == []

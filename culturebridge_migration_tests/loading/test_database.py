@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import pwd
 
+import psycopg
 import pytest
 
-from culturebridge_migration.loading.database import DatabaseUnavailable, connect, require_system_user
+from culturebridge_migration.loading.database import DatabaseUnavailable, connect, require_system_user, restarted
 
 
 def test_unreachable_database_names_what_to_fix() -> None:
@@ -26,3 +27,19 @@ def test_as_root_a_missing_system_user_is_named_with_the_command_that_makes_it_a
         require_system_user(user)
     with pytest.raises(KeyError):
         pwd.getpwnam(user)
+
+
+@pytest.mark.integration
+def test_a_connection_postgresql_ends_as_it_restarts_is_told_from_other_failures(database_url: str) -> None:
+    with psycopg.connect(database_url) as victim, psycopg.connect(database_url, autocommit=True) as admin:
+        # What a restart does to every connection: the server ends it "due to administrator command".
+        admin.execute("SELECT pg_terminate_backend(%s)", (victim.info.backend_pid,))
+        with pytest.raises(psycopg.OperationalError) as ended:
+            victim.execute("SELECT 1")
+        with pytest.raises(psycopg.OperationalError) as after:  # the next statement only sees a closed connection
+            try:
+                victim.execute("SELECT 1")
+            except psycopg.OperationalError as closed:
+                raise closed from ended.value
+    assert restarted(ended.value) and restarted(after.value)
+    assert not restarted(psycopg.OperationalError("could not write to file: No space left on device"))

@@ -97,3 +97,15 @@ def test_deletion_acts_only_on_an_export_proven_whole_at_the_point_of_deletion(
 def test_a_whole_export_sweeps(loaded: Phase2Database, load: Callable, records: SimpleNamespace) -> None:
     outcome = load("users", records.users("a@x.io"), "run-2", deleted_records=DeletedRecords.DELETE, export=manifest(1))
     assert outcome.sweep is not None and outcome.sweep.deleted == ["1x3"]
+
+
+@pytest.mark.parametrize("hostile", ["1x4\x00", ["1x4"], "1x4\n", "9" * 500])
+def test_a_hostile_id_in_a_whole_export_is_a_reject_and_the_sweep_still_runs(
+    loaded: Phase2Database, load: Callable, records: SimpleNamespace, hostile: object
+) -> None:
+    exported = records.users("a@x.io", "b@x.io", "c@x.io", "d@x.io")
+    exported[3]["_id"] = hostile  # a NUL once crashed the staging of the export's ids (COPY)
+    outcome = load("users", exported, "run-2", deleted_records=DeletedRecords.DELETE, export=manifest(4))
+    assert [(r.column, r.reason) for r in outcome.rejects] == [("bubble_id", "invalid_value")]
+    assert outcome.exported == outcome.loaded + len(outcome.rejects) == 4
+    assert outcome.sweep is not None and outcome.sweep.deleted == []

@@ -150,3 +150,45 @@ def test_tables_and_bookkeeping_can_live_in_schemas_of_their_own(database_url: s
         }
     assert {("phase2_app", e.table) for e in ENTITIES.values()} <= found
     assert ("phase2_mig", "rejects") in found
+
+
+def test_every_text_length_limit_is_the_tables_check_at_its_edge(db: Phase2Database) -> None:
+    user = {"bubble_id": "u9", "email": "u9@example.com", "role": "client", "created_at": T0, "updated_at": T0}
+    record = {
+        "_id": "u9",
+        "Created Date": T0,
+        "authentication": {"email": {"email": "u9@example.com"}},
+        "Role": "Client",
+    }
+    texts = [f for f in ENTITIES["users"].fields if f.kind is Kind.TEXT]
+    assert texts and all(f.length_limit for f in texts)
+    for spec in texts:
+        for length in (spec.length_limit, spec.length_limit + 1):
+            mapper_accepts = bool(map_records(ENTITIES["users"], [{**record, spec.source: "x" * length}]).rows)
+            refused_by = _probe(db, "users", {**user, spec.column: "x" * length})
+            assert mapper_accepts == (refused_by is None) == (length == spec.length_limit), (spec.column, length)
+
+
+@pytest.mark.parametrize(
+    ("url", "stored"),
+    [
+        ("https://cdn.example.com/a.png?x=1", True),
+        ("HTTP://example.com", True),
+        ("file:///srv/migration_files/ab/cd.png", True),  # a copy in a local folder, linked without a public URL
+        ("javascript:alert(document.cookie)", False),
+        ("data:text/html,<script>1</script>", False),
+        ("https://exa mple.com/", False),
+        ("https:///no-host", False),
+        ("//s3.amazonaws.com/x.png", False),  # the mapper writes it as https: first
+    ],
+)
+def test_a_url_column_holds_only_web_links(db: Phase2Database, url: str, stored: bool) -> None:
+    resource = {"bubble_id": "r9", "title": "Guide", "created_at": T0, "updated_at": T0}
+    assert (_probe(db, "resources", {**resource, "url": url}) is None) == stored
+
+
+def test_a_list_of_text_column_refuses_items_longer_together_than_its_limit(db: Phase2Database) -> None:
+    resource = {"bubble_id": "r9", "title": "Guide", "created_at": T0, "updated_at": T0}
+    limit = ENTITIES["resources"].field("tags").length_limit
+    assert _probe(db, "resources", {**resource, "tags": ["x" * (limit - 1), "y"]}) is None
+    assert _probe(db, "resources", {**resource, "tags": ["x" * limit, "y"]}) == "resources_tags_check"

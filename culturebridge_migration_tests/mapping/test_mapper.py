@@ -256,7 +256,10 @@ def test_a_lone_surrogate_is_a_reject_naming_it() -> None:
         (["1x1", "1x2"], "invalid_value"),
         (42, "invalid_value"),
         ("1x\x001", "invalid_value"),
+        ("1x\n1", "invalid_value"),  # a control character: no Bubble id holds one
+        ("1x" + "9" * 200, "invalid_value"),  # far longer than any id Bubble makes
         (None, "missing_required"),
+        ("  ", "missing_required"),
     ],
 )
 def test_a_record_whose_id_is_not_usable_text_is_a_reject(bubble_id: object, reason: str) -> None:
@@ -339,3 +342,86 @@ def test_keys_the_field_map_ignores_are_neither_kept_nor_reported() -> None:
     entities = apply_field_overrides(ENTITIES, {"users": {"_ignore": ["Old Avatar - deleted"]}})
     (row,) = map_records(entities["users"], [user(**{"Old Avatar - deleted": "//x/y.png", "Nickname": "A"})]).rows
     assert row["bubble_extra"] == {"Nickname": "A"}
+
+
+def deep(levels: int) -> list:
+    """A list nested `levels` deep, built without recursion."""
+    value: list = []
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+PROFILE = {"_id": "4x1", "Created Date": T0, "User": "1x1"}
+
+
+def test_a_json_text_nested_ten_thousand_deep_is_a_reject_naming_the_field_and_the_limit() -> None:
+    reject = only_reject("client_profiles", {**PROFILE, "Quiz Answers": "[" * 10_000 + "]" * 10_000}, {"users": USERS})
+    assert (reject.reason, reject.field, reject.column) == ("nested_too_deep", "Quiz Answers", "quiz_answers")
+    assert "64" in reject.message
+
+
+def test_json_text_at_the_depth_limit_still_loads() -> None:
+    (row,) = map_records(
+        ENTITIES["client_profiles"], [{**PROFILE, "Quiz Answers": "[" * 64 + "]" * 64}], {"users": USERS}
+    ).rows
+    assert row["quiz_answers"] == deep(63)
+
+
+@pytest.mark.parametrize(
+    ("key", "column"),
+    [
+        ("Quiz Answers", "quiz_answers"),
+        ("Goals", "goals"),
+        ("Current Country", "current_country"),
+        ("Pets", "bubble_extra"),
+    ],
+)
+def test_a_decoded_value_nested_too_deep_in_any_key_is_a_reject_naming_it(key: str, column: str) -> None:
+    reject = only_reject("client_profiles", {**PROFILE, key: deep(10_000)}, {"users": USERS})
+    assert (reject.reason, reject.field, reject.column) == ("nested_too_deep", key, column)
+    assert "64" in reject.message
+
+
+@pytest.mark.parametrize("key", ["_id", "Created Date", "Modified Date", "Created By"])
+def test_a_built_in_key_nested_ten_thousand_deep_is_a_reject_not_a_crash(key: str) -> None:
+    reject = only_reject("client_profiles", {**PROFILE, key: deep(10_000)}, {"users": USERS})
+    assert reject.reason in ("invalid_value", "nested_too_deep", "unparseable_date")
+
+
+def test_a_first_name_of_five_megabytes_is_a_reject_naming_the_limit() -> None:
+    reject = only_reject("users", user(**{"First Name": "A" * 5_000_000}))
+    assert (reject.reason, reject.column) == ("too_long", "first_name")
+    assert "200" in reject.message and "5,000,000" in reject.message and len(reject.value or "") <= 200
+
+
+def test_a_post_body_may_be_long_but_not_endless() -> None:
+    post = {"_id": "5x1", "Created Date": T0, "Author": "1x1", "Title": "Essay"}
+    refs = {"users": USERS}
+    assert map_records(ENTITIES["posts"], [{**post, "Body": "word " * 20_000}], refs).rows
+    reject = only_reject("posts", {**post, "Body": "x" * 100_001}, refs)
+    assert (reject.reason, reject.column) == ("too_long", "body") and "100,000" in reject.message
+
+
+@pytest.mark.parametrize(
+    "link",
+    ["javascript:alert(document.cookie)", "JaVaScRiPt:alert(1)", "data:text/html;base64,PHNjcmlwdD4=", "ftp://x.io/a"],
+)
+def test_a_link_that_is_not_http_is_a_reject(link: str) -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide", "URL": link}
+    reject = only_reject("resources", resource)
+    assert (reject.reason, reject.column) == ("invalid_value", "url") and "web link" in reject.message
+
+
+def test_a_protocol_relative_link_is_stored_as_https() -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide", "URL": "//s3.amazonaws.com/appforest_uf/f1/a.pdf"}
+    (row,) = map_records(ENTITIES["resources"], [resource]).rows
+    assert row["url"] == "https://s3.amazonaws.com/appforest_uf/f1/a.pdf"
+
+
+def test_a_list_of_text_is_limited_by_its_items_together() -> None:
+    resource = {"_id": "6x1", "Created Date": T0, "Title": "Guide"}
+    (row,) = map_records(ENTITIES["resources"], [{**resource, "Tags": ["x" * 5_000, "y" * 5_000]}]).rows
+    assert len(row["tags"]) == 2
+    reject = only_reject("resources", {**resource, "Tags": ["tag"] * 1_000_000})
+    assert (reject.reason, reject.column) == ("too_long", "tags") and "items together" in reject.message

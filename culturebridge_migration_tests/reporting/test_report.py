@@ -6,7 +6,13 @@ import csv
 import io
 import json
 import re
+from types import SimpleNamespace
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.mapping.mapper import map_records
 from culturebridge_migration.reporting.html import render_html
 from culturebridge_migration.reporting.report import (
     ERRORS_CSV_COLUMNS,
@@ -195,3 +201,15 @@ def test_files_copied_missing_and_failed_are_totalled_in_every_writer() -> None:
     row = re.search(r"<tr data-entity='resources'><td>resources</td>(.*?)</tr>", page).group(1)
     assert dict(re.findall(r"class='(\w+)'>(\d+)<", row)) == {"files": "3", "missing": "1", "failed": "0"}
     assert "3x7" in row
+
+
+@settings(max_examples=10)  # the HTML page draws its charts each time: few, in the fast tier
+@given(data=st.data())
+def test_every_writer_renders_the_rejects_of_hostile_records(hostile: SimpleNamespace, data: st.DataObject) -> None:
+    name = data.draw(st.sampled_from(list(ENTITIES)))
+    records = data.draw(hostile.records(name))
+    rejects = [r.as_dict() for r in map_records(ENTITIES[name], records, hostile.refs).rejects]
+    hostile_report = MigrationReport("run-1", "2026-12-01T10:00:00+00:00", [entity(name, 1, 0, 1)], [], rejects)
+    assert len(list(csv.DictReader(io.StringIO(render_errors_csv(hostile_report))))) == len(rejects)
+    assert json.loads(render_json(hostile_report))["rejects"] is not None
+    assert render_summary(hostile_report) and "<html" in render_html(hostile_report)

@@ -9,6 +9,8 @@ from datetime import datetime, timedelta
 import pytest
 
 from culturebridge_migration.fake_bubble import FakeBubble
+from culturebridge_migration.mapping.entities import ENTITIES, UNREADABLE_KEY
+from culturebridge_migration.mapping.mapper import map_records
 from culturebridge_migration.mapping.values import format_bubble_datetime
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
 from culturebridge_migration.sources.hooks import ExportHooks
@@ -224,3 +226,54 @@ def test_count_asks_one_record_and_reads_the_announced_total(server: FakeBubble)
     since = [{"key": "Created Date", "constraint_type": "greater than", "value": "2025-01-01T01:39:00.000Z"}]
     assert client(server).count("post", since) == 150  # minutes 100..249
     assert [r.limit for r in server.requests] == [1]
+
+
+def deep_object(levels: int) -> dict:
+    """An object nested `levels` deep, built without recursion."""
+    value: dict = {}
+    for _ in range(levels):
+        value = {"a": value}
+    return value
+
+
+def test_a_record_nested_ten_thousand_deep_is_a_reject_with_its_position_and_id_and_the_others_export(
+    things: Things,
+) -> None:
+    records = things(250)
+    records[137]["Quiz Answers"] = deep_object(10_000)  # planted by an app user the evening before cutover
+    with FakeBubble({"post": records}, api_key=KEY) as fake:
+        result = client(fake).export("post")
+        limits = [r.limit for r in fake.requests if r.bubble_type == "post"]
+    assert len(result.records) == result.announced_total == 250
+    assert [r["Title"] for i, r in enumerate(result.records) if i != 137] == [
+        f"thing {i}" for i in range(250) if i != 137
+    ]
+    stand_in = result.records[137]
+    assert (stand_in["_id"], stand_in["Created Date"]) == (records[137]["_id"], records[137]["Created Date"])
+    note = stand_in[UNREADABLE_KEY]
+    assert note["field"] == "Quiz Answers" and "position 137" in note["message"] and "64" in note["message"]
+    assert 1 in limits  # the page was asked again in halves, down to the one record
+    reject = map_records(ENTITIES["posts"], [stand_in]).rejects[0]
+    assert (reject.bubble_id, reject.field, reject.reason) == (records[137]["_id"], "Quiz Answers", "nested_too_deep")
+
+
+def test_a_record_nested_deeper_than_the_limit_but_parseable_is_a_reject_too(
+    server: FakeBubble, things: Things
+) -> None:
+    server.put("post", {**things(1)[0], "_id": "deep", "Body": deep_object(100)})
+    (stand_in,) = [r for r in client(server).export("post").records if r["_id"] == "deep"]
+    assert stand_in[UNREADABLE_KEY]["field"] == "Body"
+
+
+def test_credentials_in_the_api_url_are_refused_saying_where_the_key_goes() -> None:
+    with pytest.raises(BubbleError, match="BUBBLE_API_KEY") as refused:
+        BubbleClient("https://admin:s3cret@app.bubbleapps.io/api/1.1", KEY)
+    assert "s3cret" not in str(refused.value)
+
+
+@pytest.mark.parametrize("bubble_type", ["sales lead", "a/b", "x?y#z", "café"])
+def test_a_type_name_is_one_path_segment_whatever_it_holds(bubble_type: str, things: Things) -> None:
+    with FakeBubble({bubble_type: things(3)}, api_key=KEY) as fake:
+        result = client(fake).export(bubble_type)
+        asked = {r.bubble_type for r in fake.requests}
+    assert (len(result.records), asked) == (3, {bubble_type})

@@ -11,7 +11,7 @@ from pathlib import Path
 import bcrypt
 
 from culturebridge_migration.fake_bubble import FakeBubble
-from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.mapping.entities import ENTITIES, UNREADABLE_KEY
 from culturebridge_migration.sources.bubble_api import BubbleClient
 from culturebridge_migration.sources.export_run import (
     ExportFailure,
@@ -153,3 +153,21 @@ def test_a_record_changed_while_the_cutover_exported_makes_its_census_inconclusi
     census = census_of(source(bubble_server, page_size=1), plan, tmp_path, on_progress=app_still_writing)
     assert not census["conclusive"]
     assert "Bubble changed during the cutover" in census["error"]
+
+
+def test_a_planted_ten_thousand_deep_record_is_exported_as_a_stand_in_and_the_whole_export_stays_complete(
+    serve: Callable[..., FakeBubble], sample: SampleData, tmp_path: Path
+) -> None:
+    posts = [dict(p) for p in sample.records["posts"]]
+    planted: dict = {}
+    for _ in range(10_000):
+        planted = {"a": planted}
+    posts[3]["Body"] = planted  # the evening before cutover
+    with serve({ENTITIES["posts"].bubble_type: posts}) as server:
+        events = run_all(source(server), [ExportPlan(ENTITIES["posts"])], tmp_path)
+    assert [e.entity.name for e in events if isinstance(e, TypeExport)] == ["posts"]
+    records, manifest = read_export(tmp_path, "posts")
+    assert manifest.complete and manifest.exported == len(records) == len(posts)
+    (stand_in,) = [r for r in records if UNREADABLE_KEY in r]
+    assert stand_in["_id"] == posts[3]["_id"] and stand_in[UNREADABLE_KEY]["field"] == "Body"
+    assert UNREADABLE_KEY not in manifest.fields  # the export's note, not a field of the app
