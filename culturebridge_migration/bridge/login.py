@@ -243,8 +243,9 @@ def describe_result(result: LoginResult) -> str:
 
 
 @functools.cache
-def _bridge_from_env() -> PasswordBridge:
-    return PasswordBridge(config_from_env())
+def _bridge_for(config: BridgeConfig) -> PasswordBridge:
+    """One bridge per configuration: its schema is prepared once, and a changed environment gets a new one."""
+    return PasswordBridge(config)
 
 
 def login(email: str, password: str, source: str | None = None) -> LoginResult:
@@ -253,4 +254,4 @@ def login(email: str, password: str, source: str | None = None) -> LoginResult:
     `source` is the end user's address, for the per-address limits and the audit (None: only the per-account
     limits apply; never pass the backend's own address, or every user shares one limit).
     """
-    return _bridge_from_env().login(email, password, source)
+    return _bridge_for(config_from_env()).login(email, password, source)

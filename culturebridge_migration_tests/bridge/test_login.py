@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from culturebridge_migration.bridge import login
 from culturebridge_migration.bridge.config import Limits
 from culturebridge_migration.bridge.login import Outcome, Path
 from culturebridge_migration.fake_bubble import FakeBubble
@@ -147,3 +148,16 @@ def test_a_password_typed_into_the_email_field_never_reaches_the_audit_or_bubble
     assert result.outcome is Outcome.UNKNOWN_EMAIL
     assert rows("SELECT account FROM migration.password_bridge_attempts") == [("(not an e-mail)",)]
     assert bubble.login_requests() == []
+
+
+def test_the_python_function_reads_the_migrations_environment(
+    phase2: str, bubble: FakeBubble, people: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", phase2)
+    monkeypatch.setenv("BUBBLE_API_URL", bubble.url)
+    monkeypatch.setenv("BUBBLE_API_KEY", "bridge-test-key")
+    result = login(people.plain_email, people.plain_password, source="203.0.113.9")
+    assert (result.ok, result.path, result.http_status) == (True, Path.BUBBLE, 200)
+    monkeypatch.setenv("BUBBLE_LOGIN_WORKFLOW", "no_such_workflow")  # Bubble's 404: unknown, never "wrong"
+    assert login("nobody@example.com", "x").outcome is Outcome.BUBBLE_UNAVAILABLE
+    assert login(people.hashed_email, people.hashed_password).path is Path.PHASE2
