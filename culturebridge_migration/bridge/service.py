@@ -19,6 +19,7 @@ from culturebridge_migration.bridge.login import LoginResult, Outcome, PasswordB
 logger = logging.getLogger(__name__)
 MAX_BODY = 16_384  # a login is a few hundred bytes
 MIN_SECRET_CHARS = 16
+BUBBLE_RETRY_SECONDS = 5  # a 503's Retry-After: Bubble's blips are short; the user tries again
 ERRORS = {
     Outcome.WRONG_PASSWORD: "invalid_credentials",
     Outcome.UNKNOWN_EMAIL: "invalid_credentials",  # the same answer: the service tells no one who has an account
@@ -108,7 +109,8 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer(self, result: LoginResult) -> None:
         if result.ok:
             return self._json(200, {"user_id": result.user_id})
-        headers = {"Retry-After": str(result.retry_after)} if result.retry_after else None
+        retry = result.retry_after or (BUBBLE_RETRY_SECONDS if result.outcome is Outcome.BUBBLE_UNAVAILABLE else None)
+        headers = {"Retry-After": str(retry)} if retry else None
         self._json(result.http_status, {"error": ERRORS[result.outcome]}, headers)
 
     def _authorized(self) -> bool:

@@ -50,6 +50,7 @@ def test_login_answers_200_with_the_phase2_id_401_429_and_503(
     bubble.add_fault("500", bubble_type="wf/culturebridge_login", status=502)
     down = post(service.url, {"email": people.plain_email, "password": people.plain_password})
     assert (down.status_code, down.json()) == (503, {"error": "bubble_unavailable"})
+    assert down.headers["Retry-After"] == "5"
     ok = post(service.url, {"email": people.plain_email, "password": people.plain_password})
     [(user_id,)] = rows(f"SELECT id FROM users WHERE bubble_id = '{people.plain_id}'")
     assert (ok.status_code, ok.json()) == (200, {"user_id": user_id})
