@@ -39,6 +39,7 @@ from culturebridge_migration.loading.database import (
     embedded_server_url,
     stop_embedded_server,
 )
+from culturebridge_migration.loading.schema_evolution import SchemaDiffers
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
@@ -64,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "password-bridge":
             return _password_bridge(args)
         return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
-    except (BubbleError, DatabaseUnavailable, OSError, ValueError) as exc:
+    except (BubbleError, DatabaseUnavailable, SchemaDiffers, OSError, ValueError) as exc:
         print(f"culturebridge: {exc}", file=sys.stderr)
         return 1
 

@@ -10,6 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url
 from culturebridge_migration.loading.phase2_db import Schemas
+from culturebridge_migration.loading.schema_evolution import SchemaOwner
 from culturebridge_migration.settings import BY_VARIABLE
 
 DEFAULT_WORKFLOW = str(BY_VARIABLE["BUBBLE_LOGIN_WORKFLOW"].default)
@@ -40,6 +41,7 @@ class BridgeConfig:
     until: datetime | None = None  # None: DEFAULT_WINDOW after the last cutover (window.py)
     bubble_timeout: float = 10.0  # seconds; a user waits for it at login
     schemas: Schemas = field(default_factory=Schemas)
+    schema_owner: SchemaOwner = SchemaOwner.MIGRATION  # MIGRATION_SCHEMA_OWNER: app, and the bridge evolves nothing
     limits: Limits = field(default_factory=Limits)
 
 
@@ -60,7 +62,7 @@ def parse_until(text: str) -> datetime:
 
 def config_from_env(environ: Mapping[str, str] | None = None) -> BridgeConfig:
     """DATABASE_URL (else the embedded server), BUBBLE_API_URL, BUBBLE_API_KEY, BUBBLE_LOGIN_WORKFLOW,
-    MIGRATION_PASSWORD_BRIDGE_UNTIL."""
+    MIGRATION_PASSWORD_BRIDGE_UNTIL, MIGRATION_SCHEMA_OWNER."""
     env = os.environ if environ is None else environ
     url = env.get("BUBBLE_API_URL") or None
     if url and not env.get("BUBBLE_API_KEY"):
@@ -72,4 +74,5 @@ def config_from_env(environ: Mapping[str, str] | None = None) -> BridgeConfig:
         bubble_api_key=env.get("BUBBLE_API_KEY", ""),
         login_workflow=env.get("BUBBLE_LOGIN_WORKFLOW") or DEFAULT_WORKFLOW,
         until=parse_until(until) if until else None,
+        schema_owner=SchemaOwner(env.get("MIGRATION_SCHEMA_OWNER") or BY_VARIABLE["MIGRATION_SCHEMA_OWNER"].default),
     )

@@ -126,7 +126,7 @@ class PasswordBridge:
         with self._lock:
             if not self._ready:
                 with connect(self.config.database_url) as conn:
-                    ensure_schema(conn, self.config.schemas)
+                    ensure_schema(conn, self.config.schemas, owner=self.config.schema_owner)
                 _dummy_hash()
                 self._ready = True
 
