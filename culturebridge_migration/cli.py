@@ -5,6 +5,10 @@
                                                        stop the embedded server
     culturebridge instance init                        create Dagster's storage in DAGSTER_HOME, once, before
                                                        runs that may start at the same time
+    culturebridge password-bridge serve [--port N] [--host H]   the login bridge over HTTP (bearer
+                                                       MIGRATION_PASSWORD_BRIDGE_SECRET)
+    culturebridge password-bridge try EMAIL            whether EMAIL can log in, and how (the password is read
+                                                       from the terminal)
 
 It reads the same environment as the migration (BUBBLE_API_URL, BUBBLE_API_KEY, DATABASE_URL); with none
 set it uses the bundled sample and the embedded PostgreSQL in ./.culturebridge/pgdata.
@@ -13,14 +17,21 @@ set it uses the bundled sample and the embedded PostgreSQL in ./.culturebridge/p
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
+import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
+from culturebridge_migration.bridge.config import config_from_env
+from culturebridge_migration.bridge.login import PasswordBridge, describe_result
+from culturebridge_migration.bridge.service import BridgeService, check_secret
 from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
@@ -28,6 +39,7 @@ from culturebridge_migration.loading.database import (
     embedded_server_url,
     stop_embedded_server,
 )
+from culturebridge_migration.loading.schema_evolution import SchemaDiffers
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
@@ -45,12 +57,15 @@ def main(argv: list[str] | None = None) -> int:
     db.add_argument("psql_args", nargs=argparse.REMAINDER, help="for psql: its own arguments, e.g. -c 'SELECT 1'")
     instance = commands.add_parser("instance", help="Dagster's storage in DAGSTER_HOME")
     instance.add_argument("action", choices=("init",))
+    _bridge_parser(commands)
     args = parser.parse_args(argv)
     try:
         if args.command == "instance":
             return _init_instance()
+        if args.command == "password-bridge":
+            return _password_bridge(args)
         return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
-    except (BubbleError, DatabaseUnavailable, OSError, ValueError) as exc:
+    except (BubbleError, DatabaseUnavailable, SchemaDiffers, OSError, ValueError) as exc:
         print(f"culturebridge: {exc}", file=sys.stderr)
         return 1
 
@@ -117,6 +132,40 @@ def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
     for name, fields in starter.unmatched_fields.items():
         lines.append(f"{name}: fields no column takes, kept in bubble_extra: {', '.join(fields)}")
     return "\n".join(lines)
+
+
+# -- password-bridge --------------------------------------------------------------------------------
+def _bridge_parser(commands: argparse._SubParsersAction) -> None:
+    bridge = commands.add_parser("password-bridge", help="the login bridge: users keep their Bubble passwords")
+    actions = bridge.add_subparsers(dest="action", required=True)
+    serve = actions.add_parser("serve", help="serve POST /v1/login and GET /v1/health")
+    serve.add_argument("--port", type=int, default=8780)
+    serve.add_argument("--host", default="127.0.0.1", help="bind address (default loopback: put a proxy in front)")
+    attempt = actions.add_parser("try", help="whether a user can log in, and by which path (stores a hash on success)")
+    attempt.add_argument("email")
+
+
+def _password_bridge(args: argparse.Namespace) -> int:
+    if args.action == "serve":
+        check_secret(os.environ.get("MIGRATION_PASSWORD_BRIDGE_SECRET"))  # before anything else: never open
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+        return _serve_bridge(PasswordBridge(config_from_env()), args.host, args.port)
+    password = getpass.getpass(f"Password of {args.email} (not echoed): ")
+    result = PasswordBridge(config_from_env()).login(args.email, password, source="culturebridge password-bridge try")
+    print(f"{args.email}: {describe_result(result)}")
+    return 0 if result.ok else 1
+
+
+def _serve_bridge(bridge: PasswordBridge, host: str, port: int) -> int:
+    stopped = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopped.set())
+    with BridgeService(bridge, os.environ["MIGRATION_PASSWORD_BRIDGE_SECRET"], host, port) as service:
+        end = bridge.window_end()
+        # Flushed: a parent reading the first line through a pipe must not wait for a buffer to fill.
+        print(f"password bridge on {service.url} (window closes {end.isoformat() if end else 'now'})", flush=True)
+        with suppress(KeyboardInterrupt):
+            stopped.wait()
+    return 0
 
 
 # -- instance ---------------------------------------------------------------------------------------

@@ -6,16 +6,25 @@ from culturebridge_migration.defs.discovery import DISCOVERY_ASSETS
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.files import FILE_ASSETS
 from culturebridge_migration.defs.jobs import JOBS, SCHEDULES, SENSORS
+from culturebridge_migration.defs.passwords import PASSWORD_ASSETS, passwords_job, passwords_schedule
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS, VERBATIM_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import loggers_from_env, resources_from_env
 
-ALL_ASSETS = [*EXPORT_ASSETS, *DISCOVERY_ASSETS, *TABLE_ASSETS, *VERBATIM_ASSETS, *FILE_ASSETS, *REPORT_ASSETS]
+ALL_ASSETS = [
+    *EXPORT_ASSETS,
+    *DISCOVERY_ASSETS,
+    *TABLE_ASSETS,
+    *VERBATIM_ASSETS,
+    *FILE_ASSETS,
+    *REPORT_ASSETS,
+    *PASSWORD_ASSETS,
+]
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=JOBS,
-    schedules=SCHEDULES,
+    jobs=[*JOBS, passwords_job],
+    schedules=[*SCHEDULES, passwords_schedule],
     sensors=SENSORS,
     resources=resources_from_env(),
     loggers=loggers_from_env(),

@@ -246,6 +246,30 @@ SETTINGS: tuple[Setting, ...] = (
         positive_whole_number,
         shown_default="`104857600` (100 MB)",
     ),
+    # -- the login bridge (after cutover): culturebridge_migration/bridge/ reads these ------------------------
+    Setting(
+        "MIGRATION_PASSWORD_BRIDGE_UNTIL",
+        "settings",
+        "password_bridge_until",
+        None,
+        "when the login bridge closes: an ISO 8601 time (UTC without a zone), or a date (through that day, UTC)",
+        shown_default="30 days after the last `cutover` run (else the last migration run)",
+    ),
+    Setting(
+        "MIGRATION_PASSWORD_BRIDGE_SECRET",
+        None,
+        None,
+        None,
+        "the bearer token of every request to `culturebridge password-bridge serve` (16 characters or more)",
+        shown_default="none: the service does not start",
+    ),
+    Setting(
+        "BUBBLE_LOGIN_WORKFLOW",
+        None,
+        None,
+        "culturebridge_login",
+        "the Bubble app's login API workflow (`POST {BUBBLE_API_URL}/wf/NAME`, one action: Log the user in)",
+    ),
     # -- the run's log ----------------------------------------------------------------------------------
     Setting(
         "LOG_LEVEL",

@@ -273,6 +273,7 @@ class MigrationSettings(dg.ConfigurableResource):
     writer_wait_seconds: int = _from_table("settings", "writer_wait_seconds")
     fixes: str | None = _from_table("settings", "fixes")
     deleted_records: str = _from_table("settings", "deleted_records")
+    password_bridge_until: str | None = _from_table("settings", "password_bridge_until")
 
     def deleted_records_mode(self) -> DeletedRecords:
         try:

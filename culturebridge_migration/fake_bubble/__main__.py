@@ -58,6 +58,12 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"version-test on {server.test_url}; {len(served.get('files', {}))} files under {server.files_url}", flush=True
     )
+    if server.passwords:
+        print(
+            f"login workflow: POST {server.url}/wf/{server.login_workflow} (each sample user's password: "
+            "fake_bubble/sample.py's sample_login_password)",
+            flush=True,
+        )
     print(f"BUBBLE_API_URL={server.url} BUBBLE_API_KEY=<the --api-key value>; Ctrl-C stops", flush=True)
     try:
         while True:

@@ -26,6 +26,7 @@ from culturebridge_migration.fake_bubble.files import (
     file_key,
     missing_key_body,
 )
+from culturebridge_migration.fake_bubble.workflows import error, log_the_user_in
 
 if TYPE_CHECKING:
     from culturebridge_migration.fake_bubble.database import Database
@@ -163,6 +164,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route_post(self) -> None:
         path = urlparse(self.path).path
+        if _version(path)[0].startswith(f"{API_PREFIX}/wf/"):
+            return self._workflow(path)
         if path == "/_fake/faults":
             return self._arm_fault()
         if path.startswith("/_fake/records/"):
@@ -305,6 +308,35 @@ class Handler(BaseHTTPRequestHandler):
 
     def _database(self, version: str) -> Database:
         return self.fake.test_db if version == "test" else self.fake.live_db
+
+    # -- API workflows ----------------------------------------------------------------------------
+    def _workflow(self, path: str) -> None:
+        """`POST /wf/NAME`: the login workflow of the live database; faults armed for "wf/NAME" (or any) hit it."""
+        stripped, version = _version(path)
+        name = unquote(stripped[len(f"{API_PREFIX}/wf/") :])
+        record = RequestRecord(self.command, path, f"wf/{name}", None, None, None, 0, time.monotonic(), version=version)
+        self._begin(record)
+        body = self._read_body()  # read before any answer, so a kept-alive connection stays in step
+        fake = self.fake
+        if fake.latency:
+            time.sleep(fake.latency)
+        if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+            return self._error(401, "UNAUTHORIZED", "Invalid or missing API token")
+        if fake._over_budget():
+            return self._error(429, "RATE_LIMITED", "Too many requests", {"Retry-After": "1"})
+        if self._api_fault_answered(fake.faults.take_api(f"wf/{name}", None)):
+            return None
+        if name != fake.login_workflow or version != "live":
+            answer = error(404, "NOT_FOUND", f"Workflow not found {name}")
+        else:
+            try:
+                params = json.loads(body or b"{}")
+            except ValueError:
+                params = None
+            if not isinstance(params, dict):
+                return self._error(400, "INVALID_DATA", "the body is not a JSON object")
+            answer = log_the_user_in(fake.live_db.records("user"), fake.passwords, params)
+        self._json(answer.status, answer.body)
 
     # -- files ------------------------------------------------------------------------------------
     def _file(self, path: str, *, send_body: bool) -> None:

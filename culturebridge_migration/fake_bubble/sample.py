@@ -7,6 +7,7 @@ contracts name the two importers, defs/resources.py and cli.py).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
@@ -17,6 +18,18 @@ from culturebridge_migration.mapping.entities import ENTITIES, Kind
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
 
 SAMPLE_API_KEY = "culturebridge-sample-key"  # not a secret: guards only the loopback sample server
+
+
+def sample_login_password(user_id: str) -> str:
+    """The password a sample user logs in to the sample app with (its login workflow, "Log the user in").
+
+    Published here on purpose, never a real secret: `sample-` and the first 12 hex digits of the sha256 of the
+    user's Bubble _id, for every user of the sample who signed up with an e-mail. It is not the user's
+    `Legacy Password` (an older system's, which the migration hashes): Bubble keeps its own password apart,
+    and gives neither out.
+    """
+    return "sample-" + hashlib.sha256(user_id.encode()).hexdigest()[:12]
+
 
 # How the sample app's Bubble editor names its types (what /meta shows as their display).
 SAMPLE_TYPE_DISPLAYS = {
@@ -83,6 +96,9 @@ def sample_server_args(sample: SampleData) -> dict:
         "files": sample_files(sample),
         "field_kinds": sample_field_kinds(),
         "type_displays": {ENTITIES[name].bubble_type: display for name, display in SAMPLE_TYPE_DISPLAYS.items()},
+        "passwords": {
+            u["_id"]: sample_login_password(u["_id"]) for u in sample.records["users"] if isinstance(u.get("_id"), str)
+        },
     }
 
 

@@ -4,6 +4,7 @@ Faithful where a client can tell: bearer auth, `/obj/{type}` searches with curso
 100), every constraint type of Bubble's manual with Bubble's errors for a bad one, sorting, the *silent*
 50,000-item search cap, Bubble-shaped error bodies, `/meta` (inferred from the data or given, or hidden),
 the version-test database at `/version-test/api/1.1`, Bubble-hosted files at CDN-like paths, and
+the login API workflow (`POST /wf/culturebridge_login`: "Log the user in"), and
 switchable faults (429 with or without Retry-After, 5xx, slow answers, truncated or non-JSON bodies,
 short pages, dropped connections, a key revoked mid-run; for files also 404 and downloads cut mid-body).
 Loopback only.
@@ -22,6 +23,7 @@ from culturebridge_migration.fake_bubble.faults import Fault, FaultBook
 from culturebridge_migration.fake_bubble.files import FILES_PREFIX, FileStore, file_key
 from culturebridge_migration.fake_bubble.handler import API_PREFIX, TEST_PREFIX, Handler, RequestRecord
 from culturebridge_migration.fake_bubble.meta import FieldKinds
+from culturebridge_migration.fake_bubble.workflows import LOGIN_WORKFLOW
 
 __all__ = ["API_PREFIX", "FakeBubble", "RequestRecord"]
 
@@ -44,12 +46,16 @@ class FakeBubble:
         field_kinds: FieldKinds | None = None,
         type_displays: Mapping[str, str] | None = None,
         hide_meta: bool = False,
+        passwords: Mapping[str, str] | None = None,
+        login_workflow: str = LOGIN_WORKFLOW,
     ) -> None:
         """`data` is the live database, `test_data` version-test's (empty by default); `files` maps Bubble
         file URLs or "host/path" keys to their bytes. `/meta` is inferred from each database unless `meta`
         / `test_meta` give it whole; `field_kinds` (type -> key -> kind, e.g. `{"user": {"Role":
         "option.os_role"}}`) says what values cannot, `type_displays` the types' display names;
         `hide_meta` answers it 404 as an app with "Hide Swagger API documentation access" does.
+        `passwords` maps a user's _id to the password the API workflow `login_workflow` ("Log the user in")
+        accepts for the live database's users.
         """
         hints = {"search_cap": search_cap, "field_kinds": field_kinds, "type_displays": type_displays}
         self.live_db = Database(data, meta=meta, app_version="live", **hints)
@@ -57,6 +63,7 @@ class FakeBubble:
         self.files = FileStore(files)
         self.api_key, self.host, self.port = api_key, host, port
         self.latency, self.rate_limit_per_minute, self.hide_meta = latency, rate_limit_per_minute, hide_meta
+        self.passwords, self.login_workflow = dict(passwords or {}), login_workflow
         self.requests: list[RequestRecord] = []
         self.faults = FaultBook()
         self._lock = threading.Lock()
@@ -188,6 +195,11 @@ class FakeBubble:
                 return True
             self._recent.append(now)
         return False
+
+    def login_requests(self) -> list[RequestRecord]:
+        """The calls of the login workflow so far (answered or not)."""
+        with self._lock:
+            return [r for r in self.requests if r.bubble_type == f"wf/{self.login_workflow}"]
 
     def _log(self, record: RequestRecord) -> None:
         with self._lock:

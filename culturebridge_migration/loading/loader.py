@@ -23,6 +23,7 @@ from culturebridge_migration.loading.isolation import isolate
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity, Kind
 from culturebridge_migration.mapping.mapper import row_columns
+from culturebridge_migration.mapping.passwords import HASH_FROM_MIGRATION, KEPT_PASSWORD_COLUMNS
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,8 @@ def _upsert(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]
     # The row's place in the stage: the upsert works on ranges of it, so a refused row can be isolated.
     db.execute("ALTER TABLE stage ADD COLUMN ord bigint GENERATED ALWAYS AS IDENTITY")
     staged, refused = copy_in_batches(db, columns, rows, _STAGE)
+    if entity.has_passwords:
+        _keep_carried_passwords(db, entity)
     last = db.scalar("SELECT coalesce(max(ord), 0) FROM stage")
     (inserted, updated), refused_ords = isolate(
         db, range(1, int(last) + 1), lambda ords: _upsert_range(db, entity, ords[0], ords[-1], run_id), _add, (0, 0)
@@ -97,6 +100,22 @@ def _upsert(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]
     _hash_new_versions(db, entity, run_id)
     db.execute("DROP TABLE stage")
     return Load(LoadResult(staged - len(refused_ords), inserted, updated), refused)
+
+
+def _keep_carried_passwords(db: Phase2Database, entity: Entity) -> None:
+    """A staged row without a password keeps the one its user carried over or set in Phase 2 (`keeps_password`)."""
+    db.execute(
+        sql.SQL(
+            "UPDATE stage s SET ({cols}) = ({kept}) FROM {table} t WHERE t.bubble_id = s.bubble_id"
+            " AND s.password_hash IS NULL AND t.password_hash IS NOT NULL"
+            " AND t.password_hash_source IS DISTINCT FROM %s"
+        ).format(
+            cols=sql.SQL(", ").join(map(sql.Identifier, KEPT_PASSWORD_COLUMNS)),
+            kept=sql.SQL(", ").join(sql.Identifier("t", c) for c in KEPT_PASSWORD_COLUMNS),
+            table=db.table(entity),
+        ),
+        (HASH_FROM_MIGRATION,),
+    )
 
 
 def _upsert_range(db: Phase2Database, entity: Entity, first: int, last: int, run_id: str) -> tuple[int, int]:

@@ -17,7 +17,7 @@ from psycopg import sql
 
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, Field, Kind, load_order
 from culturebridge_migration.mapping.mapper import row_columns
-from culturebridge_migration.mapping.passwords import STRONG_HASH_SQL_PATTERN
+from culturebridge_migration.mapping.passwords import HASH_SOURCES, STRONG_HASH_SQL_PATTERN
 from culturebridge_migration.mapping.values import CURRENCY_PATTERN, EMAIL_PATTERN
 
 
@@ -48,6 +48,16 @@ _BUILT_IN = {
     "updated_at": Column("updated_at", "timestamptz", True, "Bubble Modified Date"),
     "bubble_extra": Column(
         "bubble_extra", "jsonb", False, "every field of the Bubble record that no column maps, as Bubble sent it"
+    ),
+    "password_hash_source": Column(
+        "password_hash_source",
+        "text",
+        False,
+        "where password_hash came from: migration (Legacy Password), login_bridge (first login), NULL: the app",
+        checks=(f"password_hash_source IN ({', '.join(sql.Literal(s).as_string() for s in HASH_SOURCES)})",),
+    ),
+    "password_hash_set_at": Column(
+        "password_hash_set_at", "timestamptz", False, "when the login bridge stored password_hash"
     ),
 }
 ID_COLUMN = Column("id", "bigint", True, "surrogate key", unique=True)

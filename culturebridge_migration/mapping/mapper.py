@@ -27,7 +27,7 @@ from culturebridge_migration.mapping.entities import (
     Kind,
 )
 from culturebridge_migration.mapping.fixes import NUL_REMOVED, ValueFix, printable
-from culturebridge_migration.mapping.passwords import bcrypt_cost, is_strong_hash
+from culturebridge_migration.mapping.passwords import HASH_FROM_MIGRATION, bcrypt_cost, is_strong_hash
 from culturebridge_migration.mapping.rejects import Reject, RejectReason, display_value
 
 _MISSING = object()
@@ -106,7 +106,9 @@ def row_columns(entity: Entity) -> list[str]:
     columns = ["bubble_id"] + [f.column for f in entity.fields]
     if entity.has_passwords:
         columns.append("password_reset_required")
-    return [*columns, "bubble_created_by", "created_at", "updated_at", "bubble_extra"]
+    columns += ["bubble_created_by", "created_at", "updated_at", "bubble_extra"]
+    # Last, where schema evolution adds them to tables made before them: new and evolved tables agree.
+    return [*columns, "password_hash_source", "password_hash_set_at"] if entity.has_passwords else columns
 
 
 # -- a batch ---------------------------------------------------------------------------------------
@@ -254,6 +256,8 @@ class _Plan:
             row[column] = value = map_field(record, fixes)
             if is_password:
                 row["password_reset_required"] = value is None
+                row["password_hash_source"] = None if value is None else HASH_FROM_MIGRATION
+                row["password_hash_set_at"] = None  # the load's run says when; the login bridge sets its own
         creator = record.get(CREATED_BY_KEY)
         row["bubble_created_by"] = (
             None if creator is None else _stored_text(_text(creator), CREATED_BY_KEY, "bubble_created_by", fixes)

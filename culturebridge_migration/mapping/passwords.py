@@ -19,9 +19,16 @@ _BCRYPT = re.compile(r"^\$2[aby]\$(\d\d)\$[./A-Za-z0-9]{53}$")
 # The same rule for the database's CHECK: a bcrypt hash of cost 12..39, never plain text. A regex
 # cannot say ">= BCRYPT_COST", so it is written out; a test holds it to `is_strong_hash`.
 STRONG_HASH_SQL_PATTERN = r"^\$2[aby]\$(1[2-9]|[23][0-9])\$[./A-Za-z0-9]{53}$"
+BCRYPT_MAX_BYTES = 72  # bcrypt reads no more; bcrypt 5 refuses longer input, older versions cut it silently
 
-
-_BCRYPT_MAX_BYTES = 72  # bcrypt reads no further (and bcrypt 5 refuses a longer password)
+# Where the hash a user row holds came from (users.password_hash_source): the migration (a Legacy Password),
+# the login bridge (the user's Bubble password, at their first login after cutover), NULL: the Phase 2 app.
+HASH_FROM_MIGRATION = "migration"
+HASH_FROM_LOGIN_BRIDGE = "login_bridge"
+HASH_SOURCES = (HASH_FROM_MIGRATION, HASH_FROM_LOGIN_BRIDGE)
+# What a migration run keeps of a row whose hash did not come from the migration, when Bubble brings none:
+# the password a user carried over (or set in Phase 2) outlives any later load of their record.
+KEPT_PASSWORD_COLUMNS = ("password_hash", "password_hash_source", "password_hash_set_at", "password_reset_required")
 
 
 def bcrypt_cost(value: str) -> int | None:
@@ -33,6 +40,26 @@ def bcrypt_cost(value: str) -> int | None:
 def is_strong_hash(value: str) -> bool:
     cost = bcrypt_cost(value)
     return cost is not None and cost >= BCRYPT_COST
+
+
+def _bcrypt_input(password: str) -> bytes:
+    """The bytes bcrypt reads: at most 72, cut the same way when hashing and when checking."""
+    # surrogatepass: a lone surrogate (valid JSON, not UTF-8) is bytes like any other, never a crash of a login.
+    return password.encode("utf-8", "surrogatepass")[:BCRYPT_MAX_BYTES]
+
+
+def hash_password(password: str, cost: int = BCRYPT_COST) -> str:
+    return bcrypt.hashpw(_bcrypt_input(password), bcrypt.gensalt(cost)).decode()
+
+
+def check_password(password: str, hashed: str) -> bool:
+    """Whether `password` is the one `hashed` (a bcrypt hash) was made from."""
+    return bcrypt.checkpw(_bcrypt_input(password), hashed.encode())
+
+
+def keeps_password(stored: Mapping[str, object]) -> bool:
+    """Whether a migration run must keep a stored row's password when Bubble brings none (KEPT_PASSWORD_COLUMNS)."""
+    return stored.get("password_hash") is not None and stored.get("password_hash_source") != HASH_FROM_MIGRATION
 
 
 def secure_password(value: str, cost: int = BCRYPT_COST) -> str | None:
@@ -50,9 +77,9 @@ def secure_password(value: str, cost: int = BCRYPT_COST) -> str | None:
         plain = value.encode()
     except UnicodeEncodeError:
         return None
-    if not plain or len(plain) > _BCRYPT_MAX_BYTES:
+    if not plain or len(plain) > BCRYPT_MAX_BYTES:  # bcrypt would check only a part of it: a reset is safer
         return None
-    return bcrypt.hashpw(plain, bcrypt.gensalt(cost)).decode()
+    return hash_password(value, cost)
 
 
 def secure_passwords(values: Iterable[str], *, workers: int | None = None, cost: int = BCRYPT_COST) -> list[str | None]:

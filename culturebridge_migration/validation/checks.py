@@ -33,6 +33,7 @@ from culturebridge_migration.mapping.entities import ID_KEY, Entity, Kind
 from culturebridge_migration.mapping.file_links import relinked, url_columns
 from culturebridge_migration.mapping.key_matching import lookalikes
 from culturebridge_migration.mapping.mapper import get_value, map_records, ref_id, row_columns
+from culturebridge_migration.mapping.passwords import KEPT_PASSWORD_COLUMNS, keeps_password
 from culturebridge_migration.mapping.values import bubble_id as valid_id
 from culturebridge_migration.sources.deletion_census import CensusOutcome
 from culturebridge_migration.sources.export_store import ExportManifest
@@ -345,6 +346,9 @@ def check_sample(inputs: CheckInputs) -> Outcome:
     expected = map_records(entity, sampled, refs).rows
     if columns_with_files := url_columns(entity):  # the load maps a file copied earlier to its copy
         relinked(expected, columns_with_files, db.file_copies(entity))
+    for row in expected:  # a password carried over by the login bridge outlives the load, by design
+        if row.get("password_hash") is None and keeps_password(kept := stored[row["bubble_id"]]):
+            row.update({column: kept[column] for column in KEPT_PASSWORD_COLUMNS})
     mismatched = [
         (row["bubble_id"], column)
         for row in expected

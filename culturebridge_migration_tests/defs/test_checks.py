@@ -11,12 +11,14 @@ from culturebridge_migration.validation.checks import (
     table_checks,
 )
 from culturebridge_migration.validation.file_checks import FILE_CHECKS
+from culturebridge_migration.validation.password_checks import PASSWORD_CHECKS
 
 VALIDATION = [
     EXPORT_COMPLETE_CHECK,
     EXTRA_TYPES_COMPLETE_CHECK,
     RECORDS_KEPT_CHECK,
     *FILE_CHECKS,
+    *PASSWORD_CHECKS,
     *(check for entity in ENTITIES.values() for check in table_checks(entity)),
 ]
 

@@ -151,3 +151,20 @@ CREATE TABLE IF NOT EXISTS {mig}.schema_migrations (
     applied       jsonb NOT NULL,        -- [{table, what, sql}], in the order they ran
     refused       jsonb NOT NULL         -- [{table, what, sql, error}]: PostgreSQL said no; still a difference
 );
+
+-- Every try of the login bridge (culturebridge_migration/bridge/): who, when, what came of it, from where.
+-- Never a password, a hash or Bubble's token. The bridge's per-account and per-address limits count these
+-- rows, so every service process sharing the database shares them.
+CREATE TABLE IF NOT EXISTS {mig}.password_bridge_attempts (
+    id           bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    attempted_at timestamptz NOT NULL DEFAULT clock_timestamp(),
+    account      text NOT NULL,  -- the e-mail as given, trimmed and lower-cased: what per-account limits count
+    user_id      bigint,         -- Phase 2's users.id, when the e-mail or Bubble's answer named one
+    outcome      text NOT NULL CONSTRAINT password_bridge_attempts_outcome_check CHECK (outcome IN (
+        'ok', 'wrong_password', 'unknown_email', 'not_migrated', 'too_many_tries', 'window_closed', 'bubble_unavailable'
+    )),
+    path         text CONSTRAINT password_bridge_attempts_path_check CHECK (path IN ('phase2', 'bubble')),
+    source       text NOT NULL   -- the client's address as the backend reports it (or the service saw it)
+);
+CREATE INDEX IF NOT EXISTS password_bridge_attempts_account_idx ON {mig}.password_bridge_attempts (account, attempted_at);
+CREATE INDEX IF NOT EXISTS password_bridge_attempts_source_idx ON {mig}.password_bridge_attempts (source, attempted_at);
