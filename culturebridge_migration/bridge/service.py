@@ -11,10 +11,10 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 from culturebridge_migration.bridge.login import LoginResult, Outcome, PasswordBridge
+from culturebridge_migration.threaded_server import ThreadedServer
 
 logger = logging.getLogger(__name__)
 MAX_BODY = 16_384  # a login is a few hundred bytes
@@ -40,32 +40,15 @@ def check_secret(secret: str | None) -> str:
     return secret
 
 
-class BridgeService:
+class BridgeService(ThreadedServer):
     def __init__(self, bridge: PasswordBridge, secret: str, host: str = "127.0.0.1", port: int = 0) -> None:
         self.bridge, self.secret = bridge, check_secret(secret)
         self.host, self.port = host, port
-        self._server: ThreadingHTTPServer | None = None
 
     def start(self) -> BridgeService:
         self.bridge.prepare()  # the schema, before the first request: a broken database stops the start
-        handler = type("Handler", (_Handler,), {"service": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True).start()
+        self._serve(type("Handler", (_Handler,), {"service": self}), poll_interval=0.1, name="password-bridge")
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> BridgeService:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:

@@ -4,8 +4,6 @@ Its check (WARN) says whether enough active users can log in without a reset; on
 the asset writes the reset list (user ids and e-mails, never a hash) for the team's mailer.
 """
 
-from __future__ import annotations
-
 import csv
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,11 +14,10 @@ from culturebridge_migration.bridge.config import parse_until
 from culturebridge_migration.bridge.report import PasswordReport, password_report
 from culturebridge_migration.defs.checks import check_result, check_spec
 from culturebridge_migration.defs.phase2 import table_key
-from culturebridge_migration.defs.reports import SUMMARY
+from culturebridge_migration.defs.reports import PASSWORDS, SUMMARY
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.validation.password_checks import ACTIVE_USERS_CAN_LOG_IN_CHECK, LoginReadiness
 
-PASSWORDS = dg.AssetKey(["reports", "passwords"])
 CHECK = ACTIVE_USERS_CAN_LOG_IN_CHECK
 
 
@@ -33,9 +30,10 @@ CHECK = ACTIVE_USERS_CAN_LOG_IN_CHECK
     description="Users who can log in with their old password: hash from the migration, carried by the login "
     "bridge, set by the app, still waiting; per day; after the window, the reset list for the mailer.",
 )
-def passwords_report(postgres: PostgresResource, settings: MigrationSettings):
+def passwords_report(context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings):
     until = parse_until(settings.password_bridge_until) if settings.password_bridge_until else None
-    with postgres.database() as db:
+    # A step of the run like any other: it holds Phase 2 with the run, and counts itself done.
+    with postgres.writer(context, settings.writer_wait_seconds), postgres.database() as db:
         report = password_report(db, until)
     resets = _write_resets(report, Path(settings.report_dir)) if report.resets else None
     yield dg.MaterializeResult(asset_key=PASSWORDS, metadata=_metadata(report, resets))

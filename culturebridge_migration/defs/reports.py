@@ -108,10 +108,15 @@ def _head(text: str, lines: int) -> str:
     return "\n".join(text.splitlines()[:lines])
 
 
+# The login bridge's progress (defs/passwords.py), before the gate: every step of a run holds Phase 2
+# until the gate, its last, lets go.
+PASSWORDS = dg.AssetKey(["reports", "passwords"])
+
+
 @dg.asset(
     key=["reports", "cutover_readiness"],
     group_name=REPORTS_GROUP,
-    deps=[SUMMARY],
+    deps=[SUMMARY, PASSWORDS],
     description="The gate: fails the run unless every check the run planned has a result and no ERROR check failed "
     "(SKIPPED is never a pass), so the exit code tells whether to cut over.",
 )

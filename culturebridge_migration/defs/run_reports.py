@@ -81,11 +81,17 @@ def run_verdict(instance: dg.DagsterInstance, run_id: str) -> Verdict:
     return judge(run_id, planned_checks(instance, run_id), check_records(instance, run_id), loaded)
 
 
+# The assets whose checks say whether Phase 2 is fit: the exports, the tables and the files. The reports'
+# own checks (reports/passwords: life after cutover) run after the gate and are judged in their own report.
+MIGRATION_KEY_PREFIXES = ("bubble", "phase2", "files")
+
+
 def planned_checks(instance: dg.DagsterInstance, run_id: str) -> list[str]:
-    """The checks the run set out to judge ("asset/check"), whatever selected them."""
+    """The migration checks the run set out to judge ("asset/check"), whatever selected them."""
     planned = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION_PLANNED)
     keys = (r.event_log_entry.dagster_event.event_specific_data for r in planned.records)
-    return list(dict.fromkeys(f"{p.asset_key.to_user_string()}/{p.check_name}" for p in keys))
+    judged = (p for p in keys if p.asset_key.path[0] in MIGRATION_KEY_PREFIXES)
+    return list(dict.fromkeys(f"{p.asset_key.to_user_string()}/{p.check_name}" for p in judged))
 
 
 def run_kind(instance: dg.DagsterInstance, run_id: str) -> rep.RunKind:
@@ -100,7 +106,7 @@ def run_kind(instance: dg.DagsterInstance, run_id: str) -> rep.RunKind:
         dry_run=tagged_dry_run(run.tags),
         incremental=bool(export.get("incremental")),
         census=bool(export.get("census")),
-        migrates=any(key.path[0] in ("bubble", "phase2", "files") for key in planned),
+        migrates=any(key.path[0] in MIGRATION_KEY_PREFIXES for key in planned),
         checks=bool(planned_checks(instance, run_id)),
     )
 

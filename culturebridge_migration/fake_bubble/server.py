@@ -16,7 +16,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Mapping
-from http.server import ThreadingHTTPServer
 
 from culturebridge_migration.fake_bubble.database import Database
 from culturebridge_migration.fake_bubble.faults import Fault, FaultBook
@@ -24,11 +23,12 @@ from culturebridge_migration.fake_bubble.files import FILES_PREFIX, FileStore, f
 from culturebridge_migration.fake_bubble.handler import API_PREFIX, TEST_PREFIX, Handler, RequestRecord
 from culturebridge_migration.fake_bubble.meta import FieldKinds
 from culturebridge_migration.fake_bubble.workflows import LOGIN_WORKFLOW
+from culturebridge_migration.threaded_server import ThreadedServer
 
 __all__ = ["API_PREFIX", "FakeBubble", "RequestRecord"]
 
 
-class FakeBubble:
+class FakeBubble(ThreadedServer):
     def __init__(
         self,
         data: dict[str, list[dict]] | None = None,
@@ -68,32 +68,12 @@ class FakeBubble:
         self.faults = FaultBook()
         self._lock = threading.Lock()
         self._recent: deque[float] = deque()
-        self._server: ThreadingHTTPServer | None = None
         self._in_flight = 0
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeBubble:
-        handler = type("Handler", (Handler,), {"fake": self})
-        self._server = ThreadingHTTPServer((self.host, self.port), handler)
-        self._server.daemon_threads = True
-        self.port = self._server.server_address[1]
-        # A short poll interval: stop() waits for the loop to see it, 0.5 s by default on every test's teardown.
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True, name="fake-bubble"
-        ).start()
+        self._serve(type("Handler", (Handler,), {"fake": self}), poll_interval=0.05, name="fake-bubble")
         return self
-
-    def stop(self) -> None:
-        if self._server:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeBubble:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     @property
     def url(self) -> str:
