@@ -247,12 +247,8 @@ class Handler(BaseHTTPRequestHandler):
         query: dict[str, str],
     ) -> None:
         fake = self.fake
-        if fake.latency:
-            time.sleep(fake.latency)
-        if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            return self._error(401, "UNAUTHORIZED", "Invalid or missing API token")
-        if fake._over_budget():
-            return self._error(429, "RATE_LIMITED", "Too many requests", {"Retry-After": "1"})
+        if self._turned_away():
+            return None
         fault = fake.faults.take_api(bubble_type, cursor)
         if self._api_fault_answered(fault):
             return None
@@ -284,6 +280,20 @@ class Handler(BaseHTTPRequestHandler):
         if fault and fault.kind == "truncate":
             body = body[: len(body) // 2]
         self._send(200, body)
+
+    def _turned_away(self) -> bool:
+        """What Bubble does before any Data API or workflow request: its latency, the key, the plan's rate limit.
+        True when it answered (401 or 429)."""
+        fake = self.fake
+        if fake.latency:
+            time.sleep(fake.latency)
+        if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+            self._error(401, "UNAUTHORIZED", "Invalid or missing API token")
+            return True
+        if fake._over_budget():
+            self._error(429, "RATE_LIMITED", "Too many requests", {"Retry-After": "1"})
+            return True
+        return False
 
     def _api_fault_answered(self, fault: Fault | None) -> bool:
         """Play a Data API fault; True when that was the whole answer."""
@@ -318,12 +328,8 @@ class Handler(BaseHTTPRequestHandler):
         self._begin(record)
         body = self._read_body()  # read before any answer, so a kept-alive connection stays in step
         fake = self.fake
-        if fake.latency:
-            time.sleep(fake.latency)
-        if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
-            return self._error(401, "UNAUTHORIZED", "Invalid or missing API token")
-        if fake._over_budget():
-            return self._error(429, "RATE_LIMITED", "Too many requests", {"Retry-After": "1"})
+        if self._turned_away():
+            return None
         if self._api_fault_answered(fake.faults.take_api(f"wf/{name}", None)):
             return None
         if name != fake.login_workflow or version != "live":
