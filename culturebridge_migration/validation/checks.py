@@ -9,6 +9,7 @@ ids), and how long the check took.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -435,11 +436,15 @@ def check_mapped_fields_present(inputs: CheckInputs) -> Outcome:
     for spec in entity.fields:
         if digest.carried(spec.source) or (spec.fallback and digest.carried(spec.fallback)):
             continue
-        if spec.source in inputs.manifest.unavailable_fields or spec.source in (inputs.bubble_fields or ()):
-            continue  # the source's format cannot hold it, or Bubble lists it and no record fills it yet
+        if spec.source in inputs.manifest.unavailable_fields:
+            continue  # the source's format cannot hold it
         similar = lookalikes(spec.source, carried)
+        if spec.source in (inputs.bubble_fields or ()) and not similar:
+            continue  # Bubble lists it and no record fills it yet; a lookalike key the records carry is a misnamed map
         if similar or spec.required:
             missing[spec.source] = {"column": spec.column, "records_carry_instead": similar}
+            if similar:  # what to write in MIGRATION_FIELD_MAP
+                missing[spec.source]["field_map_line"] = json.dumps({entity.name: {spec.column: similar[0]}})
         else:
             absent.append(spec.source)  # the app has no such field: its column stays empty, and that is said
     sample = [

@@ -119,12 +119,33 @@ def test_a_misspelled_field_map_key_fails_the_gate_naming_the_key_and_what_the_r
     present = checks[("community_posts", "mapped_fields_present")]
     assert not present.passed
     assert present.metadata["missing_fields"].value == {
-        "Titel": {"column": "title", "records_carry_instead": ["Title"]}
+        "Titel": {
+            "column": "title",
+            "records_carry_instead": ["Title"],
+            "field_map_line": '{"posts": {"title": "Title"}}',
+        }
     }
     assert not checks[("community_posts", "most_records_loaded")].passed  # every post rejected: title missing
     assert not checks[("community_comments", "most_records_loaded")].passed  # and so every comment
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
     assert failure.step_key == "reports__cutover_readiness"
+
+
+def test_a_field_map_in_bubbles_id_form_fails_the_gate_on_display_name_records_though_meta_lists_the_id(
+    real_app: SimpleNamespace, serve: Callable, graph_for: Callable, database_url: str, tmp_path: Path
+) -> None:
+    field_map = tmp_path / "field_map.json"
+    field_map.write_text(json.dumps({"users": {"first_name": "first_name_text"}}))
+    with serve(real_app.data, field_kinds=real_app.field_kinds) as server:
+        assert "first_name_text" in json.dumps(server.live_db.meta())  # /meta names the field by its id
+        result = graph_for(database_url, tmp_path, server, field_map=str(field_map)).materialize()
+    assert not result.success
+    checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+    present = checks[("users", "mapped_fields_present")]
+    assert not present.passed
+    missing = present.metadata["missing_fields"].value["first_name_text"]
+    (carried,) = [key for key in missing["records_carry_instead"] if key.lower() == "first name"]
+    assert missing["field_map_line"] == json.dumps({"users": {"first_name": carried}})
 
 
 def test_a_hidden_meta_falls_back_to_the_records_and_says_so(
