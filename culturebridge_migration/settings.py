@@ -219,8 +219,9 @@ SETTINGS: tuple[Setting, ...] = (
         "files",
         "public_base_url",
         None,
-        "the base URL Phase 2 links the copies by (a CDN in front of the bucket)",
-        shown_default="the folder's `file://` URL, or the bucket's",
+        "the http(s) base URL Phase 2 links the copies by (a CDN in front of the bucket); required for a folder "
+        "when DATABASE_URL is set, since a file:// path of this machine opens for nobody else",
+        shown_default="the bucket's; for a folder, its `file://` URL on the embedded demo only",
     ),
     Setting(
         "MIGRATION_FILES_HOSTS",

@@ -98,6 +98,8 @@ def cli_environment(target: MigrationTarget, dagster_home: Path, **settings: str
         "BUBBLE_API_KEY": API_KEY,
         "BUBBLE_FILES_URL": target.bubble_url.rsplit("/api/", 1)[0] + FILES_PREFIX,
         "DATABASE_URL": target.database_url,
+        # A real Phase 2 links copied files by a URL its users can open (a stand-in host: nothing fetches it).
+        "MIGRATION_FILES_PUBLIC_URL": "https://files.culturebridge.test",
         "MIGRATION_EXPORT_DIR": str(target.export_dir),
         "MIGRATION_REPORT_DIR": str(target.report_dir),
         "DAGSTER_HOME": str(dagster_home),

@@ -63,7 +63,9 @@ def build_files_asset(entity_name: str) -> dg.AssetsDefinition:
             postgres.writer(context, settings.writer_wait_seconds),
             postgres.database(settings.entities()) as db,
             bubble.file_addresses() as addresses,
-            files.copier(addresses, _progress(context, f"copy {entity.table} files")) as copier,
+            files.copier(
+                addresses, _progress(context, f"copy {entity.table} files"), demo=postgres.database_url is None
+            ) as copier,
         ):
             outcome = copy_table_files(
                 db,

@@ -16,7 +16,7 @@ from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_ap
 from culturebridge_migration.files.copier import FileCopier
 from culturebridge_migration.files.fetch import FileSource
 from culturebridge_migration.files.progress import CopyProgress
-from culturebridge_migration.files.storage import FileStorageError, open_storage
+from culturebridge_migration.files.storage import FileStorageError, open_storage, public_link_problem
 from culturebridge_migration.files.urls import BubbleFileMatcher
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
@@ -241,8 +241,11 @@ class FilesResource(dg.ConfigurableResource):
 
     @contextmanager
     def copier(
-        self, source: FileSource, on_progress: Callable[[CopyProgress], None] | None = None
+        self, source: FileSource, on_progress: Callable[[CopyProgress], None] | None = None, *, demo: bool = True
     ) -> Iterator[FileCopier]:
+        """`demo`: Phase 2 is the embedded server, whose users are this machine's; else links must be public."""
+        if problem := public_link_problem(self.target, self.public_base_url, demo=demo):
+            raise dg.Failure(f"{problem}. Nothing was copied and Phase 2 keeps Bubble's links.")
         try:
             storage = open_storage(self.target, public_base_url=self.public_base_url)
         except (FileStorageError, ValueError, OSError) as exc:

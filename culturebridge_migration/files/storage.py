@@ -71,6 +71,23 @@ def public_url(base: str, key: str) -> str:
     return base.rstrip("/") + "/" + quote(key, safe="/~")
 
 
+def public_link_problem(target: str, public_base_url: str | None, *, demo: bool) -> str | None:
+    """Why the links Phase 2 would hold for copied files are not ones its users can open; None: they are.
+
+    A folder's own file:// URL is a path on the migration machine: fine for the embedded demo, never for a
+    Phase 2 that real users' browsers reach. A bucket's default URL is its public https one.
+    """
+    if public_base_url is not None and urlsplit(public_base_url).scheme not in ("http", "https"):
+        return f"MIGRATION_FILES_PUBLIC_URL is {public_base_url!r}: set it to the http(s) URL that serves the copies"
+    if public_base_url is None and not target.startswith("s3://") and not demo:
+        return (
+            f"Phase 2 is not the embedded demo, and the copies in the folder {target} would be linked by file:// "
+            "paths of this machine, which nobody else can open: set MIGRATION_FILES_PUBLIC_URL to the http(s) URL "
+            "that serves that folder, or copy to a bucket (MIGRATION_FILES_URL=s3://bucket/prefix)"
+        )
+    return None
+
+
 def sha256_of(chunks: Iterable[bytes]) -> str:
     digest = hashlib.sha256()
     for chunk in chunks:

@@ -9,6 +9,7 @@ import psycopg
 import pytest
 
 from culturebridge_migration.defs.resources import FilesResource, PostgresResource, resources_from_env
+from culturebridge_migration.files.fetch import FileSource
 from culturebridge_migration.files.storage import LocalFolderStorage, ObjectStoreStorage, open_storage
 from culturebridge_migration.files.urls import DEFAULT_FILE_HOST_PATTERNS
 from culturebridge_migration.settings import SETTINGS
@@ -116,3 +117,13 @@ def test_set_variables_reach_their_fields_parsed_and_text_stays_an_env_var(monke
     bubble, settings = (resources[k].process_config_and_initialize() for k in ("bubble", "settings"))
     assert (bubble.page_size, bubble.api_key) == (50, "secret-token")
     assert (settings.max_reject_share, settings.keep_unmigrated_types) == (0.2, False)
+
+
+def test_copies_for_a_real_phase2_without_a_public_url_stop_before_anything_is_copied(tmp_path: Path) -> None:
+    files = FilesResource(target=str(tmp_path / "files"))
+    with (
+        pytest.raises(dg.Failure, match=r"set MIGRATION_FILES_PUBLIC_URL.*Nothing was copied"),
+        files.copier(FileSource(), demo=False),
+    ):
+        pass
+    assert not (tmp_path / "files").exists()

@@ -13,6 +13,7 @@ from culturebridge_migration.files.storage import (
     LocalFolderStorage,
     ObjectStoreStorage,
     open_storage,
+    public_link_problem,
     s3_storage,
     sha256_of,
 )
@@ -100,3 +101,20 @@ def test_a_local_key_cannot_leave_the_folder(tmp_path: Path) -> None:
 def test_open_storage_picks_a_bucket_for_s3_urls_and_a_folder_otherwise(tmp_path: Path) -> None:
     assert isinstance(open_storage("s3://team-files/bubble", env={}), ObjectStoreStorage)
     assert isinstance(open_storage(str(tmp_path)), LocalFolderStorage)
+
+
+@pytest.mark.parametrize(
+    ("target", "public_base_url", "demo", "problem"),
+    [
+        ("./migration_files", None, True, None),  # the embedded demo: this machine's users only
+        ("./migration_files", None, False, "set MIGRATION_FILES_PUBLIC_URL"),
+        ("./migration_files", "https://files.example.com", False, None),
+        ("./migration_files", "file:///srv/files", False, "set it to the http(s) URL"),
+        ("s3://bucket/prefix", None, False, None),  # the bucket's own https URL
+    ],
+)
+def test_copies_in_a_folder_need_a_public_url_unless_phase2_is_the_embedded_demo(
+    target: str, public_base_url: str | None, demo: bool, problem: str | None
+) -> None:
+    found = public_link_problem(target, public_base_url, demo=demo)
+    assert (found is None) if problem is None else (problem in (found or ""))
