@@ -276,10 +276,9 @@ SETTINGS: tuple[Setting, ...] = (
         "LOG_LEVEL",
         None,
         None,
-        None,
-        "the run log's level: DEBUG, INFO, WARNING or ERROR",
+        "INFO",
+        "the run log's level: DEBUG (every Dagster event), INFO, WARNING or ERROR",
         str.upper,
-        shown_default="Dagster's default (`DEBUG`)",
     ),
 )
 

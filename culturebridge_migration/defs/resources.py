@@ -345,10 +345,9 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     return {key: resource(**fields[key]) for key, resource in _RESOURCES.items()}
 
 
-def loggers_from_env() -> dict[str, dg.LoggerDefinition] | None:
-    """LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) sets the run log's level; unset: Dagster's default."""
+def loggers_from_env() -> dict[str, dg.LoggerDefinition]:
+    """LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) sets the run log's level; unset: INFO, so a run's output is its
+    progress and its outcome, not Dagster's every event (LOG_LEVEL=DEBUG brings those back)."""
     setting = BY_VARIABLE["LOG_LEVEL"]
-    level = configured_text(setting)
-    if level is None:
-        return None
-    return {"console": dg.colored_console_logger.configured({"log_level": parsed(setting, level)})}
+    level = parsed(setting, configured_text(setting) or str(setting.default))
+    return {"console": dg.colored_console_logger.configured({"log_level": level})}
