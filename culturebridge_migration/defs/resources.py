@@ -42,7 +42,7 @@ from culturebridge_migration.settings import (
     parsed,
     whole_number,
 )
-from culturebridge_migration.sources.bubble_api import BubbleClient
+from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
 from culturebridge_migration.sources.http import RetryPolicy
 from culturebridge_migration.sources.source import ApiSource, CsvSource, RecordSource
 
@@ -206,15 +206,18 @@ class BubbleResource(dg.ConfigurableResource):
 
     @contextmanager
     def _api(self, url: str, key: str) -> Iterator[ApiSource]:
-        client = BubbleClient(
-            url,
-            key,
-            page_size=self.page_size,
-            timeout=self.timeout_seconds,
-            max_retries=self.max_retries,
-            requests_per_minute=self.requests_per_minute,
-            workers=self.page_workers,
-        )
+        try:
+            client = BubbleClient(
+                url,
+                key,
+                page_size=self.page_size,
+                timeout=self.timeout_seconds,
+                max_retries=self.max_retries,
+                requests_per_minute=self.requests_per_minute,
+                workers=self.page_workers,
+            )
+        except BubbleError as exc:  # a configuration the client refuses: one line, no traceback
+            raise dg.Failure(str(exc)) from None
         try:
             yield ApiSource(client, self.describe())
         finally:
