@@ -237,6 +237,12 @@ def user_env() -> Callable[..., dict[str, str]]:
     return env
 
 
+@pytest.fixture
+def phase2_env(database_url: str) -> dict[str, str]:
+    """The variables a real Phase 2 run needs: its database, and the URL that serves the copied files."""
+    return {"DATABASE_URL": database_url, "MIGRATION_FILES_PUBLIC_URL": FILES_PUBLIC_URL}
+
+
 # -- an app our generator never made ----------------------------------------------------------------
 def _thing(bubble_id: str, minute: int, **fields: object) -> dict:
     stamp = f"2025-03-0{1 + minute // 60}T10:{minute % 60:02d}:00.000Z"

@@ -15,7 +15,6 @@ from psycopg.conninfo import conninfo_to_dict
 
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-FILES_PUBLIC_URL = "https://files.culturebridge.test"
 DAGSTER = Path(sys.executable).with_name("dagster")
 
 
@@ -58,7 +57,7 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(
 
 @pytest.mark.integration
 def test_graph_runs_on_a_postgresql_backed_dagster_instance(
-    tmp_path: Path, new_database: Callable, database_url: str, dagster: Callable
+    tmp_path: Path, new_database: Callable, database_url: str, phase2_env: dict[str, str], dagster: Callable
 ) -> None:
     home = tmp_path / "dagster_home"
     home.mkdir()
@@ -75,8 +74,7 @@ def test_graph_runs_on_a_postgresql_backed_dagster_instance(
     env = {
         "DAGSTER_HOME": str(home),
         "DAGSTER_PG_URL": f"postgresql+psycopg2://{credentials}{at}",
-        "DATABASE_URL": database_url,
-        "MIGRATION_FILES_PUBLIC_URL": FILES_PUBLIC_URL,  # a real Phase 2: copies linked by a URL people can open
+        **phase2_env,  # a real Phase 2: copies linked by a URL people can open
     }
     done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

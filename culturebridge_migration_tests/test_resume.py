@@ -70,7 +70,7 @@ def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path, user_
 
 @pytest.mark.integration
 def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(
-    tmp_path: Path, database_url: str, user_env: Callable
+    tmp_path: Path, database_url: str, phase2_env: dict[str, str], user_env: Callable
 ) -> None:
     import psycopg
 
@@ -78,9 +78,7 @@ def test_run_killed_mid_load_leaves_no_partial_table_and_the_rerun_completes(
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
     expected_bookings = len(sample.records["bookings"]) - sum(p.entity == "bookings" for p in sample.planted)
     with FakeBubble(data, api_key=KEY) as server:
-        env = user_env(
-            BUBBLE_API_URL=server.url, BUBBLE_API_KEY=KEY, BUBBLE_FILES_URL=server.files_url, DATABASE_URL=database_url
-        )
+        env = user_env(BUBBLE_API_URL=server.url, BUBBLE_API_KEY=KEY, BUBBLE_FILES_URL=server.files_url, **phase2_env)
         command = [str(DAGSTER), "asset", "materialize", "-m", "culturebridge_migration", "--select", "*"]
         first = subprocess.Popen(
             command, cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
