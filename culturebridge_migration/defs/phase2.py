@@ -18,7 +18,7 @@ import psycopg
 
 from culturebridge_migration.defs.checks import check_result, check_spec
 from culturebridge_migration.defs.exports import EXTRA_TYPES, export_key
-from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.defs.run_tags import is_dry_run
 from culturebridge_migration.loading.database import first_line, restarted
@@ -98,11 +98,14 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         hooks=REPORT_HOOKS,  # a table that fails still leaves the reports, saying why
     )
     def _table(
-        context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings
+        context: dg.AssetExecutionContext,
+        postgres: PostgresResource,
+        settings: MigrationSettings,
+        bubble: BubbleResource,
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         try:
             with postgres.writer(context, settings.writer_wait_seconds):
-                yield from _load_and_check(context, postgres, settings, entity_name, key, checks)
+                yield from _load_and_check(context, postgres, settings, bubble, entity_name, key, checks)
         except ExportMismatch as exc:
             raise dg.Failure(str(exc)) from None
         except psycopg.OperationalError as exc:  # not about a row: the server, the disk, the network
@@ -119,6 +122,7 @@ def _load_and_check(
     context: dg.AssetExecutionContext,
     postgres: PostgresResource,
     settings: MigrationSettings,
+    bubble: BubbleResource,
     entity_name: str,
     key: dg.AssetKey,
     checks: list[TableCheck],
@@ -136,7 +140,7 @@ def _load_and_check(
     dry_run, started = is_dry_run(context), datetime.now(UTC)
     with postgres.database(entities) as db:
         with rehearsal(db, context.run.run_id) if dry_run else nullcontext():
-            step = _TableStep(context, postgres, settings, db, entities[entity_name], key, manifest)
+            step = _TableStep(context, postgres, settings, bubble, db, entities[entity_name], key, manifest)
             outcome = yield from step.load_and_check(checks)
         if dry_run and outcome is not None:
             keep_rehearsal(db, outcome, context.run.run_id, context.run.job_name, started)
@@ -147,6 +151,7 @@ class _TableStep:
     context: dg.AssetExecutionContext
     postgres: PostgresResource
     settings: MigrationSettings
+    bubble: BubbleResource
     db: Phase2Database
     entity: Entity
     key: dg.AssetKey
@@ -181,6 +186,7 @@ class _TableStep:
             _bubble_fields(settings, self.entity),
             decisions,
             loaded_here=outcome is not None,
+            sweep=outcome.sweep if outcome is not None else None,
         )
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == self.key}
         with staged_export(inputs):
@@ -207,7 +213,18 @@ class _TableStep:
             deleted_records=self.settings.deleted_records_mode(),
             export=manifest,
             decisions=decisions,
+            still_in_bubble=self.still_in_bubble,
         )
+
+    def still_in_bubble(self, entity: Entity, bubble_ids: list[str]) -> set[str] | None:
+        """Asked before a row missing from a full export is flagged or deleted: does Bubble answer it by id?"""
+        with self.bubble.open() as source:  # opened only when some row is missing: most loads never ask
+            alive = source.alive_among(entity, bubble_ids)
+        if alive is not None:
+            self.context.log.info(
+                f"{entity.name}: asked Bubble by id for {len(bubble_ids)} record(s) missing from the export: {len(alive)} still there"
+            )
+        return alive
 
 
 def _bubble_fields(settings: MigrationSettings, entity: Entity) -> frozenset[str] | None:
@@ -232,6 +249,11 @@ def _log_outcome(context: dg.AssetExecutionContext, outcome: EntityOutcome) -> N
         context.log.warning(
             f"{outcome.entity}: gone from Bubble: deleted {len(outcome.sweep.deleted)} "
             f"{outcome.sweep.deleted[:5]}, flagged {len(outcome.sweep.flagged)} {list(outcome.sweep.flagged)[:5]}"
+        )
+    if outcome.sweep and outcome.sweep.alive:
+        context.log.error(
+            f"{outcome.entity}: {len(outcome.sweep.alive)} record(s) missing from the full export are still in "
+            f"Bubble by id (e.g. {outcome.sweep.alive[0]}): left as they are; the export was not whole"
         )
 
 
@@ -259,7 +281,13 @@ def _sweep_metadata(outcome: EntityOutcome) -> dict[str, object]:
     sweep = outcome.sweep
     if sweep is None:
         return {"skipped": "incremental export: absence proves nothing"}
-    return {"deleted_records": str(sweep.mode), "deleted": len(sweep.deleted), "flagged": len(sweep.flagged)}
+    return {
+        "deleted_records": str(sweep.mode),
+        "deleted": len(sweep.deleted),
+        "flagged": len(sweep.flagged),
+        "alive_in_bubble": sweep.alive[:20],  # missing from the export, answered by id: left as they are
+        "asked_by_id": sweep.confirmed,
+    }
 
 
 # -- Bubble types no table migrates ------------------------------------------------------------------

@@ -9,11 +9,14 @@ export (an incremental export lists only changes). What happens to such a row is
   tables) is kept and flagged with the referencing column instead: deleting it would break that row.
   Once its children are gone too (a later full run sweeps them first), the next full run deletes it.
 Only rows the migration loaded (in the id map) are ever considered; rows the app created are not.
+Before a row is flagged or deleted, Bubble is asked for it by id (`GET /obj/TYPE/ID`, 404 = gone): a
+record a full export missed but Bubble still has is left as it is and named (the export was not whole
+after all); where the source cannot be asked (CSV files), nothing is deleted: the rows are flagged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 
@@ -32,11 +35,40 @@ class DeletedRecords(StrEnum):
     DELETE = "delete"
 
 
+UNCONFIRMED = (
+    "missing from the export files, kept: CSV files cannot be asked for one record, so Bubble did not confirm it"
+)
+
+# Of some Bubble ids, those Bubble still answers by id; None when the source cannot be asked (CSV files).
+StillInBubble = Callable[[Entity, list[str]], set[str] | None]
+
+
+@dataclass(frozen=True)
+class Gone:
+    """Migrated rows absent from an export that proves it, after Bubble was asked for each by id."""
+
+    ids: list[str]  # absent, and gone by id (or, when unconfirmed, absent only)
+    alive: list[str] = field(default_factory=list)  # absent from the export, yet Bubble answers them by id
+    confirmed: bool = True  # False: the source could not be asked by id
+
+    @classmethod
+    def asking(cls, entity: Entity, absent: list[str], still_in_bubble: StillInBubble | None) -> Gone:
+        """`absent` split by Bubble's answer to each id; unconfirmed when there is no one to ask."""
+        if not absent:
+            return cls([])
+        answer = still_in_bubble(entity, absent) if still_in_bubble else None
+        if answer is None:
+            return cls(absent, confirmed=False)
+        return cls([i for i in absent if i not in answer], sorted(answer))
+
+
 @dataclass(frozen=True)
 class Sweep:
     mode: DeletedRecords
     deleted: list[str] = field(default_factory=list)
     flagged: dict[str, str] = field(default_factory=dict)  # bubble_id -> why it stays
+    alive: list[str] = field(default_factory=list)  # missing from the export but in Bubble by id: left as they are
+    confirmed: bool = True  # Bubble was asked for each row by id before it was flagged or deleted
 
 
 def proves_whole_type(export: ExportManifest | None, records_read: int) -> bool:
@@ -98,19 +130,21 @@ def _migrated_where(db: Phase2Database, entity: Entity, condition: sql.Composabl
     return [bubble_id for (bubble_id,) in db.execute(query, (entity.name, *params))]
 
 
-def sweep(db: Phase2Database, entity: Entity, gone: list[str], mode: DeletedRecords, run_id: str) -> Sweep:
+def sweep(db: Phase2Database, entity: Entity, gone: Gone, mode: DeletedRecords, run_id: str) -> Sweep:
     """Apply `mode` to `gone`, the migrated rows Bubble no longer has; must run inside the load's transaction."""
     if mode is DeletedRecords.REPORT:
         return Sweep(mode)
     deleted: list[str] = []
-    if mode is DeletedRecords.FLAG:
-        flagged = dict.fromkeys(gone, "deleted in Bubble")
+    if not gone.confirmed:
+        flagged = dict.fromkeys(gone.ids, UNCONFIRMED)
+    elif mode is DeletedRecords.FLAG:
+        flagged = dict.fromkeys(gone.ids, "deleted in Bubble")
     else:
-        flagged = _referenced(db, entity, gone)
-        deleted = [bubble_id for bubble_id in gone if bubble_id not in flagged]
+        flagged = _referenced(db, entity, gone.ids)
+        deleted = [bubble_id for bubble_id in gone.ids if bubble_id not in flagged]
         _delete(db, entity, deleted, run_id)
     _replace_flags(db, entity, flagged, run_id)
-    return Sweep(mode, deleted, flagged)
+    return Sweep(mode, deleted, flagged, gone.alive, gone.confirmed)
 
 
 def _referenced(db: Phase2Database, entity: Entity, gone: list[str]) -> dict[str, str]:

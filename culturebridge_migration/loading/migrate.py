@@ -14,7 +14,14 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from culturebridge_migration.loading import bookkeeping, deletions, loader
-from culturebridge_migration.loading.deletions import DeletedRecords, Sweep, conclusive_census, proves_whole_type
+from culturebridge_migration.loading.deletions import (
+    DeletedRecords,
+    Gone,
+    StillInBubble,
+    Sweep,
+    conclusive_census,
+    proves_whole_type,
+)
 from culturebridge_migration.loading.isolation import refusal_reject
 from culturebridge_migration.loading.loader import LoadResult
 from culturebridge_migration.loading.phase2_db import Phase2Database
@@ -121,18 +128,26 @@ def _chunks(records: Iterable[dict], size: int | None) -> Iterator[list[dict]]:
 
 
 def _gone(
-    db: Phase2Database, entity: Entity, export: ExportManifest | None, mapping: StreamedMapping, mode: DeletedRecords
-) -> list[str] | None:
+    db: Phase2Database,
+    entity: Entity,
+    export: ExportManifest | None,
+    mapping: StreamedMapping,
+    mode: DeletedRecords,
+    still_in_bubble: StillInBubble | None,
+) -> Gone | None:
     """The migrated rows Bubble no longer has, by a full export or a census; None when the export proves nothing.
 
     In report mode nothing is written, so nothing is looked up: the deleted_in_bubble check lists them.
+    A full export's absent rows are asked for by id before anything is done to them; a census asked already.
     """
     if proves_whole_type(export, mapping.exported):
-        return [] if mode is DeletedRecords.REPORT else deletions.gone_from_full_export(db, entity, mapping.ids)
+        if mode is DeletedRecords.REPORT:
+            return Gone([])
+        return Gone.asking(entity, deletions.gone_from_full_export(db, entity, mapping.ids), still_in_bubble)
     census = conclusive_census(export, mapping.exported)
     if census is None:
         return None
-    return [] if mode is DeletedRecords.REPORT else deletions.migrated_among(db, entity, census.gone)
+    return Gone([] if mode is DeletedRecords.REPORT else deletions.migrated_among(db, entity, census.gone))
 
 
 def migrate_entity(
@@ -146,13 +161,15 @@ def migrate_entity(
     deleted_records: DeletedRecords | None = None,
     export: ExportManifest | None = None,
     decisions: EntityFixes | None = None,
+    still_in_bubble: StillInBubble | None = None,
 ) -> EntityOutcome:
     """Load one entity's export.
 
     `watermark`: the newest Modified Date it holds, saved with the load. `deleted_records`: what to do
     with migrated rows the export no longer holds, done only when `export` (its manifest) proves it
     whole, checked here, at the point of deletion: every record of the type, as many as Bubble
-    announced, each once, and exactly the records this load read.
+    announced, each once, and exactly the records this load read. `still_in_bubble` asks Bubble for
+    those rows by id first; without it nothing is deleted (the rows are flagged, unconfirmed).
     """
     started, clock = datetime.now(UTC), time.monotonic()
     with bookkeeping.entity_load(db, run_id, job_name):
@@ -165,7 +182,8 @@ def migrate_entity(
         rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]
         fixes = [fix for fix in mapping.fixes if fix.bubble_id not in refused]  # a refused row stored nothing
         sweep = None
-        if deleted_records is not None and (gone := _gone(db, entity, export, mapping, deleted_records)) is not None:
+        gone = None if deleted_records is None else _gone(db, entity, export, mapping, deleted_records, still_in_bubble)
+        if gone is not None:
             sweep = deletions.sweep(db, entity, gone, deleted_records, run_id)
         done = bookkeeping.LoadRecord(mapping.exported, load.result, rejects, fixes, len(sweep.deleted) if sweep else 0)
         bookkeeping.record_load(db, run_id, entity, done, started_at=started, watermark=watermark)

@@ -18,7 +18,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
@@ -193,6 +193,13 @@ class BubbleClient:
         except BubbleThingMissing:
             return False
         return True
+
+    def alive_among(self, bubble_type: str, bubble_ids: Iterable[str]) -> set[str]:
+        """Of `bubble_ids`, those Bubble still answers by id: one `GET /obj/TYPE/ID` each, `workers` at a time."""
+        candidates = sorted(set(bubble_ids))
+        with ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="by-id") as pool:
+            answers = list(pool.map(lambda bubble_id: self.exists(bubble_type, bubble_id), candidates))
+        return {bubble_id for bubble_id, live in zip(candidates, answers, strict=True) if live}
 
     def count(self, bubble_type: str, constraints: list[dict] | None = None) -> int:
         """How many records match: Bubble announces a search's total even for a one-record page.

@@ -286,11 +286,9 @@ class _Census:
 
     def confirm(self, tally: _Tally) -> set[str]:
         """Ask Bubble for each record the tally calls gone; those it answers leave `absent` and are returned."""
-        candidates = sorted(tally.absent - tally.seen)
-        with ThreadPoolExecutor(max_workers=self.client.workers, thread_name_prefix="census-id") as pool:
-            answers = list(pool.map(lambda bubble_id: self.client.exists(self.bubble_type, bubble_id), candidates))
+        candidates = tally.absent - tally.seen
+        alive = self.client.alive_among(self.bubble_type, candidates)
         tally.requests += len(candidates)
-        alive = {bubble_id for bubble_id, live in zip(candidates, answers, strict=True) if live}
         tally.absent -= alive
         return alive
 

@@ -42,6 +42,10 @@ class RecordSource(Protocol):
         """How many records of the type match `constraints` now."""
         ...
 
+    def alive_among(self, entity: Entity, bubble_ids: Iterable[str]) -> set[str] | None:
+        """Of `bubble_ids`, those the source still has when asked by id; None: it cannot be asked by id."""
+        ...
+
 
 @dataclass
 class ApiSource:
@@ -59,6 +63,9 @@ class ApiSource:
 
     def count(self, entity: Entity, constraints: list[dict]) -> int:
         return self.client.count(entity.bubble_type, constraints)
+
+    def alive_among(self, entity: Entity, bubble_ids: Iterable[str]) -> set[str]:
+        return self.client.alive_among(entity.bubble_type, bubble_ids)
 
     def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
         """What /meta exposes beyond the migrated types; nothing when the app hides /meta (no other list exists)."""
@@ -105,6 +112,9 @@ class CsvSource:
 
     def count(self, entity: Entity, constraints: list[dict]) -> int:
         raise NotImplementedError("CSV files are counted by reading them")  # never asked: census() is None
+
+    def alive_among(self, entity: Entity, bubble_ids: Iterable[str]) -> None:
+        return None  # a file cannot be asked for one record: absence from it is all it says
 
     def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
         """Export files of types no table migrates (`export_All-Reviews_*.csv`): kept verbatim too."""

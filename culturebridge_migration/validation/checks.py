@@ -21,6 +21,7 @@ from psycopg import sql
 
 from culturebridge_migration.loading.deletions import (
     DeletedRecords,
+    Sweep,
     conclusive_census,
     find_gone,
     migrated_among,
@@ -99,6 +100,7 @@ class CheckInputs:
     bubble_fields: frozenset[str] | None = None  # the type's fields as Bubble's /meta lists them, when known
     decisions: EntityFixes | None = None  # the team's corrections (MIGRATION_FIXES), applied before mapping
     loaded_here: bool = False  # the table was loaded in this step (else its checks look at Phase 2 as it is)
+    sweep: Sweep | None = None  # what this step's load did with rows gone from Bubble, when it looked
 
 
 InputsT = TypeVar("InputsT")
@@ -265,16 +267,19 @@ def check_deleted_in_bubble(inputs: CheckInputs) -> Outcome:
 
 
 DELETIONS_PROVED_DESCRIPTION = (
-    "At cutover, the census of the type (its records counted by Created Date window, reading only the windows "
-    "whose counts differ from what the migration knows) proved which records Bubble deleted since the last "
-    "load. Fails when it could not: Bubble holds a record the migration does not know (created after the "
-    "incremental export) or could not be read, so a deletion may be missed (ERROR). Other runs: skipped."
+    "What Bubble deleted was proved before anything was done about it. At cutover, the census of the type "
+    "(its records counted by Created Date window, reading only the windows whose counts differ from what the "
+    "migration knows) proved which records Bubble deleted since the last load; it fails when it could not: "
+    "Bubble holds a record the migration does not know (created after the incremental export) or could not be "
+    "read. On a full run that flags or deletes rows gone from Bubble, each was asked for by id first; it fails "
+    "when Bubble still has a record the full export missed (left as it is: the export was not whole) (ERROR). "
+    "Skipped when nothing was proved or acted on (MIGRATION_DELETED_RECORDS=report, or an incremental sync)."
 )
 
 
 def check_deletions_proved(inputs: CheckInputs) -> Outcome:
     if inputs.manifest.census is None:
-        return Outcome.skip("no census in this run (only the cutover job takes one)", "at the cutover")
+        return _full_export_sweep_proved(inputs.sweep)
     census = CensusOutcome(**inputs.manifest.census)
     figures = {
         "gone": len(census.gone),
@@ -291,6 +296,31 @@ def check_deletions_proved(inputs: CheckInputs) -> Outcome:
         census.unknown[:SAMPLE_IDS],
         figures | {"problem": census.why_inconclusive()},
     )
+
+
+def _full_export_sweep_proved(sweep: Sweep | None) -> Outcome:
+    """A full run's sweep: every row it flagged or deleted was gone by id, and none it skipped is alive."""
+    if sweep is None:
+        return Outcome.skip("this run neither took a census nor swept a full export", "at the cutover")
+    if sweep.mode is DeletedRecords.REPORT:
+        return Outcome.skip(
+            "MIGRATION_DELETED_RECORDS=report: nothing was flagged or deleted, so nothing needed proof",
+            "on a full run with MIGRATION_DELETED_RECORDS=flag or delete, and at the cutover",
+        )
+    details = {"deleted": len(sweep.deleted), "flagged": len(sweep.flagged), "asked_by_id": sweep.confirmed}
+    if not sweep.confirmed:
+        return Outcome.skip(
+            "CSV files cannot be asked for one record: rows missing from them were flagged, none deleted",
+            "on a run that reads Bubble's Data API",
+            **details,
+        )
+    if not sweep.alive:
+        return Outcome(True, 0, details=details)
+    problem = (
+        f"{len(sweep.alive)} record(s) missing from the full export are still in Bubble by id: the export was "
+        "not whole (records moved while it paged?); they were left as they are. Run the migration again"
+    )
+    return Outcome(False, len(sweep.alive), sweep.alive[:SAMPLE_IDS], details | {"problem": problem})
 
 
 # -- the team's corrections --------------------------------------------------------------------------

@@ -184,6 +184,8 @@ def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_b
     assert flags(database_url) == {post: "deleted in Bubble, kept: still referenced by community_comments.post_id"}
     assert deleted_check(first, "phase2/community_posts").metadata["sample_bubble_ids"].value == [post]
     assert deleted_check(first, "phase2/resources").passed
+    proved = [e for e in first.get_asset_check_evaluations() if e.check_name == "deletions_proved"]
+    assert proved and all(e.passed and e.metadata["outcome"].value == "PASS" for e in proved)  # each asked by id
 
     second = graph.materialize()
     assert post not in loaded_ids(database_url, "community_posts")
@@ -195,6 +197,23 @@ def test_delete_mode_removes_gone_rows_children_first_and_rollback_brings_them_b
         assert rollback_run(db, first.run_id).recreated == 1 + len(loaded_comments & set(comments))
     assert deleted == {"resources": 1, "comments": len(loaded_comments & set(comments)), "posts": 1}
     assert checksums(database_url) == before
+
+
+def test_a_record_a_full_export_missed_but_bubble_still_has_is_never_deleted(migrated, database_url: str) -> None:
+    server, graph = migrated
+    graph = graph.with_settings(deleted_records="delete")
+    resource = next(r for r in server.records("resource") if r["_id"] in loaded_ids(database_url, "resources"))
+    server.delete("resource", resource["_id"])
+    assert graph.materialize(selection="bubble/resources").success  # a whole export, without it
+    server.put("resource", resource)  # yet Bubble has it (a page shifted while the export read, say)
+
+    result = graph.materialize(selection="phase2/resources")
+    assert resource["_id"] in loaded_ids(database_url, "resources")
+    assert flags(database_url) == {}
+    proved = next(e for e in result.get_asset_check_evaluations() if e.check_name == "deletions_proved")
+    assert not proved.passed
+    assert proved.severity == dg.AssetCheckSeverity.ERROR
+    assert proved.metadata["sample_bubble_ids"].value == [resource["_id"]]
 
 
 def test_unknown_deleted_records_setting_names_the_choices() -> None:

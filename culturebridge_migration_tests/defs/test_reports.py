@@ -40,7 +40,7 @@ def test_a_full_run_says_so_and_reads_the_checks_that_did_not_judge_as_skipped(g
     assert summary.startswith("Full migration — run ")
     assert "VERDICT: FIT" in summary
     assert "[PASS] phase2/bookings / deletions_proved" not in summary
-    assert "[SKIPPED] phase2/bookings / deletions_proved: no census in this run" in summary
+    assert "[SKIPPED] phase2/bookings / deletions_proved: MIGRATION_DELETED_RECORDS=report: nothing" in summary
     assert "[SKIPPED] phase2/users / fixes_applied: no fixes file" in summary
     report = json.loads(latest(graph, "report_*.json").read_text())
     assert report["run_kind"] == "full_migration"

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from culturebridge_migration.loading.deletions import DeletedRecords, gone_from_full_export, sweep
+from culturebridge_migration.loading.deletions import UNCONFIRMED, DeletedRecords, Gone, gone_from_full_export, sweep
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import ENTITIES
 
@@ -25,7 +25,7 @@ def loaded(db: Phase2Database, load: Callable, records: SimpleNamespace) -> Phas
 def swept(db: Phase2Database, exported_ids: list[str], mode: DeletedRecords, run_id: str = "run-2"):
     db.register_run(run_id, "test")  # a table step registers its run before it sweeps
     gone = gone_from_full_export(db, ENTITIES["users"], exported_ids)
-    return sweep(db, ENTITIES["users"], gone, mode, run_id)
+    return sweep(db, ENTITIES["users"], Gone(gone), mode, run_id)
 
 
 def flags(db: Phase2Database) -> dict[str, str]:
@@ -94,9 +94,67 @@ def test_deletion_acts_only_on_an_export_proven_whole_at_the_point_of_deletion(
     assert flags(loaded) == {}
 
 
-def test_a_whole_export_sweeps(loaded: Phase2Database, load: Callable, records: SimpleNamespace) -> None:
-    outcome = load("users", records.users("a@x.io"), "run-2", deleted_records=DeletedRecords.DELETE, export=manifest(1))
+def bubble_answers(*alive: str) -> Callable:
+    """Bubble's answers by id: the records in `alive` are still there, every other one is 404."""
+    asked: list[str] = []
+
+    def still_in_bubble(entity, bubble_ids: list[str]) -> set[str]:
+        asked.extend(bubble_ids)
+        return set(alive) & set(bubble_ids)
+
+    still_in_bubble.asked = asked  # type: ignore[attr-defined]
+    return still_in_bubble
+
+
+def test_a_whole_export_sweeps_the_rows_bubble_confirms_gone_by_id(
+    loaded: Phase2Database, load: Callable, records: SimpleNamespace
+) -> None:
+    bubble = bubble_answers()
+    outcome = load(
+        "users",
+        records.users("a@x.io"),
+        "run-2",
+        deleted_records=DeletedRecords.DELETE,
+        export=manifest(1),
+        still_in_bubble=bubble,
+    )
     assert outcome.sweep is not None and outcome.sweep.deleted == ["1x3"]
+    assert sorted(bubble.asked) == ["1x2", "1x3"]  # every row missing from the export, asked before anything
+
+
+@pytest.mark.parametrize("mode", [DeletedRecords.FLAG, DeletedRecords.DELETE])
+def test_a_row_missing_from_a_whole_export_but_alive_in_bubble_is_left_as_it_is(
+    loaded: Phase2Database, load: Callable, records: SimpleNamespace, table_sums: Callable, mode: DeletedRecords
+) -> None:
+    before = table_sums()
+    outcome = load(
+        "users",
+        records.users("a@x.io"),
+        "run-2",
+        deleted_records=mode,
+        export=manifest(1),
+        still_in_bubble=bubble_answers("1x2", "1x3"),  # the export missed them; Bubble still has both
+    )
+    assert outcome.sweep is not None
+    assert (outcome.sweep.deleted, outcome.sweep.flagged, outcome.sweep.alive) == ([], {}, ["1x2", "1x3"])
+    assert table_sums() == before and flags(loaded) == {}
+
+
+def test_rows_missing_from_files_nobody_can_ask_by_id_are_flagged_never_deleted(
+    loaded: Phase2Database, load: Callable, records: SimpleNamespace
+) -> None:
+    outcome = load(
+        "users",
+        records.users("a@x.io"),
+        "run-2",
+        deleted_records=DeletedRecords.DELETE,
+        export=manifest(1),
+        still_in_bubble=lambda entity, ids: None,  # CSV files: no one to ask
+    )
+    assert outcome.sweep is not None and not outcome.sweep.confirmed
+    assert outcome.sweep.deleted == []
+    assert flags(loaded) == {"1x2": UNCONFIRMED, "1x3": UNCONFIRMED}
+    assert loaded.scalar("SELECT count(*) FROM users") == 3
 
 
 @pytest.mark.parametrize("hostile", ["1x4\x00", ["1x4"], "1x4\n", "9" * 500])
@@ -105,7 +163,14 @@ def test_a_hostile_id_in_a_whole_export_is_a_reject_and_the_sweep_still_runs(
 ) -> None:
     exported = records.users("a@x.io", "b@x.io", "c@x.io", "d@x.io")
     exported[3]["_id"] = hostile  # a NUL once crashed the staging of the export's ids (COPY)
-    outcome = load("users", exported, "run-2", deleted_records=DeletedRecords.DELETE, export=manifest(4))
+    outcome = load(
+        "users",
+        exported,
+        "run-2",
+        deleted_records=DeletedRecords.DELETE,
+        export=manifest(4),
+        still_in_bubble=bubble_answers(),
+    )
     assert [(r.column, r.reason) for r in outcome.rejects] == [("bubble_id", "invalid_value")]
     assert outcome.exported == outcome.loaded + len(outcome.rejects) == 4
     assert outcome.sweep is not None and outcome.sweep.deleted == []
