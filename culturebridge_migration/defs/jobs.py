@@ -7,8 +7,11 @@ from culturebridge_migration.defs.exports import bubble_export
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY, planned_asset_keys
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
+from culturebridge_migration.defs.run_reports import run_stamp
 from culturebridge_migration.defs.run_tags import DRY_RUN_TAG
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
+from culturebridge_migration.reporting.files import write_report_files
+from culturebridge_migration.reporting.rollback_report import rollback_json, rollback_texts
 
 full_migration = dg.define_asset_job(
     "full_migration",
@@ -87,8 +90,21 @@ def rollback_run_op(
     )
     for conflict in done.overwritten:
         context.log.warning(f"force: overwrote what the app did since the run: {conflict.describe()}")
+    report = rollback_json(context.run.run_id, run_id, done, forced=config.force)
+    paths = write_report_files(
+        settings.report_dir, run_stamp(context.instance, context.run.run_id), rollback_texts(report)
+    )
+    context.log.info(f"Rollback report: {paths['rollback_summary']}")
     context.add_output_metadata(
-        {**done.counts(), "overwritten": dg.MetadataValue.json([c.describe() for c in done.overwritten])}
+        {
+            "run_kind": report["run_kind"],
+            "undone_run": run_id,
+            **done.counts(),
+            "by_table": dg.MetadataValue.json(done.by_table),
+            "overwritten": dg.MetadataValue.json(report["overwritten"]),
+            "summary": dg.MetadataValue.md(f"```\n{rollback_texts(report)['rollback_summary']}```"),
+            **{kind: dg.MetadataValue.path(str(path)) for kind, path in paths.items()},
+        }
     )
 
 

@@ -30,12 +30,17 @@ class RollbackBlocked(RuntimeError):
     """Rollback would break rows that did not come from the migration; nothing was changed."""
 
 
+# A row the run changed is restored, one it deleted recreated, one it inserted deleted.
+_UNDONE_AS = {"update": "restored", "delete": "recreated", "insert": "deleted"}
+
+
 @dataclass
 class RolledBack:
     restored: int  # rows the run changed, given their previous values
     recreated: int  # rows the run deleted, back with their ids
     deleted: int  # rows the run inserted, gone
     overwritten: list[Conflict] = field(default_factory=list)  # with force: what the app had done since
+    by_table: dict[str, dict[str, int]] = field(default_factory=dict)  # table -> the three counts
 
     def counts(self) -> dict[str, int]:
         return {"restored": self.restored, "recreated": self.recreated, "deleted": self.deleted}
@@ -188,14 +193,14 @@ def rollback_run(db: Phase2Database, run_id: str, *, force: bool = False) -> Rol
     """Undo `run_id` in one transaction, or refuse and change nothing (see the module's docstring)."""
     _refuse_unless_latest(db, run_id)
     db.execute(sql.SQL("ANALYZE {}").format(db.bookkeeping("row_changes")))  # big after a first load
-    counts = dict(
-        db.execute(
-            sql.SQL(
-                "SELECT action, count(DISTINCT (table_name, bubble_id)) FROM {} WHERE run_id = %s GROUP BY action"
-            ).format(db.bookkeeping("row_changes")),
-            (run_id,),
-        )
-    )
+    by_table: dict[str, dict[str, int]] = {}
+    for table, action, rows in db.execute(
+        sql.SQL(
+            "SELECT table_name, action, count(DISTINCT bubble_id) FROM {} WHERE run_id = %s GROUP BY 1, 2 ORDER BY 1"
+        ).format(db.bookkeeping("row_changes")),
+        (run_id,),
+    ):
+        by_table.setdefault(table, dict.fromkeys(_UNDONE_AS.values(), 0))[_UNDONE_AS[action]] = rows
     try:
         with db.transaction():
             # Nothing else writes meanwhile: the rows checked are the rows changed.
@@ -217,7 +222,8 @@ def rollback_run(db: Phase2Database, run_id: str, *, force: bool = False) -> Rol
             f"reference rows this run inserted ({exc.diag.table_name}: {detail}). "
             "Delete or re-point those rows first, or keep the migrated data."
         ) from None
-    return RolledBack(counts.get("update", 0), counts.get("delete", 0), counts.get("insert", 0), found)
+    total = {undone: sum(counts[undone] for counts in by_table.values()) for undone in _UNDONE_AS.values()}
+    return RolledBack(total["restored"], total["recreated"], total["deleted"], found, by_table)
 
 
 def _refuse_unless_latest(db: Phase2Database, run_id: str) -> None:

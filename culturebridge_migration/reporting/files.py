@@ -22,6 +22,8 @@ FILE_NAMES = {
     "html": "report_{stamp}.html",
     "rollback_script": "rollback_{stamp}.sql",
     "run_log": "run_log_{stamp}.log",
+    "rollback_summary": "rollback_summary_{stamp}.txt",  # a rollback run's own report
+    "rollback_report": "rollback_report_{stamp}.json",
 }
 
 

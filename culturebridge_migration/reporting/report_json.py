@@ -115,3 +115,19 @@ REPORT_JSON_KEYS: tuple[str, ...] = tuple(ReportJson.__annotations__)
 FILE_TOTAL_KEYS: tuple[str, ...] = tuple(
     k for k in FileFigures.__annotations__ if k not in ("entity", "records_affected")
 )
+
+
+class RollbackJson(TypedDict):
+    """`rollback_report_*.json`: what a rollback run undid. Phase 2 is now as it was before `undone_run`."""
+
+    version: int
+    run_id: str  # the rollback's own run
+    run_kind: str  # always "rollback"
+    generated_at: str  # ISO 8601 UTC
+    undone_run: str  # the migration run it undid
+    forced: bool  # undone over what the app changed since (listed in `overwritten`)
+    restored: int  # rows the run changed, given their previous values
+    recreated: int  # rows the run deleted, back with their ids
+    deleted: int  # rows the run inserted, gone
+    by_table: dict[str, dict[str, int]]  # table -> the three counts above
+    overwritten: list[str]  # with force: what the app had done since, now undone too

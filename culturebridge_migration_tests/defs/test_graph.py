@@ -250,9 +250,18 @@ def test_rollback_job_undoes_a_rerun_then_the_first_run(graph, bubble_server: Fa
     bubble_server.put("user", {**first_user, "First Name": "Renamed", "Modified Date": "2026-01-01T00:00:00.000Z"})
     assert graph.materialize().success
     assert checksums(graph.database_url) != after_first
+    rerun = graph.instance.get_runs(limit=1)[0].run_id
     rollback = {"postgres": graph.resources["postgres"], "settings": graph.resources["settings"]}
-    assert rollback_migration.execute_in_process(resources=rollback, instance=graph.instance).success
+    undo = rollback_migration.execute_in_process(resources=rollback, instance=graph.instance)
+    assert undo.success
     assert checksums(graph.database_url) == after_first
+    # The rollback writes its own report, saying what kind of run it was and what it undid.
+    (summary,) = (graph.folder / "reports").glob("rollback_summary_*.txt")
+    assert summary.read_text().startswith(f"Rollback — run {undo.run_id} — undid migration run {rerun}")
+    (report,) = (graph.folder / "reports").glob("rollback_report_*.json")
+    figures = json.loads(report.read_text())
+    assert (figures["run_kind"], figures["undone_run"], figures["restored"]) == ("rollback", rerun, 1)
+    assert figures["by_table"]["users"]["restored"] == 1
     assert rollback_migration.execute_in_process(resources=rollback, instance=graph.instance).success
     assert checksums(graph.database_url) == empty
 
