@@ -9,7 +9,7 @@ from culturebridge_migration.defs.jobs import JOBS, SCHEDULES, SENSORS
 from culturebridge_migration.defs.passwords import PASSWORD_ASSETS, passwords_job, passwords_schedule
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS, VERBATIM_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
-from culturebridge_migration.defs.resources import loggers_from_env, resources_from_env
+from culturebridge_migration.defs.resources import resources_from_env
 
 ALL_ASSETS = [
     *EXPORT_ASSETS,
@@ -27,5 +27,4 @@ defs = dg.Definitions(
     schedules=[*SCHEDULES, passwords_schedule],
     sensors=SENSORS,
     resources=resources_from_env(),
-    loggers=loggers_from_env(),
 )

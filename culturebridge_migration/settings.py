@@ -48,7 +48,7 @@ def flag(text: str) -> bool:
 @dataclass(frozen=True)
 class Setting:
     variable: str
-    resource: str | None  # the resource key it configures (None: read where it is used, like LOG_LEVEL)
+    resource: str | None  # the resource key it configures (None: read where it is used)
     field: str | None  # the resource's field
     default: object  # what applies when the variable is unset; None: nothing
     doc: str  # one line: the README's meaning and the field's description
@@ -270,15 +270,6 @@ SETTINGS: tuple[Setting, ...] = (
         None,
         "culturebridge_login",
         "the Bubble app's login API workflow (`POST {BUBBLE_API_URL}/wf/NAME`, one action: Log the user in)",
-    ),
-    # -- the run's log ----------------------------------------------------------------------------------
-    Setting(
-        "LOG_LEVEL",
-        None,
-        None,
-        "INFO",
-        "the run log's level: DEBUG (every Dagster event), INFO, WARNING or ERROR",
-        str.upper,
     ),
 )
 

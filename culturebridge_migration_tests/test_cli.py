@@ -16,6 +16,9 @@ from psycopg.conninfo import conninfo_to_dict
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
 DAGSTER = Path(sys.executable).with_name("dagster")
+# The default run's output: about one line per type exported, table loaded and file folder copied, the
+# closing block, and Dagster's own warnings (the CLI's "use dg launch"); 404 lines once, most of them DEBUG.
+OUTPUT_LINE_BUDGET = 60
 
 
 @pytest.fixture
@@ -23,10 +26,12 @@ def dagster(user_env: Callable[..., dict[str, str]]) -> Callable[..., subprocess
     """dagster(*args, cwd=, env=): the dagster CLI in a user's environment, plus `env`."""
 
     def run(
-        *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600
+        *args: str, cwd: Path, env: dict[str, str] | None = None, timeout: int = 600, bare: bool = False
     ) -> subprocess.CompletedProcess:
+        """`bare`: as `env -i` with a minimal PATH, the cleanest shell a newcomer (or root) may have."""
+        base = {"PATH": "/usr/bin:/bin"} if bare else user_env()
         return subprocess.run(
-            [str(DAGSTER), *args], cwd=cwd, env=user_env(**(env or {})), capture_output=True, text=True, timeout=timeout
+            [str(DAGSTER), *args], cwd=cwd, env=base | (env or {}), capture_output=True, text=True, timeout=timeout
         )
 
     return run
@@ -37,8 +42,14 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(
 ) -> None:
     tmp_path = workdir
     (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())  # as a clone of the project has it
-    done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path)
+    done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path, bare=True)
     assert done.returncode == 0, done.stderr[-3000:]
+    # Quiet, the verdict last: progress and outcome only, within a budget a person reads at a glance.
+    output = done.stderr.strip().splitlines()
+    assert len(output) <= OUTPUT_LINE_BUDGET, "\n".join(output)
+    assert " - DEBUG - " not in done.stderr
+    assert output[-1].startswith("VERDICT: FIT"), output[-8:]
+    assert any(line.startswith("Reports: ") and "summary_" in line for line in output[-8:])
     assert (tmp_path / ".culturebridge" / "pgdata" / "PG_VERSION").exists()
     (report,) = (tmp_path / "migration_reports").glob("report_*.json")
     assert json.loads(report.read_text())["status"] == "SUCCESS"

@@ -40,7 +40,6 @@ def test_each_variable_is_in_the_table_once_and_documented() -> None:
         ("MIGRATION_KEEP_UNMIGRATED_TYPES", "yes", True),
         ("MIGRATION_MAX_REJECT_SHARE", "0.25", 0.25),
         ("MIGRATION_FILE_WORKERS", "3", 3),
-        ("LOG_LEVEL", "warning", "WARNING"),
     ],
 )
 def test_parsers_read_what_the_readme_says(variable: str, text: str, value: object) -> None:

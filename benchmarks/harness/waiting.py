@@ -23,7 +23,7 @@ POLL_SECONDS = 0.1
 # The variables a user's shell sets for the migration (README's tables) and Dagster's own: a child
 # gets only the ones the benchmark gives it. PYTHONUNBUFFERED is dropped so nothing can rely on it.
 PROJECT_PREFIXES = ("BUBBLE_", "MIGRATION_", "DAGSTER_")
-DROPPED = ("DATABASE_URL", "LOG_LEVEL", "PYTHONUNBUFFERED")
+DROPPED = ("DATABASE_URL", "PYTHONUNBUFFERED")
 
 
 class GaveUp(RuntimeError):

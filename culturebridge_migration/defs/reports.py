@@ -14,12 +14,16 @@ from culturebridge_migration.defs.run_reports import (
     FOR_RUN_TAG,
     bubble_requests,
     planned_asset_keys,
+    rejects_by_table,
     run_kind,
+    run_stamp,
     run_timing,
     run_verdict,
     write_run_reports,
 )
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.reporting.closing import closing_block
+from culturebridge_migration.reporting.files import report_paths
 from culturebridge_migration.reporting.verdict import Verdict
 
 REPORTS_GROUP = "reports"
@@ -128,11 +132,16 @@ def cutover_readiness(
         verdict = run_verdict(context.instance, run_id)
     timing, requests = run_timing(context.instance, run_id), bubble_requests(context.instance, run_id)
     kind = run_kind(context.instance, run_id)
-    stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())
-    context.log.info(
-        f"{kind.title}, run {run_id}: steps from first to last {timing.run_seconds or 0:.1f} s ({stages}); "
-        f"{sum(requests.values())} requests to Bubble's Data API. {verdict.tally()}. {verdict.headline()}"
+    written = report_paths(settings.report_dir, run_stamp(context.instance, run_id))
+    closing = closing_block(
+        verdict,
+        kind=kind,
+        run_seconds=timing.run_seconds,
+        requests=sum(requests.values()),
+        rejects=rejects_by_table(context.instance, run_id),
+        reports=[str(written[k]) for k in ("summary", "html") if written[k].exists()],
     )
+    context.log.info(closing)  # the run's last words: the verdict is the CLI's last line
     metadata = {
         "verdict": verdict.word,
         "run_kind": kind.value,
@@ -142,6 +151,7 @@ def cutover_readiness(
         "run_seconds": timing.run_seconds or 0.0,
         "stage_seconds": dg.MetadataValue.json(timing.stages),
         "bubble_requests": sum(requests.values()),
+        "outcome": dg.MetadataValue.md(f"```\n{closing}\n```"),
     }
     if not verdict.fit:
         raise dg.Failure(_refusal(verdict), metadata=metadata | {"reasons": dg.MetadataValue.json(verdict.reasons)})
@@ -152,12 +162,12 @@ def _refusal(verdict: Verdict) -> str:
     listing = "; ".join(verdict.reasons[:10])
     if verdict.no_evidence:
         return (
-            f"No verdict on run {verdict.run_id}: not every check it should judge has a result ({listing}). "
+            f"VERDICT: NO VERDICT on run {verdict.run_id}: not every check it should judge has a result ({listing}). "
             "Do not cut over on this run: run the migration (or the cutover) and its checks."
         )
     return (
-        f"Not fit for cutover: {listing}. The reports are written; fix the data or the mapping and run the "
-        "migration again."
+        f"VERDICT: NOT FIT for cutover: {listing}. The reports are written; fix the data or the mapping and run "
+        "the migration again."
     )
 
 

@@ -33,7 +33,6 @@ from culturebridge_migration.mapping.corrections import EntityFixes, FixesFileEr
 from culturebridge_migration.mapping.entities import ENTITIES, Entity, apply_field_overrides
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.settings import (
-    BY_VARIABLE,
     SETTINGS,
     Setting,
     configured_text,
@@ -343,14 +342,6 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     fields: dict[str, dict[str, object]] = {key: {} for key in _RESOURCES}
     for setting in SETTINGS:
         if setting.resource is None or setting.field is None or (value := _configured(setting)) is None:
-            continue  # unset, or not a resource's (LOG_LEVEL)
+            continue  # unset, or not a resource's (read where it is used)
         fields[setting.resource].setdefault(setting.field, value)  # the first set variable of a field wins
     return {key: resource(**fields[key]) for key, resource in _RESOURCES.items()}
-
-
-def loggers_from_env() -> dict[str, dg.LoggerDefinition]:
-    """LOG_LEVEL (DEBUG, INFO, WARNING, ERROR) sets the run log's level; unset: INFO, so a run's output is its
-    progress and its outcome, not Dagster's every event (LOG_LEVEL=DEBUG brings those back)."""
-    setting = BY_VARIABLE["LOG_LEVEL"]
-    level = parsed(setting, configured_text(setting) or str(setting.default))
-    return {"console": dg.colored_console_logger.configured({"log_level": level})}

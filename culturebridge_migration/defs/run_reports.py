@@ -171,13 +171,24 @@ def run_timing(instance: dg.DagsterInstance, run_id: str) -> RunTiming:
 
 def bubble_requests(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
     """Data API searches per type this run made (export pages and the census's), from the exports' metadata."""
-    requests: dict[str, int] = {}
+    made = _materialized_counts(instance, run_id, "bubble", "requests")
+    return {name: count for name, count in made.items() if count}  # a type asked nothing is not listed
+
+
+def rejects_by_table(instance: dg.DagsterInstance, run_id: str) -> dict[str, int]:
+    """Records each Phase 2 table of this run rejected, from the tables' metadata."""
+    return _materialized_counts(instance, run_id, "phase2", "rejected")
+
+
+def _materialized_counts(instance: dg.DagsterInstance, run_id: str, group: str, name: str) -> dict[str, int]:
+    """The metadata count `name` of each asset of `group` this run materialized, by the asset's last name."""
+    counts: dict[str, int] = {}
     for record in instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION).records:
         materialization = record.event_log_entry.dagster_event.event_specific_data.materialization
-        made = materialization.metadata.get("requests")
-        if materialization.asset_key.path[0] == "bubble" and made is not None and int(made.value):
-            requests[materialization.asset_key.path[-1]] = int(made.value)  # a type asked nothing is not listed
-    return requests
+        value = materialization.metadata.get(name)
+        if materialization.asset_key.path[0] == group and value is not None:
+            counts[materialization.asset_key.path[-1]] = int(value.value)
+    return counts
 
 
 def run_stamp(instance: dg.DagsterInstance, run_id: str) -> str:

@@ -26,7 +26,7 @@ def gate_event(result: dg.ExecuteInJobResult) -> str:
 def test_the_reports_alone_on_a_database_no_migration_touched_give_no_verdict(graph) -> None:
     result = graph.materialize(REPORT_ASSETS)
     assert not result.success  # exit 1: never "fit" without evidence
-    assert "No verdict on run" in gate_event(result)
+    assert "VERDICT: NO VERDICT on run" in gate_event(result)
     summary = latest(graph, "summary_*.txt").read_text()
     assert summary.startswith("No migration to judge — run ")
     assert "VERDICT: NO VERDICT" in summary and "[PASS]" not in summary
