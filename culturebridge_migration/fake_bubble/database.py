@@ -56,10 +56,22 @@ class Database:
             self._things.setdefault(bubble_type, {})[_key(record)] = dict(record)
             self._changed(bubble_type)
 
-    def delete(self, bubble_type: str, thing_id: str) -> None:
+    def delete(self, bubble_type: str, thing_id: str) -> bool:
+        """Whether the thing was there."""
         with self._lock:
-            self._things.get(bubble_type, {}).pop(thing_id, None)
+            found = self._things.get(bubble_type, {}).pop(thing_id, None)
             self._changed(bubble_type)
+            return found is not None
+
+    def update(self, bubble_type: str, thing_id: str, change: Callable[[dict], dict]) -> bool:
+        """Replace a thing by `change(thing)` in one step (no write between the read and the write); False when absent."""
+        with self._lock:
+            things = self._things.get(bubble_type, {})
+            if thing_id not in things:
+                return False
+            things[thing_id] = change(dict(things[thing_id]))
+            self._changed(bubble_type)
+            return True
 
     def records(self, bubble_type: str) -> list[dict]:
         with self._lock:
