@@ -367,12 +367,16 @@ class Handler(BaseHTTPRequestHandler):
             RequestRecord(self.command, path, bubble_type, None, None, None, 0, time.monotonic(), version=version)
         )
         body = self._read_body()  # read before any answer, so a kept-alive connection stays in step
-        if self._turned_away() or self._api_fault_answered(self.fake.faults.take_api(bubble_type, None)):
+        if self._turned_away():
+            return None
+        fault = self.fake.faults.take_api(bubble_type, None)
+        if self._api_fault_answered(fault):
             return None
         db = self._database(version)
         if not bubble_type or not db.has_type(bubble_type):
             return self._error(404, "MISSING_DATA", f"Type {bubble_type!r} not found or not exposed to the Data API")
-        self._send_write(self._write(db, self.command, bubble_type, parts[1:], body))
+        # Written before answering: a truncated (or slow, timed-out) answer leaves the client not knowing.
+        self._send_write(self._write(db, self.command, bubble_type, parts[1:], body), fault)
 
     @staticmethod
     def _write(db: Database, method: str, bubble_type: str, rest: list[str], body: bytes) -> writes.WriteAnswer:
@@ -386,12 +390,16 @@ class Handler(BaseHTTPRequestHandler):
             return writes.delete(db, bubble_type, rest[0])
         return writes.error(404, "NOT_FOUND", f"no endpoint {method} /obj/{bubble_type}/{'/'.join(rest)}")
 
-    def _send_write(self, answer: writes.WriteAnswer) -> None:
+    def _send_write(self, answer: writes.WriteAnswer, fault: Fault | None) -> None:
         if answer.text is not None:
-            return self._send(answer.status, answer.text.encode(), "text/plain")
-        if answer.body is not None:
-            return self._json(answer.status, answer.body)
-        self._send(answer.status, b"", None)
+            body, content_type = answer.text.encode(), "text/plain"
+        elif answer.body is not None:
+            body, content_type = json.dumps(answer.body).encode(), "application/json"
+        else:
+            body, content_type = b"", None
+        if fault and fault.kind == "truncate":
+            body = body[: len(body) // 2]
+        self._send(answer.status, body, content_type)
 
     # -- files ------------------------------------------------------------------------------------
     def _file(self, path: str, *, send_body: bool) -> None:
