@@ -145,6 +145,14 @@ class Database:
         stop = bisect_left(dates, before) if before is not None else len(dates)
         return ordered[first:stop]
 
+    def writable_keys(self, bubble_type: str) -> frozenset[str] | None:
+        """The keys a write may set, when the type's fields are known (a `/meta` given whole); None: any key."""
+        types = (self._explicit_meta or {}).get("types", {})
+        if bubble_type not in types:
+            return None  # inferred from the records, the meta cannot tell a new field from a mistyped one
+        own = bubble_meta.builtin_keys(bubble_type) - bubble_meta.BUILTIN_KEYS  # a user's authentication
+        return frozenset(bubble_meta.record_keys(self._explicit_meta, bubble_type)) | own
+
     def field_exists(self, bubble_type: str, key: str) -> bool:
         """Whether a constraint may name `key`: a built-in, a key some thing of the type has, or a field of the meta."""
         if key in bubble_meta.builtin_keys(bubble_type) or key in self._record_keys(bubble_type):

@@ -3,7 +3,8 @@
 Bubble gives every new thing its `_id`, `Created Date`, `Modified Date` and `Created By`; a body that
 tries to set one is refused whole (400), as is a bulk body of more than 1,000 lines. A bulk create
 answers one line per line sent, in order, so one bad line fails alone. A field set to null is cleared:
-Bubble's records leave an empty field out.
+Bubble's records leave an empty field out. A field the type lacks is refused when the server knows the
+type's fields (a `/meta` given whole); from records alone it cannot tell, and takes any key.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def new_id() -> str:
 
 def create(db: Database, bubble_type: str, body: bytes) -> WriteAnswer:
     """`POST /obj/TYPE`: 201 `{"status": "success", "id": ...}`."""
-    fields, problem = _fields(body)
+    fields, problem = _fields(body, db.writable_keys(bubble_type))
     if problem:
         return error(400, "INVALID_DATA", problem)
     return WriteAnswer(201, {"status": "success", "id": _insert(db, bubble_type, fields)})
@@ -68,9 +69,9 @@ def bulk_create(db: Database, bubble_type: str, body: bytes) -> WriteAnswer:
     sent = [line for line in body.decode("utf-8", errors="replace").splitlines() if line.strip()]
     if len(sent) > BULK_LIMIT:
         return error(400, "INVALID_DATA", f"A bulk request takes at most {BULK_LIMIT} items; it sent {len(sent)}")
-    answers = []
+    answers, writable = [], db.writable_keys(bubble_type)
     for line in sent:
-        fields, problem = _fields(line.encode())
+        fields, problem = _fields(line.encode(), writable)
         if problem:
             answers.append({"status": "error", "message": problem})
         else:
@@ -80,7 +81,7 @@ def bulk_create(db: Database, bubble_type: str, body: bytes) -> WriteAnswer:
 
 def change(db: Database, bubble_type: str, thing_id: str, body: bytes, *, replace: bool) -> WriteAnswer:
     """`PATCH` (the fields sent) or `PUT` (every settable field: the ones not sent are cleared): 204."""
-    fields, problem = _fields(body)
+    fields, problem = _fields(body, db.writable_keys(bubble_type))
     if problem:
         return error(400, "INVALID_DATA", problem)
 
@@ -105,8 +106,9 @@ def _insert(db: Database, bubble_type: str, fields: dict) -> str:
     return thing_id
 
 
-def _fields(body: bytes) -> tuple[dict, str | None]:
-    """The body's fields, or why Bubble refuses them: not a JSON object, or a field Bubble sets itself."""
+def _fields(body: bytes, writable: frozenset[str] | None) -> tuple[dict, str | None]:
+    """The body's fields, or why Bubble refuses them: not a JSON object, a field Bubble sets itself, or
+    one the type lacks (when `writable` names the type's fields)."""
     try:
         fields = json.loads(body or b"{}")
     except ValueError:
@@ -116,4 +118,7 @@ def _fields(body: bytes) -> tuple[dict, str | None]:
     owned = [key for key in BUILT_IN_KEYS if key in fields]
     if owned:
         return {}, f"Field {owned[0]} cannot be modified: Bubble sets it"
+    unknown = [key for key in fields if writable is not None and key not in writable]
+    if unknown:
+        return {}, f"Unrecognized field {unknown[0]}: the type has no such field"
     return fields, None

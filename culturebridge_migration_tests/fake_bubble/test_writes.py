@@ -172,3 +172,28 @@ def test_writes_to_version_test_change_only_its_database(fake: FakeBubble) -> No
     assert send("DELETE", f"{fake.test_url}/obj/post/{POST['_id']}").status_code == 204
     assert [r["Title"] for r in fake.records("post", test=True)] == ["draft"]
     assert fake.records("post") == [POST]
+
+
+# -- a field the type lacks ---------------------------------------------------------------------------
+def meta(*fields: str) -> dict:
+    described = [{"id": f"{f.lower()}_text", "display": f, "type": "text"} for f in fields]
+    return {"get": ["post"], "types": {"post": {"display": "Post", "fields": described}}, "app_data": {}}
+
+
+def test_with_its_meta_given_the_server_refuses_a_write_to_a_field_the_type_lacks() -> None:
+    with FakeBubble({"post": [POST]}, api_key=KEY, meta=meta("Title", "Tags")) as server:
+        refused = send("POST", f"{server.url}/obj/post", {"Title": "new", "phase2_id": "7"})
+        assert (refused.status_code, refused.json()["body"]["status"]) == (400, "INVALID_DATA")
+        assert "phase2_id" in refused.json()["body"]["message"]
+        body = "\n".join(json.dumps(line) for line in [{"Title": "a"}, {"phase2_id": "8"}])
+        assert [a["status"] for a in lines(send("POST", f"{server.url}/obj/post/bulk", text=body))] == [
+            "success",
+            "error",
+        ]
+        assert send("PATCH", f"{server.url}/obj/post/{POST['_id']}", {"phase2_id": "1"}).status_code == 400
+    with FakeBubble({"post": [POST]}, api_key=KEY, meta=meta("Title", "Tags", "phase2_id")) as server:
+        assert send("POST", f"{server.url}/obj/post", {"Title": "new", "phase2_id": "7"}).status_code == 201
+
+
+def test_without_a_given_meta_the_server_takes_any_field_as_a_new_one(fake: FakeBubble) -> None:
+    assert send("POST", f"{fake.url}/obj/post", {"Title": "new", "phase2_id": "7"}).status_code == 201
