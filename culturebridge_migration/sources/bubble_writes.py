@@ -2,7 +2,8 @@
 
 Bubble's create is not idempotent: a create (or a bulk create) sent again after Bubble may have
 processed it makes the thing twice. So a create is sent again only when Bubble cannot have processed
-it: a 429 (refused before processing), or a connection that never opened. After a 5xx, a timeout, a
+it: a 429 (refused before processing; a connection that never opened is tried again by urllib3, as for
+reads). After a 5xx, a timeout, a
 dropped connection or an answer that cannot be read, `WriteOutcomeUnknown` says so, and the caller
 looks the thing up (by the `phase2_id` it carries) before creating it again. A PATCH or DELETE gives the
 same result however often it is sent, so they are retried like reads. A write Bubble refuses (400) is
@@ -131,7 +132,12 @@ class BubbleWriter:
             try:
                 response = self._request(method, url, body, content_type)
             except requests.exceptions.RequestException as exc:
-                if not (again or _never_sent(exc)):
+                if _never_sent(exc):  # urllib3 already tried to open the connection as often as the policy says
+                    raise BubbleError(
+                        f"Cannot reach Bubble at {self.client.shown_url} ({where}): {self._cause(exc)}. "
+                        "Nothing was sent; check BUBBLE_API_URL and the network"
+                    ) from None
+                if not again:
                     raise self._unknown(where, f"no answer ({type(exc).__name__})") from None
                 if last:
                     raise BubbleError(
@@ -180,7 +186,7 @@ def _bulk_result(line: object) -> BulkResult:
 
 
 def _never_sent(exc: BaseException) -> bool:
-    """Whether the request never left this machine (the connection did not open): sending it again is safe."""
+    """Whether the request never left this machine (the connection did not open): nothing was made."""
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return True
     reason = getattr(exc.args[0], "reason", None) if exc.args else None

@@ -4,6 +4,7 @@ retried and what is not (a create is not idempotent), refusals with Bubble's rea
 from __future__ import annotations
 
 import itertools
+import socket
 import time
 from collections.abc import Iterator
 
@@ -96,7 +97,7 @@ def test_bulk_create_sends_1000_records_a_request_and_answers_each_in_order(fake
 def test_a_bulk_create_stopped_midway_says_which_lines_bubble_answered(fake: FakeBubble) -> None:
     fake.rate_limit_per_minute = 2  # the third request, and every later one, is over the plan's limit
     with pytest.raises(BubbleWriteError) as stopped:
-        writer(fake, bulk_size=2, max_retries=1).bulk_create("post", [{"Title": f"t{i}"} for i in range(5)])
+        writer(fake, bulk_size=2, max_retries=0).bulk_create("post", [{"Title": f"t{i}"} for i in range(5)])
     assert not isinstance(stopped.value, WriteOutcomeUnknown)  # a 429 is refused before anything is made
     assert [r.ok for r in stopped.value.results] == [True] * 4 and len(titles(fake)) == 5
 
@@ -132,6 +133,16 @@ def test_delete_is_true_when_it_deleted_and_false_when_the_thing_was_already_gon
     assert writer(fake).delete("post", POST["_id"]) is True
     assert writer(fake).delete("post", POST["_id"]) is False
     assert fake.records("post") == []
+
+
+def test_a_bubble_that_cannot_be_reached_stops_a_create_as_sent_nowhere_not_of_unknown_outcome() -> None:
+    with socket.socket() as closed:  # a port nobody listens on once the socket is closed
+        closed.bind(("127.0.0.1", 0))
+        port = closed.getsockname()[1]
+    client = BubbleClient(f"http://127.0.0.1:{port}/api/1.1", KEY, backoff=0, max_retries=1, timeout=2)
+    with pytest.raises(BubbleError, match="Cannot reach Bubble") as stopped:
+        BubbleWriter(client).create("post", {"Title": "new"})
+    assert not isinstance(stopped.value, WriteOutcomeUnknown)
 
 
 def test_a_wrong_api_key_stops_a_write_with_the_clients_message(fake: FakeBubble) -> None:
