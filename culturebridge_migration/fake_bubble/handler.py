@@ -361,6 +361,8 @@ class Handler(BaseHTTPRequestHandler):
         limit and the faults armed for the type, as every Data API request."""
         path = urlparse(self.path).path
         stripped, version = _version(path)
+        if not stripped.startswith(f"{API_PREFIX}/obj/"):
+            return self._error(404, "NOT_FOUND", f"no endpoint {self.command} {path}")
         parts = [unquote(p) for p in stripped[len(f"{API_PREFIX}/obj/") :].split("/") if p]
         bubble_type = parts[0] if parts else None
         self._begin(

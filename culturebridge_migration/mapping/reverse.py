@@ -7,6 +7,9 @@ text Bubble holds, references the referenced thing's Bubble `_id` (through `bubb
 holds Phase 2 ids), and what the row kept in `bubble_extra` goes back under its original keys. The row's
 Phase 2 id goes into `phase2_id`, so a create can be found again after a crash (Bubble's create is not
 idempotent). Bubble's own fields (`_id`, the dates, `Created By`) are never written: Bubble sets them.
+A user's e-mail (`authentication.email.email`) and `user_signed_up` go back under the keys the export read
+them from; whether Bubble's Data API lets a write set them is not documented (the job that writes users
+must find out on the real app, or create users another way).
 
 What the forward mapping normalised cannot come back as Bubble had it (a write back stores the Phase 2
 value, in Bubble's form):

@@ -197,3 +197,10 @@ def test_with_its_meta_given_the_server_refuses_a_write_to_a_field_the_type_lack
 
 def test_without_a_given_meta_the_server_takes_any_field_as_a_new_one(fake: FakeBubble) -> None:
     assert send("POST", f"{fake.url}/obj/post", {"Title": "new", "phase2_id": "7"}).status_code == 201
+
+
+def test_a_patch_or_put_outside_the_data_api_is_answered_404(fake: FakeBubble) -> None:
+    root = fake.url.removesuffix("/api/1.1")
+    for method, url in [("PATCH", f"{root}/_fake/records/post/x"), ("PUT", f"{fake.url}/meta")]:
+        answer = send(method, url, {})
+        assert (answer.status_code, answer.json()["body"]["status"]) == (404, "NOT_FOUND")
