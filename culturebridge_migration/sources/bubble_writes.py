@@ -132,17 +132,7 @@ class BubbleWriter:
             try:
                 response = self._request(method, url, body, content_type)
             except requests.exceptions.RequestException as exc:
-                if _never_sent(exc):  # urllib3 already tried to open the connection as often as the policy says
-                    raise BubbleError(
-                        f"Cannot reach Bubble at {self.client.shown_url} ({where}): {self._cause(exc)}. "
-                        "Nothing was sent; check BUBBLE_API_URL and the network"
-                    ) from None
-                if not again:
-                    raise self._unknown(where, f"no answer ({type(exc).__name__})") from None
-                if last:
-                    raise BubbleError(
-                        f"Bubble did not answer {where}, even after retries: {self._cause(exc)}"
-                    ) from None
+                self._no_answer(exc, where, again=again, last=last)
                 continue
             status = response.status_code
             if not again and status >= 500:
@@ -156,6 +146,18 @@ class BubbleWriter:
             self.client.raise_for_status(response, where)
             return response
         raise AssertionError("unreachable")
+
+    def _no_answer(self, exc: requests.exceptions.RequestException, where: str, *, again: bool, last: bool) -> None:
+        """Raise what a request without an answer means, unless it is to be sent again."""
+        if _never_sent(exc):  # urllib3 already tried to open the connection as often as the policy says
+            raise BubbleError(
+                f"Cannot reach Bubble at {self.client.shown_url} ({where}): {self._cause(exc)}. "
+                "Nothing was sent; check BUBBLE_API_URL and the network"
+            ) from None
+        if not again:
+            raise self._unknown(where, f"no answer ({type(exc).__name__})") from None
+        if last:
+            raise BubbleError(f"Bubble did not answer {where}, even after retries: {self._cause(exc)}") from None
 
     def _request(self, method: str, url: str, body: str | None, content_type: str | None) -> requests.Response:
         headers = {"Content-Type": content_type} if content_type else {}
