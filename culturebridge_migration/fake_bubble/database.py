@@ -56,10 +56,22 @@ class Database:
             self._things.setdefault(bubble_type, {})[_key(record)] = dict(record)
             self._changed(bubble_type)
 
-    def delete(self, bubble_type: str, thing_id: str) -> None:
+    def delete(self, bubble_type: str, thing_id: str) -> bool:
+        """Whether the thing was there."""
         with self._lock:
-            self._things.get(bubble_type, {}).pop(thing_id, None)
+            found = self._things.get(bubble_type, {}).pop(thing_id, None)
             self._changed(bubble_type)
+            return found is not None
+
+    def update(self, bubble_type: str, thing_id: str, change: Callable[[dict], dict]) -> bool:
+        """Replace a thing by `change(thing)` in one step (no write between the read and the write); False when absent."""
+        with self._lock:
+            things = self._things.get(bubble_type, {})
+            if thing_id not in things:
+                return False
+            things[thing_id] = change(dict(things[thing_id]))
+            self._changed(bubble_type)
+            return True
 
     def records(self, bubble_type: str) -> list[dict]:
         with self._lock:
@@ -132,6 +144,14 @@ class Database:
         first = bisect_right(dates, after) if after is not None else 0
         stop = bisect_left(dates, before) if before is not None else len(dates)
         return ordered[first:stop]
+
+    def writable_keys(self, bubble_type: str) -> frozenset[str] | None:
+        """The keys a write may set, when the type's fields are known (a `/meta` given whole); None: any key."""
+        types = (self._explicit_meta or {}).get("types", {})
+        if bubble_type not in types:
+            return None  # inferred from the records, the meta cannot tell a new field from a mistyped one
+        own = bubble_meta.builtin_keys(bubble_type) - bubble_meta.BUILTIN_KEYS  # a user's authentication
+        return frozenset(bubble_meta.record_keys(self._explicit_meta, bubble_type)) | own
 
     def field_exists(self, bubble_type: str, key: str) -> bool:
         """Whether a constraint may name `key`: a built-in, a key some thing of the type has, or a field of the meta."""

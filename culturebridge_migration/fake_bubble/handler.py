@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qs, unquote, urlparse
 
+from culturebridge_migration.fake_bubble import writes
 from culturebridge_migration.fake_bubble.constraints import ConstraintError, parse_constraints
 from culturebridge_migration.fake_bubble.faults import Fault
 from culturebridge_migration.fake_bubble.files import (
@@ -141,6 +142,12 @@ class Handler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._guarded(self._route_delete)
 
+    def do_PATCH(self) -> None:
+        self._guarded(self._route_write)
+
+    def do_PUT(self) -> None:
+        self._guarded(self._route_write)
+
     def _route_get(self) -> None:
         url = urlparse(self.path)
         path, version = _version(url.path)
@@ -166,6 +173,8 @@ class Handler(BaseHTTPRequestHandler):
         path = urlparse(self.path).path
         if _version(path)[0].startswith(f"{API_PREFIX}/wf/"):
             return self._workflow(path)
+        if _version(path)[0].startswith(f"{API_PREFIX}/obj/"):
+            return self._route_write()
         if path == "/_fake/faults":
             return self._arm_fault()
         if path.startswith("/_fake/records/"):
@@ -187,6 +196,8 @@ class Handler(BaseHTTPRequestHandler):
 
     def _route_delete(self) -> None:
         path = urlparse(self.path).path
+        if _version(path)[0].startswith(f"{API_PREFIX}/obj/"):
+            return self._route_write()
         if path == "/_fake/faults":
             self.fake.clear_faults()
             return self._json(200, {"ok": True})
@@ -343,6 +354,54 @@ class Handler(BaseHTTPRequestHandler):
                 return self._error(400, "INVALID_DATA", "the body is not a JSON object")
             answer = log_the_user_in(fake.live_db.records("user"), fake.passwords, params)
         self._json(answer.status, answer.body)
+
+    # -- writes to the Data API ----------------------------------------------------------------------
+    def _route_write(self) -> None:
+        """POST /obj/TYPE and /obj/TYPE/bulk, PATCH, PUT and DELETE /obj/TYPE/ID, after the key, the rate
+        limit and the faults armed for the type, as every Data API request."""
+        path = urlparse(self.path).path
+        stripped, version = _version(path)
+        if not stripped.startswith(f"{API_PREFIX}/obj/"):
+            return self._error(404, "NOT_FOUND", f"no endpoint {self.command} {path}")
+        parts = [unquote(p) for p in stripped[len(f"{API_PREFIX}/obj/") :].split("/") if p]
+        bubble_type = parts[0] if parts else None
+        self._begin(
+            RequestRecord(self.command, path, bubble_type, None, None, None, 0, time.monotonic(), version=version)
+        )
+        body = self._read_body()  # read before any answer, so a kept-alive connection stays in step
+        if self._turned_away():
+            return None
+        fault = self.fake.faults.take_api(bubble_type, None)
+        if self._api_fault_answered(fault):
+            return None
+        db = self._database(version)
+        if not bubble_type or not db.has_type(bubble_type):
+            return self._error(404, "MISSING_DATA", f"Type {bubble_type!r} not found or not exposed to the Data API")
+        # Written before answering: a truncated (or slow, timed-out) answer leaves the client not knowing.
+        self._send_write(self._write(db, self.command, bubble_type, parts[1:], body), fault)
+
+    @staticmethod
+    def _write(db: Database, method: str, bubble_type: str, rest: list[str], body: bytes) -> writes.WriteAnswer:
+        if method == "POST" and not rest:
+            return writes.create(db, bubble_type, body)
+        if method == "POST" and rest == ["bulk"]:
+            return writes.bulk_create(db, bubble_type, body)
+        if method in ("PATCH", "PUT") and len(rest) == 1:
+            return writes.change(db, bubble_type, rest[0], body, replace=method == "PUT")
+        if method == "DELETE" and len(rest) == 1:
+            return writes.delete(db, bubble_type, rest[0])
+        return writes.error(404, "NOT_FOUND", f"no endpoint {method} /obj/{bubble_type}/{'/'.join(rest)}")
+
+    def _send_write(self, answer: writes.WriteAnswer, fault: Fault | None) -> None:
+        if answer.text is not None:
+            body, content_type = answer.text.encode(), "text/plain"
+        elif answer.body is not None:
+            body, content_type = json.dumps(answer.body).encode(), "application/json"
+        else:
+            body, content_type = b"", None
+        if fault and fault.kind == "truncate":
+            body = body[: len(body) // 2]
+        self._send(answer.status, body, content_type)
 
     # -- files ------------------------------------------------------------------------------------
     def _file(self, path: str, *, send_body: bool) -> None:

@@ -4,7 +4,8 @@ Faithful where a client can tell: bearer auth, `/obj/{type}` searches with curso
 100), every constraint type of Bubble's manual with Bubble's errors for a bad one, sorting, the *silent*
 50,000-item search cap, Bubble-shaped error bodies, `/meta` (inferred from the data or given, or hidden),
 the version-test database at `/version-test/api/1.1`, Bubble-hosted files at CDN-like paths, and
-the login API workflow (`POST /wf/culturebridge_login`: "Log the user in"), and
+the login API workflow (`POST /wf/culturebridge_login`: "Log the user in"), writes (create, bulk create,
+PATCH, PUT, DELETE: `writes.py`), and
 switchable faults (429 with or without Retry-After, 5xx, slow answers, truncated or non-JSON bodies,
 short pages, dropped connections, a key revoked mid-run; for files also 404 and downloads cut mid-body).
 Loopback only.
@@ -152,8 +153,8 @@ class FakeBubble(ThreadedServer):
         file: str | None = None,
         **params: object,
     ) -> None:
-        """Arm a fault for the next `times` matching requests. Without `file` it hits Data API requests
-        (of `bubble_type`, at `cursor`, when given): 429 (retry_after=), 500 (status=), slow (seconds=),
+        """Arm a fault for the next `times` matching requests. Without `file` it hits Data API requests,
+        writes included (of `bubble_type`, at `cursor`, when given; a write has no cursor): 429 (retry_after=), 500 (status=), slow (seconds=),
         truncate, non_json, short_page, drop, unauthorized. With `file` (a file URL or key, or "*" for
         every file) it hits downloads: 404, 429 (retry_after=), 500 (status=), slow (seconds=), drop, and
         cut (the full Content-Length, then `fraction=` (default 0.5) or `bytes=` of the body, then close).

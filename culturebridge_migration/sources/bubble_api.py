@@ -18,8 +18,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from urllib.parse import quote, urlsplit
 
@@ -208,10 +209,16 @@ class BubbleClient:
         """
         return self.fetch_page(bubble_type, 0, constraints, limit=1).total
 
+    @contextmanager
+    def request_slot(self) -> Iterator[None]:
+        """A place among the requests in flight and in the budget: every request to Bubble, read or write, takes one."""
+        with self._in_flight:
+            self.budget.wait()
+            yield
+
     def _get(self, url: str, params: dict, where: str) -> requests.Response:
         try:
-            with self._in_flight:
-                self.budget.wait()
+            with self.request_slot():
                 response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.exceptions.RetryError as exc:
             raise BubbleError(
@@ -227,14 +234,14 @@ class BubbleClient:
                 f"Cannot reach Bubble at {self.shown_url} ({where}): {scrub(_root_cause(exc), self.base_url)}. "
                 "Check BUBBLE_API_URL (like https://APP.bubbleapps.io/api/1.1) and the network"
             ) from None
-        self._raise_for_status(response, where)
+        self.raise_for_status(response, where)
         return response
 
-    def _raise_for_status(self, response: requests.Response, where: str) -> None:
+    def raise_for_status(self, response: requests.Response, where: str) -> None:
         status = response.status_code
         if status < 400:
             return
-        message = _bubble_message(response)
+        message = bubble_message(response)
         if status in (401, 403):
             raise BubbleError(
                 f"Bubble refused the API key ({status}) for {where}: {message}. Set BUBBLE_API_KEY to an admin "
@@ -440,7 +447,7 @@ def _readable(record: object, position: int) -> dict:
     return record
 
 
-def _bubble_message(response: requests.Response) -> str:
+def bubble_message(response: requests.Response) -> str:
     try:
         body = response.json()
         inner = body.get("body", body) if isinstance(body, dict) else {}
