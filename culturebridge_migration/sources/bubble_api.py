@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -459,4 +460,6 @@ def bubble_message(response: requests.Response) -> str:
 def _root_cause(exc: BaseException) -> str:
     while exc.__context__ is not None and exc.__context__ is not exc:
         exc = exc.__context__
+    if isinstance(exc, socket.gaierror):  # DNS: the host name is wrong (or no DNS), not Bubble being down
+        return f"its host name does not resolve ({exc.strerror or exc})"
     return str(exc).split(":")[-1].strip() or type(exc).__name__

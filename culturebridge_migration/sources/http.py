@@ -1,7 +1,7 @@
 """One HTTP retry policy for everything that talks to Bubble: the Data API, its file storage, the census.
 
 Transient faults (429 with or without Retry-After, 5xx, connection errors, timeouts) are retried
-with exponential backoff by urllib3; the last response reaches the caller, so its error can say
+with exponential backoff by urllib3 (a host name that does not resolve is not: it fails at once); the last response reaches the caller, so its error can say
 what Bubble answered. What urllib3 cannot see (a body that breaks off or cannot be read, a search
 that changed while it was read) is asked for again by the caller through `tries`, with the same
 numbers and the same backoff.
@@ -15,9 +15,20 @@ from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
+from urllib3.exceptions import MaxRetryError, NameResolutionError
 from urllib3.util.retry import Retry
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+
+
+class _Retry(Retry):
+    """urllib3's Retry, except that a host name that does not resolve stops at once: asking DNS again
+    over the next 30 s would only hide a misspelt BUBBLE_API_URL or file host behind a silent wait."""
+
+    def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
+        if isinstance(error, NameResolutionError):
+            raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
+        return super().increment(method, url, response, error, _pool, _stacktrace)
 
 
 @dataclass(frozen=True)
@@ -28,7 +39,7 @@ class RetryPolicy:
 
     def retry(self) -> Retry:
         """The policy as urllib3 applies it to each request."""
-        return Retry(
+        return _Retry(
             total=self.max_retries,
             connect=self.max_retries,
             read=self.max_retries,

@@ -145,6 +145,23 @@ def test_unknown_type_names_the_fix(server: FakeBubble) -> None:
         client(server).export("nosuchtype")
 
 
+def test_a_host_name_that_does_not_resolve_fails_at_once_naming_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    lookups: list[str] = []
+    resolve = socket.getaddrinfo
+
+    def counted(host: str, *args: object, **kwargs: object) -> list:
+        lookups.append(host)
+        return resolve(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", counted)  # counts the lookups; the real resolver answers
+    client = BubbleClient("http://culturebridge-app.invalid/api/1.1", KEY, max_retries=6, backoff=0.01)
+    with pytest.raises(BubbleError, match=r"Cannot reach Bubble at http://culturebridge-app\.invalid.*resolve"):
+        client.export("post")
+    assert lookups == ["culturebridge-app.invalid"]  # asked once: a name that does not resolve will not on retry
+
+
 def test_unreachable_server_names_the_url() -> None:
     with pytest.raises(BubbleError, match=r"Cannot reach Bubble at http://127\.0\.0\.1:9"):
         BubbleClient("http://127.0.0.1:9/api/1.1", KEY, max_retries=1, backoff=0).export("post")
