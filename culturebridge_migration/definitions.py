@@ -11,6 +11,11 @@ from culturebridge_migration.defs.phase2 import TABLE_ASSETS, VERBATIM_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import resources_from_env
 
+try:
+    RESOURCES = resources_from_env()
+except ValueError as exc:  # a setting with a bad value: its one line, naming it and the fix, not a traceback
+    raise SystemExit(f"error: {exc}") from None
+
 ALL_ASSETS = [
     *EXPORT_ASSETS,
     *DISCOVERY_ASSETS,
@@ -26,5 +31,5 @@ defs = dg.Definitions(
     jobs=[*JOBS, passwords_job],
     schedules=[*SCHEDULES, passwords_schedule],
     sensors=SENSORS,
-    resources=resources_from_env(),
+    resources=RESOURCES,
 )

@@ -31,6 +31,13 @@ def positive_whole_number(text: str) -> int:
     return int(text)
 
 
+def bubble_page_size(text: str) -> int:
+    """Bubble's Data API answers at most 100 records a page: a larger size would be cut without a word."""
+    if not (text.strip().isdigit() and 1 <= int(text) <= 100):
+        raise ValueError("set it to a whole number from 1 to 100 (Bubble pages hold at most 100 records)")
+    return int(text)
+
+
 def share(text: str) -> float:
     try:
         value = float(text)
@@ -105,7 +112,7 @@ SETTINGS: tuple[Setting, ...] = (
         "page_size",
         100,
         "records per Bubble page (Bubble allows 1..100)",
-        whole_number,
+        bubble_page_size,
     ),
     # 8 pages in flight at Bubble's ~150 ms is about 2,300 requests/min (measured on the local server):
     # more than the 1,000/min of Bubble's legacy plans, where MIGRATION_REQUESTS_PER_MINUTE must be set.

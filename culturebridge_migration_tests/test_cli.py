@@ -119,6 +119,25 @@ def test_bad_configuration_stops_with_one_clear_message(
     assert message in done.stderr
 
 
+def test_a_setting_with_a_bad_value_stops_in_one_line_naming_it(tmp_path: Path, dagster: Callable) -> None:
+    done = dagster(
+        "asset",
+        "materialize",
+        "-m",
+        "culturebridge_migration",
+        "--select",
+        "bubble/users",
+        cwd=tmp_path,
+        env={"MIGRATION_BATCH_SIZE": "500"},
+    )
+    assert done.returncode != 0
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "error: MIGRATION_BATCH_SIZE is '500': set it to a whole number from 1 to 100 "
+        "(Bubble pages hold at most 100 records)"
+    )
+
+
 def test_definitions_validate_from_the_command_line(tmp_path: Path, dagster: Callable) -> None:
     """The README's module, as `dagster` loads it (defs/test_definitions.py checks the graph in process)."""
     done = dagster("definitions", "validate", "-m", "culturebridge_migration", cwd=tmp_path)
