@@ -71,6 +71,7 @@ _KEYS = {
         dg.AssetSpec(k, group_name=REPORTS_GROUP, deps=_TABLE_KEYS, kinds={"file"}, description=d)
         for k, d in _DESCRIPTIONS.items()
     ],
+    can_subset=True,  # `--select reports/summary` works: every file is written, the selected ones recorded
 )
 def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings):
     run_id = reported_run(context)
@@ -86,7 +87,10 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
         RUN_LOG: dg.MetadataValue.md(f"```\n{_head(texts['run_log'], 20)}\n```"),
         HTML: dg.MetadataValue.url(written.paths["html"].resolve().as_uri()),
     }
+    selected = context.selected_asset_keys
     for key, kind in _KEYS.items():
+        if key not in selected:
+            continue
         yield dg.MaterializeResult(
             asset_key=key,
             metadata={
@@ -99,6 +103,8 @@ def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResou
                 **({"dagster/row_count": len(report.rejects)} if key == ERRORS else {}),
             },
         )
+    if MAPPINGS not in selected:
+        return
     yield dg.MaterializeResult(
         asset_key=MAPPINGS,
         metadata={

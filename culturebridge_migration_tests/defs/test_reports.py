@@ -65,3 +65,12 @@ def test_a_table_loaded_with_its_checks_left_out_gives_no_verdict(graph) -> None
     result = graph.materialize(selection=dg.AssetSelection.all().without_checks())
     assert not result.success
     assert "has no check result" in gate_event(result)
+
+
+def test_one_report_can_be_selected_alone_and_the_files_are_written_whole(graph) -> None:
+    result = graph.materialize(REPORT_ASSETS, selection="reports/summary")  # once: a subset error, a traceback
+    assert result.success
+    keys = {m.asset_key.to_user_string() for m in result.get_asset_materialization_events()}
+    assert keys == {"reports/summary"}
+    assert latest(graph, "summary_*.txt").read_text().startswith("No migration to judge — run ")
+    assert latest(graph, "report_*.json").exists()  # one report, one set of files
