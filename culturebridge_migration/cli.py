@@ -125,6 +125,11 @@ def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
     for name, bubble_type in schema.types.items():
         role = "migrated" if name in migrated else "not migrated: kept verbatim in bubble_records"
         lines.append(f"{name} ({bubble_type.display}, {len(bubble_type.fields)} fields): {role}")
+    lines.append("")
+    for entity, columns in starter.matched.items():
+        pairs = ", ".join(f"{column} <- {key}" for column, key in columns.items())
+        total = len(ENTITIES[entity].fields)
+        lines.append(f"{entity} <- {starter.types[entity]}: {len(columns)} of {total} columns matched: {pairs}")
     if starter.missing_types:
         lines += ["", f'No Bubble type found for: {", ".join(starter.missing_types)} (set "_type" in the map)']
     for entity, columns in starter.unmatched_columns.items():

@@ -50,6 +50,18 @@ def test_the_field_map_discover_writes_for_an_app_keyed_by_field_ids_migrates_it
         assert conn.execute("SELECT count(*) FROM users WHERE first_name IS NULL").fetchone()[0] == 0
 
 
+def test_discover_prints_which_type_and_key_each_column_matched(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    for name in ("BUBBLE_API_URL", "BUBBLE_API_KEY"):
+        monkeypatch.delenv(name, raising=False)  # the bundled sample, served by the local Bubble server
+    assert main(["discover"]) == 0
+    out = capsys.readouterr().out
+    columns = len(ENTITIES["users"].fields)
+    assert f"users <- user: {columns} of {columns} columns matched: email <- authentication.email.email, " in out
+    assert "first_name <- First Name" in out
+
+
 @pytest.mark.slow
 def test_db_commands_print_the_embedded_url_run_psql_on_it_and_stop_it(workdir: Path, user_env: Callable) -> None:
     def culturebridge(*args: str) -> subprocess.CompletedProcess:

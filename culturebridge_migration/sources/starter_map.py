@@ -23,6 +23,8 @@ class StarterMap:
     missing_types: list[str] = field(default_factory=list)  # entities whose Bubble type the app lacks
     unmatched_columns: dict[str, list[str]] = field(default_factory=dict)  # entity -> columns no app field matches
     unmatched_fields: dict[str, list[str]] = field(default_factory=dict)  # Bubble type -> fields no column takes
+    types: dict[str, str] = field(default_factory=dict)  # entity -> the app's type it was matched to
+    matched: dict[str, dict[str, str]] = field(default_factory=dict)  # entity -> column -> the app's key it reads
 
 
 def starter_field_map(schema: BubbleSchema, entities: Mapping[str, Entity]) -> StarterMap:
@@ -33,15 +35,19 @@ def starter_field_map(schema: BubbleSchema, entities: Mapping[str, Entity]) -> S
             starter.missing_types.append(entity.name)
             continue
         overrides: dict[str, str] = {} if bubble_type.name == entity.bubble_type else {"_type": bubble_type.name}
+        starter.types[entity.name] = bubble_type.name
+        matched = starter.matched.setdefault(entity.name, {})
         taken: set[str] = set()
         for spec in entity.fields:
             if "." in spec.source or spec.source in BUBBLE_OWN_KEYS:
-                continue  # Bubble's own (authentication.email.email, user_signed_up): the same in every app
+                matched[spec.column] = spec.source  # Bubble's own (authentication.email.email): the same in every app
+                continue
             match = _find_field(bubble_type, spec.source)
             if match is None:
                 starter.unmatched_columns.setdefault(entity.name, []).append(spec.column)
                 continue
             key = match.id if schema.keyed_by == "id" else match.display
+            matched[spec.column] = key
             taken.add(match.id)
             if key != spec.source:
                 overrides[spec.column] = key
