@@ -15,7 +15,7 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to files only
 import matplotlib.pyplot as plt
 
-from culturebridge_migration.reporting.report import CheckRecord, MigrationReport
+from culturebridge_migration.reporting.report import CheckRecord, MigrationReport, timing_lines
 
 GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#9e9e9e"
 
@@ -97,6 +97,7 @@ th {{ background: #f3f3f3; }} .fail td {{ background: #fdecea; }} .warn td {{ ba
 <p>Run <code>{e(report.run_id)}</code>, generated {e(report.generated_at)}:
 <span class="status" id="status">{e(status)}</span></p>
 <p id="verdict">{e(report.verdict.headline())}. {e(report.verdict.tally())}.</p>
+<p id="figures">{"<br>".join(e(line) for line in timing_lines(report))}</p>
 <ul>{reasons}</ul>
 <h2>Summary</h2>
 <table id="summary"><tr><th>entity</th><th>exported</th><th>loaded</th><th>rejected</th><th>seconds</th></tr>{rows}

@@ -234,7 +234,7 @@ def render_summary(report: MigrationReport) -> str:
     lines.append(verdict.tally())
     if report.rehearsal:
         lines += ["REHEARSAL (dry run): Phase 2 was not changed; the figures below are what the run would do."]
-    lines += _timing_lines(report)
+    lines += timing_lines(report)
     lines += _rehearsal_lines(report)
     lines += ["", f"{'entity':<18}{'exported':>10}{'loaded':>10}{'rejected':>10}{'seconds':>10}"]
     for e in report.entities:
@@ -268,7 +268,8 @@ def _rehearsal_lines(report: MigrationReport) -> list[str]:
     return lines
 
 
-def _timing_lines(report: MigrationReport) -> list[str]:
+def timing_lines(report: MigrationReport) -> list[str]:
+    """The run's one duration (at cutover, the downtime) and its Bubble requests: the summary's and the HTML's."""
     timing, lines = report.timing, []
     if timing.run_seconds is not None:
         stages = ", ".join(f"{stage} {seconds:.1f} s" for stage, seconds in timing.stages.items())

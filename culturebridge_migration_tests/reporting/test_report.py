@@ -143,6 +143,17 @@ def test_html_report_is_one_offline_page_with_the_same_numbers() -> None:
     assert dict(re.findall(r"class='(\w+)'>(\d+)<", row)) == {"exported": "10", "loaded": "9", "rejected": "1"}
 
 
+def test_html_report_gives_the_runs_duration_and_bubble_requests_beside_the_verdict() -> None:
+    from dataclasses import replace
+
+    from culturebridge_migration.reporting.timing import RunTiming
+
+    timed = replace(report(PASSED), timing=RunTiming(41.25, {"export": 12.5}), requests={"users": 3, "bookings": 4})
+    head = render_html(timed).split("<h2>")[0]  # above the first table: what a person reads first
+    assert "Steps from first to last: 41.2 s" in head
+    assert "Requests to Bubble&#x27;s Data API: 7 (users 3, bookings 4)" in head
+
+
 def test_errors_csv_cells_that_a_spreadsheet_would_run_as_formulas_are_text() -> None:
     formula = {**REJECT, "value": '=HYPERLINK("http://x")', "message": "+1 more", "field": "@field", "column": "-c"}
     bad = MigrationReport("run-1", "t", [], [], [formula])
