@@ -106,18 +106,23 @@ def bubble_answers(*alive: str) -> Callable:
     return still_in_bubble
 
 
+def load_only_a_at_x(load: Callable, records: SimpleNamespace, mode: DeletedRecords, still_in_bubble: Callable):
+    """run-2 loads a whole export holding 1x1 only: 1x2 and 1x3 are missing from it."""
+    return load(
+        "users",
+        records.users("a@x.io"),
+        "run-2",
+        deleted_records=mode,
+        export=manifest(1),
+        still_in_bubble=still_in_bubble,
+    )
+
+
 def test_a_whole_export_sweeps_the_rows_bubble_confirms_gone_by_id(
     loaded: Phase2Database, load: Callable, records: SimpleNamespace
 ) -> None:
     bubble = bubble_answers()
-    outcome = load(
-        "users",
-        records.users("a@x.io"),
-        "run-2",
-        deleted_records=DeletedRecords.DELETE,
-        export=manifest(1),
-        still_in_bubble=bubble,
-    )
+    outcome = load_only_a_at_x(load, records, DeletedRecords.DELETE, bubble)
     assert outcome.sweep is not None and outcome.sweep.deleted == ["1x3"]
     assert sorted(bubble.asked) == ["1x2", "1x3"]  # every row missing from the export, asked before anything
 
@@ -127,14 +132,7 @@ def test_a_row_missing_from_a_whole_export_but_alive_in_bubble_is_left_as_it_is(
     loaded: Phase2Database, load: Callable, records: SimpleNamespace, table_sums: Callable, mode: DeletedRecords
 ) -> None:
     before = table_sums()
-    outcome = load(
-        "users",
-        records.users("a@x.io"),
-        "run-2",
-        deleted_records=mode,
-        export=manifest(1),
-        still_in_bubble=bubble_answers("1x2", "1x3"),  # the export missed them; Bubble still has both
-    )
+    outcome = load_only_a_at_x(load, records, mode, bubble_answers("1x2", "1x3"))  # Bubble still has both
     assert outcome.sweep is not None
     assert (outcome.sweep.deleted, outcome.sweep.flagged, outcome.sweep.alive) == ([], {}, ["1x2", "1x3"])
     assert table_sums() == before and flags(loaded) == {}
@@ -143,14 +141,7 @@ def test_a_row_missing_from_a_whole_export_but_alive_in_bubble_is_left_as_it_is(
 def test_rows_missing_from_files_nobody_can_ask_by_id_are_flagged_never_deleted(
     loaded: Phase2Database, load: Callable, records: SimpleNamespace
 ) -> None:
-    outcome = load(
-        "users",
-        records.users("a@x.io"),
-        "run-2",
-        deleted_records=DeletedRecords.DELETE,
-        export=manifest(1),
-        still_in_bubble=lambda entity, ids: None,  # CSV files: no one to ask
-    )
+    outcome = load_only_a_at_x(load, records, DeletedRecords.DELETE, lambda entity, ids: None)  # CSV: no one to ask
     assert outcome.sweep is not None and not outcome.sweep.confirmed
     assert outcome.sweep.deleted == []
     assert flags(loaded) == {"1x2": UNCONFIRMED, "1x3": UNCONFIRMED}
