@@ -189,10 +189,13 @@ class _TableStep:
             sweep=outcome.sweep if outcome is not None else None,
         )
         selected = {k.name for k in context.selected_asset_check_keys if k.asset_key == self.key}
+        judged = inputs.judged()
         with staged_export(inputs):
             for check in checks:
                 if check.name in selected:
-                    yield check_result(check, check.evaluate(inputs))
+                    result = check.evaluate(inputs)
+                    result.details["judged"] = judged  # every check result says over which records it ran
+                    yield check_result(check, result)
         return outcome
 
     def load(self, records: Iterator[dict], decisions: EntityFixes | None) -> EntityOutcome:

@@ -252,7 +252,16 @@ def render_summary(report: MigrationReport) -> str:
     lines += ["", f"Checks (results of run {report.run_id}):"]
     lines += [f"  {c.describe()}" for c in report.checks]
     lines += [f"  [NO RESULT] {key}" for key in verdict.unjudged]
+    lines += _judged_lines(report)
     return "\n".join(lines) + "\n"
+
+
+def _judged_lines(report: MigrationReport) -> list[str]:
+    """Per table, the records its checks judged (each check result carries it: the export and the table)."""
+    judged = {c.asset: c.details["judged"] for c in report.checks if isinstance(c.details.get("judged"), str)}
+    if not judged:
+        return []
+    return ["", "What the checks judged:", *(f"  {asset}: {what}" for asset, what in judged.items())]
 
 
 def _rehearsal_lines(report: MigrationReport) -> list[str]:

@@ -102,6 +102,16 @@ class CheckInputs:
     loaded_here: bool = False  # the table was loaded in this step (else its checks look at Phase 2 as it is)
     sweep: Sweep | None = None  # what this step's load did with rows gone from Bubble, when it looked
 
+    def judged(self) -> str:
+        """Over which records the table's checks judged: the export (whose run, how much of the type) and the table."""
+        m = self.manifest
+        part = f"changed since {m.modified_after}" if m.modified_after else "the whole type"
+        table = "as this step loaded it" if self.loaded_here else "as it is now (not loaded in this step)"
+        return (
+            f"export {m.export_id[:8] or '?'} of run {m.run_id} ({self.export.count} records, {part}); "
+            f"Phase 2's {self.entity.table} {table}"
+        )
+
 
 InputsT = TypeVar("InputsT")
 

@@ -42,11 +42,16 @@ def test_a_full_run_says_so_and_reads_the_checks_that_did_not_judge_as_skipped(g
     assert "[PASS] phase2/bookings / deletions_proved" not in summary
     assert "[SKIPPED] phase2/bookings / deletions_proved: MIGRATION_DELETED_RECORDS=report: nothing" in summary
     assert "[SKIPPED] phase2/users / fixes_applied: no fixes file" in summary
+    # Over which records: the export each table's checks judged, whose run, how much of the type.
+    assert "  phase2/users: export " in summary
+    assert f"of run {result.run_id} (307 records, the whole type); Phase 2's users as this step loaded it" in summary
     report = json.loads(latest(graph, "report_*.json").read_text())
     assert report["run_kind"] == "full_migration"
     outcomes = {(c["asset"], c["check"]): c["outcome"] for c in report["checks"]}
     assert outcomes[("phase2/bookings", "deletions_proved")] == "SKIPPED"
     assert outcomes[("phase2/bookings", "row_counts")] == "PASS"
+    judged = {c["details"].get("judged") for c in report["checks"] if c["asset"] == "phase2/bookings"}
+    assert len(judged) == 1 and f"of run {result.run_id}" in judged.pop()
     assert set(report["planned_checks"]) == {f"{a}/{c}" for a, c in outcomes}
     # The UI's check metadata says the same, for every check of every asset.
     evaluations = result.get_asset_check_evaluations()
