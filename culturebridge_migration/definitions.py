@@ -1,5 +1,7 @@
 """The CultureBridge migration as one Dagster code location."""
 
+import warnings
+
 import dagster as dg
 
 from culturebridge_migration.defs.discovery import DISCOVERY_ASSETS
@@ -10,6 +12,9 @@ from culturebridge_migration.defs.passwords import PASSWORD_ASSETS, passwords_jo
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS, VERBATIM_ASSETS
 from culturebridge_migration.defs.reports import REPORT_ASSETS
 from culturebridge_migration.defs.resources import resources_from_env
+
+# `--select '*'` makes Dagster warn that a parameter it passes itself is in beta: nothing a user can act on.
+warnings.filterwarnings("ignore", message=".*include_sources.*", category=dg.BetaWarning)
 
 try:
     RESOURCES = resources_from_env()

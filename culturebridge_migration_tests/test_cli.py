@@ -48,6 +48,7 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(
     output = done.stderr.strip().splitlines()
     assert len(output) <= OUTPUT_LINE_BUDGET, "\n".join(output)
     assert " - DEBUG - " not in done.stderr
+    assert "BetaWarning" not in done.stderr  # no warning the user cannot act on (Dagster's "use dg launch" stays)
     assert output[-1].startswith("VERDICT: FIT"), output[-8:]
     assert any(line.startswith("Reports: ") and "summary_" in line for line in output[-8:])
     assert (tmp_path / ".culturebridge" / "pgdata" / "PG_VERSION").exists()
