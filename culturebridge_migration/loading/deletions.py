@@ -186,7 +186,7 @@ def _delete(db: Phase2Database, entity: Entity, bubble_ids: list[str], run_id: s
 def _replace_flags(db: Phase2Database, entity: Entity, flagged: dict[str, str], run_id: str) -> None:
     """The entity's flags become exactly `flagged`; a flag keeps the run that first raised it.
 
-    Each flag this changes or removes is saved first, so a rollback of the run puts it back.
+    Each flag this changes, removes or adds is saved first, so a rollback of the run puts them back as they were.
     """
     flags = db.bookkeeping("deleted_in_bubble")
     db.execute(
@@ -198,6 +198,17 @@ def _replace_flags(db: Phase2Database, entity: Entity, flagged: dict[str, str], 
             " ON CONFLICT (run_id, table_name, key) DO NOTHING"
         ).format(changes=db.bookkeeping("bookkeeping_changes"), flags=flags),
         {"entity": entity.name, "run": run_id, "ids": list(flagged), "reasons": list(flagged.values())},
+    )
+    # A new flag is saved as absent before (no old row), so the run counts as a change and its rollback lifts it.
+    db.execute(
+        sql.SQL(
+            "INSERT INTO {changes} (run_id, table_name, key, old_row)"
+            " SELECT %(run)s, 'deleted_in_bubble', %(entity)s || '/' || n.bubble_id, NULL"
+            " FROM unnest(%(ids)s::text[]) AS n (bubble_id)"
+            " WHERE NOT EXISTS (SELECT 1 FROM {flags} f WHERE f.entity = %(entity)s AND f.bubble_id = n.bubble_id)"
+            " ON CONFLICT (run_id, table_name, key) DO NOTHING"
+        ).format(changes=db.bookkeeping("bookkeeping_changes"), flags=flags),
+        {"entity": entity.name, "run": run_id, "ids": list(flagged)},
     )
     db.execute(
         sql.SQL("DELETE FROM {} WHERE entity = %s AND NOT (bubble_id = ANY(%s))").format(flags),

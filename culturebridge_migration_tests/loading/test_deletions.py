@@ -165,3 +165,15 @@ def test_a_hostile_id_in_a_whole_export_is_a_reject_and_the_sweep_still_runs(
     assert [(r.column, r.reason) for r in outcome.rejects] == [("bubble_id", "invalid_value")]
     assert outcome.exported == outcome.loaded + len(outcome.rejects) == 4
     assert outcome.sweep is not None and outcome.sweep.deleted == []
+
+
+def test_a_run_whose_only_change_is_new_flags_is_the_last_run_and_its_rollback_takes_them_back(
+    loaded: Phase2Database,
+) -> None:
+    from culturebridge_migration.loading.rollback import last_run, rollback_run
+
+    swept(loaded, ["1x1"], DeletedRecords.FLAG)  # run-2 flags 1x2 and 1x3, changes no row
+    assert flags(loaded) == {"1x2": "deleted in Bubble", "1x3": "deleted in Bubble"}
+    assert last_run(loaded) == "run-2"
+    rollback_run(loaded, "run-2")
+    assert flags(loaded) == {}
