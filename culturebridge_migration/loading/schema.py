@@ -37,7 +37,8 @@ class Column:
 
 # The columns every table has beside its mapped fields.
 _BUILT_IN = {
-    "bubble_id": Column("bubble_id", "text", True, "Bubble _id (unique)", unique=True),
+    # NULL on the rows the Phase 2 app creates after cutover: only migrated rows come from Bubble.
+    "bubble_id": Column("bubble_id", "text", False, "Bubble _id (unique); NULL: a row the app created", unique=True),
     "password_reset_required": Column(
         "password_reset_required", "boolean", True, "no usable password came from Bubble", default="true"
     ),
