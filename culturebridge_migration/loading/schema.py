@@ -172,8 +172,9 @@ def phase2_sql(app_schema: str, entities: Mapping[str, Entity] = ENTITIES) -> st
     return "\n\n".join([f"CREATE SCHEMA IF NOT EXISTS {app};", *tables]) + "\n"
 
 
-# The bookkeeping schema: the runs and their effects; what became of each Bubble file (files/ writes it).
-BOOKKEEPING_SCRIPTS = ("migration.sql", "files.sql")
+# The bookkeeping schema: the runs and their effects; what became of each Bubble file (files/ writes it);
+# what the app changed after cutover (change_capture.py).
+BOOKKEEPING_SCRIPTS = ("migration.sql", "files.sql", "capture.sql")
 
 
 def bookkeeping_sql(migration_schema: str, scripts: Sequence[str] = BOOKKEEPING_SCRIPTS) -> str:

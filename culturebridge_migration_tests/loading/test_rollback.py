@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from culturebridge_migration.loading.change_capture import install_capture
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.rollback import RollbackBlocked, rollback_run, rollback_script
 from culturebridge_migration.mapping.entities import ENTITIES
@@ -81,10 +82,12 @@ def test_rollback_script_is_the_same_undo(
     empty = table_sums()
     load("users", records.users("a@x.io", "b@x.io"), "run-1")
     script = rollback_script(db, "run-1")
+    install_capture(db)  # after cutover: the script says it is the migration's write, not the app's
     db.conn.commit()
     done = subprocess.run([psql, database_url, "-q", "-f", "-"], input=script, text=True, capture_output=True)
     assert done.returncode == 0, done.stderr
     assert table_sums() == empty
+    assert db.scalar("SELECT count(*) FROM migration.captured_changes") == 0
 
 
 def test_rollback_of_an_older_run_waits_for_the_later_one(
