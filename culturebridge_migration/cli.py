@@ -3,6 +3,9 @@
     culturebridge discover [--write-field-map FILE]   the app's types and fields; a starter MIGRATION_FIELD_MAP
     culturebridge db url | psql [ARGS] | stop          Phase 2's address, psql on it (with psql's own ARGS),
                                                        stop the embedded server
+    culturebridge capture install | remove | status    record the Phase 2 app's changes from cutover for the
+                                                       fallback (the cutover installs it); stop when the
+                                                       fallback window ends; what is captured
     culturebridge instance init                        create Dagster's storage in DAGSTER_HOME, once, before
                                                        runs that may start at the same time
     culturebridge password-bridge serve [--port N] [--host H]   the login bridge over HTTP (bearer
@@ -33,13 +36,16 @@ from culturebridge_migration.bridge.config import config_from_env
 from culturebridge_migration.bridge.login import PasswordBridge, describe_result
 from culturebridge_migration.bridge.service import BridgeService, check_secret
 from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api
+from culturebridge_migration.loading import change_capture
 from culturebridge_migration.loading.database import (
     EMBEDDED_DIR,
     DatabaseUnavailable,
+    connect,
     embedded_server_url,
     stop_embedded_server,
 )
-from culturebridge_migration.loading.schema_evolution import SchemaDiffers
+from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
+from culturebridge_migration.loading.schema_evolution import SchemaDiffers, SchemaOwner, ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
@@ -55,6 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     db = commands.add_parser("db", help="the Phase 2 database")
     db.add_argument("action", choices=("url", "psql", "stop"))
     db.add_argument("psql_args", nargs=argparse.REMAINDER, help="for psql: its own arguments, e.g. -c 'SELECT 1'")
+    capture = commands.add_parser("capture", help="the Phase 2 app's changes since cutover, for the fallback")
+    capture.add_argument("action", choices=("install", "remove", "status"))
     instance = commands.add_parser("instance", help="Dagster's storage in DAGSTER_HOME")
     instance.add_argument("action", choices=("init",))
     _bridge_parser(commands)
@@ -64,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             return _init_instance()
         if args.command == "password-bridge":
             return _password_bridge(args)
+        if args.command == "capture":
+            return _capture(args.action)
         return _discover(args.write_field_map) if args.command == "discover" else _db(args.action, args.psql_args)
     except (BubbleError, DatabaseUnavailable, SchemaDiffers, OSError, ValueError) as exc:
         print(f"culturebridge: {exc}", file=sys.stderr)
@@ -170,6 +180,25 @@ def _serve_bridge(bridge: PasswordBridge, host: str, port: int) -> int:
         print(f"password bridge on {service.url} (window closes {end.isoformat() if end else 'now'})", flush=True)
         with suppress(KeyboardInterrupt):
             stopped.wait()
+    return 0
+
+
+# -- capture ----------------------------------------------------------------------------------------
+def _capture(action: str) -> int:
+    url = os.environ.get("DATABASE_URL") or embedded_server_url(EMBEDDED_DIR)
+    owner = SchemaOwner(os.environ.get("MIGRATION_SCHEMA_OWNER") or SchemaOwner.MIGRATION.value)
+    with connect(url) as conn:
+        ensure_schema(conn, Schemas(), owner=owner)  # the capture's table and trigger function come with it
+        db = Phase2Database(conn)
+        if action == "install":
+            tables = change_capture.install_capture(db)
+            print(f"Capturing the app's changes to {', '.join(tables)} in migration.captured_changes")
+        elif action == "remove":
+            change_capture.remove_capture(db)
+            print("Capture removed; what was captured stays in migration.captured_changes")
+        status = change_capture.capture_status(db)
+    tables = ", ".join(status.tables) or "none"
+    print(f"capture on: {tables}; {status.changes} change(s) captured")
     return 0
 
 

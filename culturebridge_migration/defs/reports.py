@@ -21,10 +21,12 @@ from culturebridge_migration.defs.run_reports import (
     run_verdict,
     write_run_reports,
 )
+from culturebridge_migration.loading.change_capture import install_capture
+from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.reporting.closing import closing_block
 from culturebridge_migration.reporting.files import report_paths
-from culturebridge_migration.reporting.verdict import Verdict
+from culturebridge_migration.reporting.verdict import RunKind, Verdict
 
 REPORTS_GROUP = "reports"
 __all__ = ["FOR_RUN_TAG", "REPORT_ASSETS", "planned_asset_keys"]
@@ -161,6 +163,10 @@ def cutover_readiness(
     }
     if not verdict.fit:
         raise dg.Failure(_refusal(verdict), metadata=metadata | {"reasons": dg.MetadataValue.json(verdict.reasons)})
+    if kind is RunKind.CUTOVER:  # fit: from now on the app writes; record it for the fallback (not a rehearsal)
+        with postgres.connection() as conn:
+            metadata["capture_installed_on"] = ", ".join(install_capture(Phase2Database(conn, postgres.schemas)))
+        context.log.info(f"Change capture installed on {metadata['capture_installed_on']}")
     return dg.MaterializeResult(metadata={"ready": True, **metadata})
 
 

@@ -114,13 +114,27 @@ def open_connection(url: str, *, autocommit: bool = False) -> psycopg.Connection
             "end of the password: write each @ in the password as %40"
         )
     try:
-        return psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+        conn = psycopg.connect(url, autocommit=autocommit, connect_timeout=10)
+        mark_migrating(conn)
+        return conn
     except psycopg.Error as exc:  # OperationalError, and ProgrammingError for a malformed key=value string
         raise DatabaseUnavailable(
             f"Cannot connect to PostgreSQL at {redact_url(url)}: {scrub(first_line(exc), url)}. "
             "Check DATABASE_URL (host, port, database, user, password) and that the server is running; "
             "unset DATABASE_URL to use the embedded server."
         ) from None
+
+
+# Every session the migration opens says so: the change capture (change_capture.py) records only the
+# app's writes, so a load, a deletion sweep or a rollback after cutover is never replayed into Bubble.
+MIGRATING_SETTING = "culturebridge.migrating"
+
+
+def mark_migrating(conn: psycopg.Connection) -> None:
+    """Mark a fresh connection's session as the migration's (committed at once: it must outlive a rollback)."""
+    conn.execute("SELECT set_config(%s, 'on', false)", (MIGRATING_SETTING,))
+    if not conn.autocommit:
+        conn.commit()
 
 
 @contextmanager

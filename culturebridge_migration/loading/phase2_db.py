@@ -104,7 +104,7 @@ class Phase2Database:
                 wanted, params = sql.SQL(" AND bubble_id = ANY(%s)"), (list(only.get(name, ())),)
             ids = dict(
                 self.execute(
-                    sql.SQL("SELECT bubble_id, id FROM {} WHERE true{}").format(
+                    sql.SQL("SELECT bubble_id, id FROM {} WHERE bubble_id IS NOT NULL{}").format(
                         self.table(self.entities[name]), wanted
                     ),
                     params,
@@ -159,9 +159,10 @@ class Phase2Database:
         if not any(f.column == "password_hash" for f in entity.fields):
             return {}
         rows = self.execute(
-            sql.SQL("SELECT bubble_id, updated_at, password_hash FROM {} WHERE password_hash IS NOT NULL").format(
-                self.table(entity)
-            )
+            sql.SQL(
+                "SELECT bubble_id, updated_at, password_hash FROM {} WHERE password_hash IS NOT NULL"
+                " AND bubble_id IS NOT NULL"
+            ).format(self.table(entity))
         )
         return {(bubble_id, format_bubble_datetime(updated)): hashed for bubble_id, updated, hashed in rows}
 
@@ -199,5 +200,11 @@ class Phase2Database:
         )
 
     def id_mapping(self, entity: Entity) -> dict[str, int]:
-        """Bubble id -> Phase 2 id for every row of an entity now in Phase 2."""
-        return dict(self.execute(sql.SQL("SELECT bubble_id, id FROM {} ORDER BY id").format(self.table(entity))))
+        """Bubble id -> Phase 2 id for every migrated row of an entity now in Phase 2 (not the app's own rows)."""
+        return dict(
+            self.execute(
+                sql.SQL("SELECT bubble_id, id FROM {} WHERE bubble_id IS NOT NULL ORDER BY id").format(
+                    self.table(entity)
+                )
+            )
+        )

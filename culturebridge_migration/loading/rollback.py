@@ -167,6 +167,7 @@ def rollback_script(db: Phase2Database, run_id: str) -> str:
         "-- row this run inserted), nothing is changed.\n"
         "\\set ON_ERROR_STOP on\n"
         "BEGIN;\n"
+        "SET LOCAL culturebridge.migrating = 'on';  -- the migration's own write: not captured for the fallback\n"
         f"{body};\n"
         "COMMIT;\n"
     )

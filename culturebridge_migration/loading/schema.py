@@ -37,7 +37,8 @@ class Column:
 
 # The columns every table has beside its mapped fields.
 _BUILT_IN = {
-    "bubble_id": Column("bubble_id", "text", True, "Bubble _id (unique)", unique=True),
+    # NULL on the rows the Phase 2 app creates after cutover: only migrated rows come from Bubble.
+    "bubble_id": Column("bubble_id", "text", False, "Bubble _id (unique); NULL: a row the app created", unique=True),
     "password_reset_required": Column(
         "password_reset_required", "boolean", True, "no usable password came from Bubble", default="true"
     ),
@@ -171,8 +172,9 @@ def phase2_sql(app_schema: str, entities: Mapping[str, Entity] = ENTITIES) -> st
     return "\n\n".join([f"CREATE SCHEMA IF NOT EXISTS {app};", *tables]) + "\n"
 
 
-# The bookkeeping schema: the runs and their effects; what became of each Bubble file (files/ writes it).
-BOOKKEEPING_SCRIPTS = ("migration.sql", "files.sql")
+# The bookkeeping schema: the runs and their effects; what became of each Bubble file (files/ writes it);
+# what the app changed after cutover (change_capture.py).
+BOOKKEEPING_SCRIPTS = ("migration.sql", "files.sql", "capture.sql")
 
 
 def bookkeeping_sql(migration_schema: str, scripts: Sequence[str] = BOOKKEEPING_SCRIPTS) -> str:

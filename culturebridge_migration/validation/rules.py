@@ -29,11 +29,16 @@ class Rule:
     entity: str  # the asset the check is on: the one whose load completes the data it looks at
     severity: str  # "ERROR" or "WARN"
     description: str  # for the asset-check dashboard, in words a non-engineer understands
-    query: str  # returns offending bubble_ids; {app} is the application schema
+    query: str  # returns offending rows' keys (see _key) as bubble_id; {app} is the application schema
 
 
 def _table(entity: Entity) -> str:
     return "{app}." + sql.Identifier(entity.table).as_string()
+
+
+def _key(alias: str) -> str:
+    """A row's name in a check: its Bubble id, or for a row the app created (no Bubble id) its Phase 2 id."""
+    return f"coalesce({alias}.bubble_id, 'phase2 id ' || {alias}.id) AS bubble_id"
 
 
 def field_rule(entity: Entity, spec: Field) -> Rule:
@@ -51,7 +56,7 @@ def field_rule(entity: Entity, spec: Field) -> Rule:
         entity.name,
         "ERROR",
         f"Every {entity.noun}'s {label} is {what}.",
-        f"SELECT bubble_id FROM {_table(entity)} WHERE {where}",
+        f"SELECT {_key('t')} FROM {_table(entity)} t WHERE {where}",
     )
 
 
@@ -62,7 +67,7 @@ def orphan_rule(entity: Entity, entities: Mapping[str, Entity]) -> Rule:
         column = sql.Identifier(spec.column).as_string()
         present = "" if spec.required else f"c.{column} IS NOT NULL AND "
         parts.append(
-            f"SELECT c.bubble_id FROM {_table(entity)} c LEFT JOIN {_table(entities[spec.ref or ''])} p"
+            f"SELECT {_key('c')} FROM {_table(entity)} c LEFT JOIN {_table(entities[spec.ref or ''])} p"
             f" ON p.id = c.{column} WHERE {present}p.id IS NULL"
         )
         labels.append((spec.label or spec.source.lower()) + ("" if spec.required else ", when it has one,"))
@@ -94,7 +99,7 @@ BUSINESS_RULES: tuple[Rule, ...] = (
         "client_profiles",
         "WARN",
         "Every user with the client role has a client profile (Bubble allowed clients without one).",
-        f"SELECT u.bubble_id FROM {{app}}.users u WHERE u.role = '{ROLE['Client']}' "
+        f"SELECT {_key('u')} FROM {{app}}.users u WHERE u.role = '{ROLE['Client']}' "
         "AND NOT EXISTS (SELECT 1 FROM {app}.client_profiles p WHERE p.user_id = u.id)",
     ),
     Rule(
@@ -102,7 +107,7 @@ BUSINESS_RULES: tuple[Rule, ...] = (
         "coach_profiles",
         "WARN",
         "Every user with the coach role has a coach profile (Bubble allowed coaches without one).",
-        f"SELECT u.bubble_id FROM {{app}}.users u WHERE u.role = '{ROLE['Coach']}' "
+        f"SELECT {_key('u')} FROM {{app}}.users u WHERE u.role = '{ROLE['Coach']}' "
         "AND NOT EXISTS (SELECT 1 FROM {app}.coach_profiles p WHERE p.user_id = u.id)",
     ),
     Rule(
@@ -110,7 +115,7 @@ BUSINESS_RULES: tuple[Rule, ...] = (
         "payments",
         "WARN",
         "Every confirmed booking has a payment (Bubble allowed confirming without one).",
-        f"SELECT b.bubble_id FROM {{app}}.bookings b WHERE b.status = '{BOOKING_STATUS['Confirmed']}' "
+        f"SELECT {_key('b')} FROM {{app}}.bookings b WHERE b.status = '{BOOKING_STATUS['Confirmed']}' "
         "AND NOT EXISTS (SELECT 1 FROM {app}.payments p WHERE p.booking_id = b.id)",
     ),
 )

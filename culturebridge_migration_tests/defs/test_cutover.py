@@ -61,6 +61,12 @@ def change_bubble(server: FakeBubble, database_url: str, later: str) -> dict[str
     return {"gone": set(gone), "edited": len(edited), "added": added["_id"]}
 
 
+def capturing(database_url: str) -> int:
+    """How many Phase 2 tables have the change capture's trigger."""
+    with psycopg.connect(database_url) as conn:
+        return conn.execute("SELECT count(*) FROM pg_trigger WHERE tgname = 'culturebridge_capture'").fetchone()[0]
+
+
 def cutover(graph, **options: object) -> dg.ExecuteInJobResult:
     return graph.materialize(run_config=CUTOVER_CONFIG, **options)
 
@@ -129,8 +135,10 @@ def test_a_rehearsal_changes_nothing_and_reports_what_the_cutover_then_does(
     summary = sorted((graph.folder / "reports").glob("summary_*.txt"))[-1].read_text()
     assert summary.startswith("Rehearsal (rolled back: Phase 2 unchanged) — run ")
     assert "What cutover would do, per type:" in summary
+    assert capturing(database_url) == 0  # a rehearsal installs no capture
     real = cutover(graph)
     assert real.success
+    assert capturing(database_url) == len(ENTITIES)  # a fit cutover does: the app's writes are recorded
     done = latest_report(graph)
     assert done["rehearsal"] is False
     for key in ("inserted", "updated", "deleted", "rejected"):

@@ -310,14 +310,14 @@ def test_failed_error_check_still_writes_reports_then_fails_the_run(graph) -> No
         ensure_schema(conn, Schemas())
         # A Phase 2 schema that lost a constraint, holding an orphan: the check must catch it.
         conn.execute("ALTER TABLE bookings DROP CONSTRAINT bookings_coach_id_fkey")
-        conn.execute(
+        conn.execute(  # a user the app signed up: no Bubble id
             "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
-            " VALUES ('native', 'n@x.io', 'client', now(), now())"
+            " VALUES (NULL, 'n@x.io', 'client', now(), now())"
         )
         conn.execute(
             "INSERT INTO bookings (bubble_id, client_id, coach_id, session_start, duration_minutes, status,"
             " created_at, updated_at) SELECT 'orphan-booking', id, -7, now(), 30, 'pending', now(), now() FROM users"
-            " WHERE bubble_id = 'native'"
+            " WHERE bubble_id IS NULL"
         )
     result = graph.materialize()
     assert not result.success

@@ -57,14 +57,16 @@ def test_delete_mode_deletes_unreferenced_rows_and_keeps_referenced_ones_flagged
     assert saved == [("1x3", "delete")]  # kept for the rollback
 
 
-def test_rows_the_app_created_are_never_considered(loaded: Phase2Database) -> None:
+@pytest.mark.parametrize("bubble_id", ["native", None])  # an invented id, or none (the app's own sign-up)
+def test_rows_the_app_created_are_never_considered(loaded: Phase2Database, bubble_id: str | None) -> None:
     loaded.execute(
         "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
-        " VALUES ('native', 'n@x.io', 'client', now(), now())"
+        " VALUES (%s, 'n@x.io', 'client', now(), now())",
+        (bubble_id,),
     )
     result = swept(loaded, ["1x1", "1x2", "1x3"], DeletedRecords.DELETE)
     assert (result.deleted, result.flagged) == ([], {})
-    assert loaded.scalar("SELECT count(*) FROM users WHERE bubble_id = 'native'") == 1
+    assert loaded.scalar("SELECT count(*) FROM users WHERE bubble_id IS NOT DISTINCT FROM %s", (bubble_id,)) == 1
 
 
 def manifest(exported: int, *, modified_after: str | None = None, announced: int | None = None):

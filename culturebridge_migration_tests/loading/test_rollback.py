@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from culturebridge_migration.loading.change_capture import install_capture
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.loading.rollback import RollbackBlocked, rollback_run, rollback_script
 from culturebridge_migration.mapping.entities import ENTITIES
@@ -36,26 +37,40 @@ def test_rollback_restores_exactly_the_state_before_each_run(
         rollback_run(db, "run-1")
 
 
+@pytest.mark.parametrize("app_ids", [("native-1", "native-b"), (None, None)])  # invented ids, or none
 def test_rollback_refuses_to_orphan_rows_created_after_cutover(
-    db: Phase2Database, load: Callable, records: SimpleNamespace, table_sums: Callable
+    db: Phase2Database, load: Callable, records: SimpleNamespace, table_sums: Callable, app_ids: tuple
 ) -> None:
     load("users", records.users("a@x.io", "b@x.io"), "run-1")
     coach_id = db.scalar("SELECT id FROM users WHERE bubble_id = '1x2'")
-    db.execute(
+    client_id = db.scalar(
         "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
-        " VALUES ('native-1', 'n@x.io', 'client', now(), now())"
+        " VALUES (%s, 'n@x.io', 'client', now(), now()) RETURNING id",
+        (app_ids[0],),
     )
     db.execute(
         "INSERT INTO bookings (bubble_id, client_id, coach_id, session_start, duration_minutes, status, created_at,"
-        " updated_at) SELECT 'native-b', id, %s, now(), 30, 'pending', now(), now() FROM users"
-        " WHERE bubble_id = 'native-1'",
-        (coach_id,),
+        " updated_at) VALUES (%s, %s, %s, now(), 30, 'pending', now(), now())",
+        (app_ids[1], client_id, coach_id),
     )
     db.conn.commit()
     before = table_sums()
     with pytest.raises(RollbackBlocked, match="changed nothing"):
         rollback_run(db, "run-1")
     assert table_sums() == before
+
+
+def test_rollback_leaves_the_rows_the_app_created_without_a_bubble_id(
+    db: Phase2Database, load: Callable, records: SimpleNamespace
+) -> None:
+    load("users", records.users("a@x.io", "b@x.io"), "run-1")
+    db.execute(
+        "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
+        " VALUES (NULL, 'n@x.io', 'client', now(), now())"
+    )
+    db.conn.commit()
+    assert rollback_run(db, "run-1").counts() == {"restored": 0, "recreated": 0, "deleted": 2}
+    assert db.execute("SELECT bubble_id, email FROM users").fetchall() == [(None, "n@x.io")]
 
 
 def test_rollback_script_is_the_same_undo(
@@ -67,10 +82,12 @@ def test_rollback_script_is_the_same_undo(
     empty = table_sums()
     load("users", records.users("a@x.io", "b@x.io"), "run-1")
     script = rollback_script(db, "run-1")
+    install_capture(db)  # after cutover: the script says it is the migration's write, not the app's
     db.conn.commit()
     done = subprocess.run([psql, database_url, "-q", "-f", "-"], input=script, text=True, capture_output=True)
     assert done.returncode == 0, done.stderr
     assert table_sums() == empty
+    assert db.scalar("SELECT count(*) FROM migration.captured_changes") == 0
 
 
 def test_rollback_of_an_older_run_waits_for_the_later_one(

@@ -172,3 +172,49 @@ def test_schema_check_fails_on_a_table_last_months_rules_made_and_gives_the_sql(
 
     ensure_schema(last_month, Schemas())
     assert _schema_check(last_month, "coach_profiles")[:2] == (True, 0)
+
+
+@pytest.fixture
+def yesterday(database_url: str) -> Iterator[psycopg.Connection]:
+    """A database made before the app could create rows: every table's bubble_id NOT NULL, one user in it."""
+    with connect(database_url) as conn:
+        ensure_schema(conn, Schemas())
+        with conn.transaction():
+            for entity in ENTITIES.values():
+                conn.execute(f"ALTER TABLE public.{entity.table} ALTER COLUMN bubble_id SET NOT NULL")
+            conn.execute("DELETE FROM migration.schema_version")  # yesterday's rules were another version
+            conn.execute(
+                "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
+                " VALUES ('u1', 'a@example.com', 'client', now(), now())"
+            )
+        yield conn
+
+
+def test_yesterdays_not_null_bubble_id_becomes_nullable_and_stays_unique(yesterday: psycopg.Connection) -> None:
+    assert "users: column bubble_id must be nullable" in _whats(yesterday)
+
+    ensure_schema(yesterday, Schemas())
+
+    assert _whats(yesterday) == []
+    with yesterday.transaction():  # the app's own rows: no Bubble id, as many as it likes
+        for email in ("n1@example.com", "n2@example.com"):
+            yesterday.execute(
+                "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
+                " VALUES (NULL, %s, 'client', now(), now())",
+                (email,),
+            )
+    with pytest.raises(psycopg.errors.UniqueViolation), yesterday.transaction():
+        yesterday.execute(
+            "INSERT INTO users (bubble_id, email, role, created_at, updated_at)"
+            " VALUES ('u1', 'b@example.com', 'client', now(), now())"
+        )
+
+
+def test_yesterdays_not_null_bubble_id_is_a_difference_the_app_owned_schema_reports(
+    yesterday: psycopg.Connection,
+) -> None:
+    with pytest.raises(SchemaDiffers, match='ALTER COLUMN "bubble_id" DROP NOT NULL'):
+        ensure_schema(yesterday, Schemas(), owner=SchemaOwner.APP)
+    passed, offending, details = _schema_check(yesterday, "payments")
+    assert not passed and offending == 1
+    assert "column bubble_id must be nullable" in details["differences"]
