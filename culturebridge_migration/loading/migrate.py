@@ -98,9 +98,10 @@ class StreamedMapping:
                 chunk = [self._decide(record, decided) for record in chunk]
             batch = map_records(self.entity, chunk, self.refs, taken_emails=self.taken_emails)
             relinked(batch.rows, self.url_columns, self.file_copies)  # files copied earlier: their copies
-            rejected = {r.bubble_id for r in batch.rejects}
+            # A correction is kept only where its record became a row: a reject's id may be no id at all (a NUL).
+            rows = {str(row["bubble_id"]) for row in batch.rows}
             self.rejects += batch.rejects
-            self.fixes += [f for f in decided if f.bubble_id not in rejected] + batch.fixes
+            self.fixes += [f for f in decided if f.bubble_id in rows] + batch.fixes
             self.exported += len(chunk)
             self.map_seconds += time.perf_counter() - clock
             yield from batch.rows

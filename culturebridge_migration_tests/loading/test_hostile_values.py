@@ -122,3 +122,16 @@ def test_the_sample_check_compares_a_large_float_kept_in_bubble_extra_by_its_val
     sample = {check.name: check for check in table_checks(ENTITIES["resources"])}[SAMPLE]
     with staged_export(inputs):
         assert sample.evaluate(inputs).passed
+
+
+def test_a_correction_of_a_record_whose_id_holds_a_nul_is_not_stored_and_the_record_is_a_reject(
+    phase2: Phase2Database, hostile: SimpleNamespace
+) -> None:
+    """Found by the property test above: the correction's fix was saved with the NUL id, and COPY refused it."""
+    entity = ENTITIES["payments"]
+    record = {**hostile.bases["payments"][0], "_id": "\x00" * 8, "Status": "Paid"}
+    fixes = EntityFixes(entity, "test", [Correction("payments", "\x00" * 8, "Status", "Refunded")], {})
+    with phase2.transaction():
+        outcome = migrate_entity(phase2, entity, [record], run_id="run-h", job_name="test", decisions=fixes)
+        assert [r.column for r in outcome.rejects] == ["bubble_id"]
+        assert outcome.fixes == []
