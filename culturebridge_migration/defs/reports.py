@@ -149,7 +149,6 @@ def cutover_readiness(
         rejects=rejects_by_table(context.instance, run_id),
         reports=[str(written[k]) for k in ("summary", "html") if written[k].exists()],
     )
-    context.log.info(closing)  # the run's last words: the verdict is the CLI's last line
     metadata = {
         "verdict": verdict.word,
         "run_kind": kind.value,
@@ -162,11 +161,13 @@ def cutover_readiness(
         "outcome": dg.MetadataValue.md(f"```\n{closing}\n```"),
     }
     if not verdict.fit:
+        context.log.info(closing)
         raise dg.Failure(_refusal(verdict), metadata=metadata | {"reasons": dg.MetadataValue.json(verdict.reasons)})
     if kind is RunKind.CUTOVER:  # fit: from now on the app writes; record it for the fallback (not a rehearsal)
         with postgres.connection() as conn:
             metadata["capture_installed_on"] = ", ".join(install_capture(Phase2Database(conn, postgres.schemas)))
         context.log.info(f"Change capture installed on {metadata['capture_installed_on']}")
+    context.log.info(closing)  # the run's last words: the verdict is the CLI's last line
     return dg.MaterializeResult(metadata={"ready": True, **metadata})
 
 
