@@ -189,26 +189,18 @@ def _replace_flags(db: Phase2Database, entity: Entity, flagged: dict[str, str], 
     Each flag this changes, removes or adds is saved first, so a rollback of the run puts them back as they were.
     """
     flags = db.bookkeeping("deleted_in_bubble")
+    # Every flag that differs, old against new: changed or removed ones keep their old row, a new one none
+    # (absent before), so the run counts as a change and its rollback lifts it.
     db.execute(
         sql.SQL(
             "INSERT INTO {changes} (run_id, table_name, key, old_row)"
-            " SELECT %(run)s, 'deleted_in_bubble', f.entity || '/' || f.bubble_id, to_jsonb(f) FROM {flags} f"
-            " LEFT JOIN unnest(%(ids)s::text[], %(reasons)s::text[]) AS n (bubble_id, reason) USING (bubble_id)"
-            " WHERE f.entity = %(entity)s AND n.reason IS DISTINCT FROM f.reason"
+            " SELECT %(run)s, 'deleted_in_bubble', %(entity)s || '/' || bubble_id, to_jsonb(f)"
+            " FROM (SELECT * FROM {flags} WHERE entity = %(entity)s) f"
+            " FULL JOIN unnest(%(ids)s::text[], %(reasons)s::text[]) AS n (bubble_id, reason) USING (bubble_id)"
+            " WHERE n.reason IS DISTINCT FROM f.reason"
             " ON CONFLICT (run_id, table_name, key) DO NOTHING"
         ).format(changes=db.bookkeeping("bookkeeping_changes"), flags=flags),
         {"entity": entity.name, "run": run_id, "ids": list(flagged), "reasons": list(flagged.values())},
-    )
-    # A new flag is saved as absent before (no old row), so the run counts as a change and its rollback lifts it.
-    db.execute(
-        sql.SQL(
-            "INSERT INTO {changes} (run_id, table_name, key, old_row)"
-            " SELECT %(run)s, 'deleted_in_bubble', %(entity)s || '/' || n.bubble_id, NULL"
-            " FROM unnest(%(ids)s::text[]) AS n (bubble_id)"
-            " WHERE NOT EXISTS (SELECT 1 FROM {flags} f WHERE f.entity = %(entity)s AND f.bubble_id = n.bubble_id)"
-            " ON CONFLICT (run_id, table_name, key) DO NOTHING"
-        ).format(changes=db.bookkeeping("bookkeeping_changes"), flags=flags),
-        {"entity": entity.name, "run": run_id, "ids": list(flagged)},
     )
     db.execute(
         sql.SQL("DELETE FROM {} WHERE entity = %s AND NOT (bubble_id = ANY(%s))").format(flags),
