@@ -91,9 +91,8 @@ def rollback_run_op(
     for conflict in done.overwritten:
         context.log.warning(f"force: overwrote what the app did since the run: {conflict.describe()}")
     report = rollback_json(context.run.run_id, run_id, done, forced=config.force)
-    paths = write_report_files(
-        settings.report_dir, run_stamp(context.instance, context.run.run_id), rollback_texts(report)
-    )
+    texts = rollback_texts(report)
+    paths = write_report_files(settings.report_dir, run_stamp(context.instance, context.run.run_id), texts)
     context.log.info(f"Rollback report: {paths['rollback_summary']}")
     context.add_output_metadata(
         {
@@ -102,7 +101,7 @@ def rollback_run_op(
             **done.counts(),
             "by_table": dg.MetadataValue.json(done.by_table),
             "overwritten": dg.MetadataValue.json(report["overwritten"]),
-            "summary": dg.MetadataValue.md(f"```\n{rollback_texts(report)['rollback_summary']}```"),
+            "summary": dg.MetadataValue.md(f"```\n{texts['rollback_summary']}```"),
             **{kind: dg.MetadataValue.path(str(path)) for kind, path in paths.items()},
         }
     )
