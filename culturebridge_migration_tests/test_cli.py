@@ -19,6 +19,7 @@ DAGSTER = Path(sys.executable).with_name("dagster")
 # The default run's output: about one line per type exported, table loaded and file folder copied, the
 # closing block, and Dagster's own warnings (the CLI's "use dg launch"); 404 lines once, most of them DEBUG.
 OUTPUT_LINE_BUDGET = 60
+MATERIALIZE = ("asset", "materialize", "-m", "culturebridge_migration", "--select")  # then the selection
 
 
 @pytest.fixture
@@ -42,7 +43,7 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(
 ) -> None:
     tmp_path = workdir
     (tmp_path / "dagster.yaml").write_text((REPO / "dagster.yaml").read_text())  # as a clone of the project has it
-    done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path, bare=True)
+    done = dagster(*MATERIALIZE, "*", cwd=tmp_path, bare=True)
     assert done.returncode == 0, done.stderr[-3000:]
     # Quiet, the verdict last: progress and outcome only, within a budget a person reads at a glance.
     output = done.stderr.strip().splitlines()
@@ -57,7 +58,7 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(
     assert (tmp_path / "migration_data" / "user_id_mapping.json").exists()
     assert "export users" in done.stderr  # progress lines reach the run's log
     # Only the tables, from the exports on disk, into the same embedded server: nothing changes.
-    again = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "group:phase2", cwd=tmp_path)
+    again = dagster(*MATERIALIZE, "group:phase2", cwd=tmp_path)
     assert again.returncode == 0, again.stderr[-3000:]
     assert "inserted 0, updated 0" in again.stderr
     # What `dagster dev` started in this folder shows: both CLI runs and what they materialized.
@@ -88,7 +89,7 @@ def test_graph_runs_on_a_postgresql_backed_dagster_instance(
         "DAGSTER_PG_URL": f"postgresql+psycopg2://{credentials}{at}",
         **phase2_env,  # a real Phase 2: copies linked by a URL people can open
     }
-    done = dagster("asset", "materialize", "-m", "culturebridge_migration", "--select", "*", cwd=tmp_path, env=env)
+    done = dagster(*MATERIALIZE, "*", cwd=tmp_path, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     with psycopg.connect(database_url) as conn:
         assert conn.execute("SELECT count(*) FROM users").fetchone()[0] > 0
@@ -113,24 +114,13 @@ def test_bad_configuration_stops_with_one_clear_message(
     workdir: Path, env: dict, message: str, dagster: Callable
 ) -> None:
     tmp_path = workdir
-    done = dagster(
-        "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/users+", cwd=tmp_path, env=env
-    )
+    done = dagster(*MATERIALIZE, "bubble/users+", cwd=tmp_path, env=env)
     assert done.returncode != 0
     assert message in done.stderr
 
 
 def test_a_setting_with_a_bad_value_stops_in_one_line_naming_it(tmp_path: Path, dagster: Callable) -> None:
-    done = dagster(
-        "asset",
-        "materialize",
-        "-m",
-        "culturebridge_migration",
-        "--select",
-        "bubble/users",
-        cwd=tmp_path,
-        env={"MIGRATION_BATCH_SIZE": "500"},
-    )
+    done = dagster(*MATERIALIZE, "bubble/users", cwd=tmp_path, env={"MIGRATION_BATCH_SIZE": "500"})
     assert done.returncode != 0
     assert "Traceback" not in done.stderr
     assert done.stderr.strip().splitlines()[-1] == (
@@ -207,16 +197,7 @@ def test_a_failed_run_leaves_no_secret_of_any_url_form_in_the_output_or_dagster_
 ) -> None:
     home = workdir / "dagster_home"
     home.mkdir()
-    done = dagster(
-        "asset",
-        "materialize",
-        "-m",
-        "culturebridge_migration",
-        "--select",
-        "bubble/users+",
-        cwd=workdir,
-        env={**env, "DAGSTER_HOME": str(home)},
-    )
+    done = dagster(*MATERIALIZE, "bubble/users+", cwd=workdir, env={**env, "DAGSTER_HOME": str(home)})
     assert done.returncode != 0
     assert (
         "Cannot connect to PostgreSQL" in done.stderr
