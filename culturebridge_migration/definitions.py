@@ -6,6 +6,7 @@ import dagster as dg
 
 from culturebridge_migration.defs.discovery import DISCOVERY_ASSETS
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
+from culturebridge_migration.defs.fallback import FALLBACK_JOBS
 from culturebridge_migration.defs.files import FILE_ASSETS
 from culturebridge_migration.defs.jobs import JOBS, SCHEDULES, SENSORS
 from culturebridge_migration.defs.passwords import PASSWORD_ASSETS, passwords_job, passwords_schedule
@@ -33,7 +34,7 @@ ALL_ASSETS = [
 
 defs = dg.Definitions(
     assets=ALL_ASSETS,
-    jobs=[*JOBS, passwords_job],
+    jobs=[*JOBS, *FALLBACK_JOBS, passwords_job],
     schedules=[*SCHEDULES, passwords_schedule],
     sensors=SENSORS,
     resources=RESOURCES,

@@ -53,6 +53,9 @@ def install_capture(db: Phase2Database) -> list[str]:
                     "CREATE TRIGGER {} AFTER INSERT OR UPDATE OR DELETE ON {} FOR EACH ROW EXECUTE FUNCTION {}()"
                 ).format(sql.Identifier(TRIGGER), target, function)
             )
+        db.execute(
+            sql.SQL("INSERT INTO {} DEFAULT VALUES ON CONFLICT DO NOTHING").format(db.bookkeeping("capture_started"))
+        )
     return _tables(db)
 
 
@@ -82,7 +85,10 @@ def capture_status(db: Phase2Database) -> CaptureStatus:
 # Per row, its first and last change after the point: an insert that ends deleted never reached Bubble;
 # a row that existed before and ends deleted is a delete; one created since is an insert; else an update.
 _NET = """
-WITH changes AS (SELECT * FROM {changes} WHERE seq > %(since)s),
+WITH changes AS (
+    SELECT c.* FROM {changes} c LEFT JOIN {applied} a USING (table_name, row_id)
+    WHERE c.seq > %(since)s AND c.seq > coalesce(a.applied_seq, 0)
+),
 first AS (SELECT DISTINCT ON (table_name, row_id) table_name, row_id, operation
           FROM changes ORDER BY table_name, row_id, seq),
 last AS (SELECT DISTINCT ON (table_name, row_id) table_name, row_id, operation, bubble_id, seq
@@ -100,6 +106,7 @@ SELECT * FROM (
 
 
 def net_changes(db: Phase2Database, since: int = 0) -> list[NetChange]:
-    """The net change of each row changed after capture sequence `since` (0: all), oldest last change first."""
-    query = sql.SQL(_NET).format(changes=db.bookkeeping("captured_changes"))
+    """The net change of each row changed after capture sequence `since` (0: all) and not yet written to Bubble
+    by the fallback (its ledger's applied_seq), oldest last change first."""
+    query = sql.SQL(_NET).format(changes=db.bookkeeping("captured_changes"), applied=db.bookkeeping("fallback_rows"))
     return [NetChange(*row) for row in db.execute(query, {"since": since})]

@@ -24,6 +24,8 @@ FILE_NAMES = {
     "run_log": "run_log_{stamp}.log",
     "rollback_summary": "rollback_summary_{stamp}.txt",  # a rollback run's own report
     "rollback_report": "rollback_report_{stamp}.json",
+    "fallback_summary": "fallback_summary_{stamp}.txt",  # a fallback run's own report
+    "fallback_report": "fallback_report_{stamp}.json",
 }
 
 

@@ -18,6 +18,8 @@ class RunKind(StrEnum):
     CUTOVER = "cutover"
     REHEARSAL = "rehearsal"  # its transactions were rolled back: Phase 2 unchanged
     ROLLBACK = "rollback"
+    FALLBACK = "fallback"  # the Phase 2 app's changes written back to Bubble
+    FALLBACK_REHEARSAL = "fallback_rehearsal"  # what a fallback would write: nothing written
     VALIDATION = "validation"  # only the checks, on Phase 2 as it is
     NOTHING_TO_JUDGE = "no_migration"  # planned neither an export, a load nor a check
 
@@ -32,6 +34,8 @@ _TITLES = {
     RunKind.CUTOVER: "Cutover",
     RunKind.REHEARSAL: "Rehearsal (rolled back: Phase 2 unchanged)",
     RunKind.ROLLBACK: "Rollback",
+    RunKind.FALLBACK: "Fallback (Phase 2's changes written back to Bubble)",
+    RunKind.FALLBACK_REHEARSAL: "Fallback rehearsal (nothing written to Bubble)",
     RunKind.VALIDATION: "Validation (checks only)",
     RunKind.NOTHING_TO_JUDGE: "No migration to judge",
 }

@@ -203,6 +203,28 @@ class BubbleClient:
             answers = list(pool.map(lambda bubble_id: self.exists(bubble_type, bubble_id), candidates))
         return {bubble_id for bubble_id, live in zip(candidates, answers, strict=True) if live}
 
+    def find_in(self, bubble_type: str, key: str, values: Iterable[str], *, batch: int = 100) -> list[dict]:
+        """The records whose `key` is one of `values`: one search (`in`) per `batch` values, paged.
+
+        A 404 "Field not found" answers none: no thing of the type has the field yet.
+        """
+        wanted, found = sorted(set(values)), []
+        for start in range(0, len(wanted), batch):
+            constraints = [{"key": key, "constraint_type": "in", "value": wanted[start : start + batch]}]
+            cursor = 0
+            while True:
+                try:
+                    page = self.fetch_page(bubble_type, cursor, constraints)
+                except BubbleNotFound as exc:
+                    if "Field not found" in str(exc):
+                        break
+                    raise
+                found += page.results
+                if page.remaining <= 0 or not page.results:
+                    break
+                cursor += page.count
+        return found
+
     def count(self, bubble_type: str, constraints: list[dict] | None = None) -> int:
         """How many records match: Bubble announces a search's total even for a one-record page.
 

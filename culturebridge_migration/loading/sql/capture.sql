@@ -40,3 +40,24 @@ BEGIN
     RETURN NULL;
 END
 $capture$;
+
+-- When capture began (the cutover): a Bubble record modified after it was changed in Phase 1, which was
+-- to be read-only, and the fallback lists it as a conflict instead of overwriting it.
+CREATE TABLE IF NOT EXISTS {mig}.capture_started (
+    only_row   boolean PRIMARY KEY DEFAULT true CONSTRAINT capture_started_one_row CHECK (only_row),
+    started_at timestamptz NOT NULL DEFAULT clock_timestamp()
+);
+
+-- The fallback's ledger, one row per Phase 2 row it wrote to Bubble: the captured changes up to
+-- applied_seq are in Bubble. `sending`: a create was sent and its answer not yet recorded, so a rerun looks
+-- the thing up by its phase2_id before creating it again (Bubble's create is not idempotent).
+CREATE TABLE IF NOT EXISTS {mig}.fallback_rows (
+    table_name      text NOT NULL,
+    row_id          bigint NOT NULL,
+    applied_seq     bigint NOT NULL DEFAULT 0,
+    sending         boolean NOT NULL DEFAULT false,
+    bubble_id       text,
+    bubble_modified timestamptz,           -- Bubble's Modified Date after the fallback's write, read back
+    written_at      timestamptz NOT NULL DEFAULT clock_timestamp(),
+    PRIMARY KEY (table_name, row_id)
+);

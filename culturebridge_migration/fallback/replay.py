@@ -1,0 +1,242 @@
+"""The fallback: the Phase 2 app's changes since cutover written back to Bubble, so DNS can point at Phase 1
+again without losing a sign-up, a booking or a payment (DESIGN.md §5).
+
+Per type, in load order (a booking after its client): the rows the app created go out by bulk create, each
+carrying its Phase 2 id in `phase2_id`; the rows it changed by PATCH; the rows it deleted by DELETE, last and
+in reverse order. Each written row is recorded in the ledger, so a rerun writes only what is left. Before a
+create is sent its rows are marked, and a rerun after a crash looks them up by `phase2_id` first: a create
+Bubble made but whose answer was lost is adopted, not made twice. A Bubble record modified after cutover
+(or after the fallback's own last write) is a conflict: listed with both versions, never overwritten. A
+write Bubble refuses is a dead letter with Bubble's reason. A rehearsal reads the same and writes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from culturebridge_migration.fallback import ledger
+from culturebridge_migration.loading.change_capture import NetChange
+from culturebridge_migration.loading.phase2_db import Phase2Database
+from culturebridge_migration.mapping.entities import ID_KEY, MODIFIED_KEY, Entity, load_order
+from culturebridge_migration.mapping.reverse import PHASE2_ID_FIELD, UnresolvedReference, bubble_fields
+from culturebridge_migration.mapping.values import parse_datetime
+from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleThingMissing
+from culturebridge_migration.sources.bubble_writes import BubbleWriter, BubbleWriteRefused
+
+OPERATIONS = ("insert", "update", "delete")
+Log = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A change not written: a `conflict` (Bubble changed the record since cutover) or a `dead_letter`."""
+
+    kind: str
+    entity: str
+    row_id: int
+    bubble_id: str | None
+    operation: str
+    reason: str
+    phase2: dict | None = None  # the row as Phase 2 has it, in Bubble's fields
+    bubble: dict | None = None  # the record as Bubble has it
+
+    def describe(self) -> str:
+        name = f"{self.entity} {self.row_id}" + (f" (Bubble {self.bubble_id})" if self.bubble_id else "")
+        return f"{self.kind}: {self.operation} of {name}: {self.reason}"
+
+
+@dataclass
+class Replay:
+    """What one fallback run found and did, per type and operation."""
+
+    rehearsal: bool
+    planned: dict[str, dict[str, int]] = field(default_factory=dict)  # entity -> operation -> rows
+    done: dict[str, dict[str, int]] = field(default_factory=dict)  # entity -> operation -> rows written
+    adopted: int = 0  # creates a crashed run made, found again by phase2_id
+    problems: list[Problem] = field(default_factory=list)
+
+    def count(self, book: dict[str, dict[str, int]], entity: str, operation: str, n: int = 1) -> None:
+        book.setdefault(entity, dict.fromkeys(OPERATIONS, 0))[operation] += n
+
+    @property
+    def written(self) -> int:
+        return sum(sum(ops.values()) for ops in self.done.values())
+
+
+def replay(db: Phase2Database, client: BubbleClient, *, rehearsal: bool = False, log: Log = lambda _: None) -> Replay:
+    """Write every pending change to Bubble (or, rehearsing, find what would be written and what would not)."""
+    started = ledger.capture_started(db)
+    outcome = Replay(rehearsal)
+    if started is None:
+        log("change capture was never installed (a cutover installs it): there is nothing to fall back")
+        return outcome
+    changes = ledger.pending(db)
+    order = load_order(db.entities)
+    writer = BubbleWriter(client)
+    for name in order:
+        entity = db.entities[name]
+        mine = [c for c in changes if c.table_name == entity.table]
+        if mine:
+            _TypeReplay(db, client, writer, entity, started, outcome).upserts(mine)
+    for name in reversed(order):
+        entity = db.entities[name]
+        gone = [c for c in changes if c.table_name == entity.table and c.operation == "delete"]
+        if gone:
+            _TypeReplay(db, client, writer, entity, started, outcome).deletes(gone)
+    for name in order:
+        if name in outcome.planned:
+            log(f"{name}: {_tally(outcome, name)}")
+    return outcome
+
+
+def _tally(outcome: Replay, name: str) -> str:
+    planned, done = outcome.planned.get(name, {}), outcome.done.get(name, {})
+    verb = "to write" if outcome.rehearsal else "written"
+    return ", ".join(
+        f"{op} {done.get(op, 0) if not outcome.rehearsal else planned.get(op, 0)} {verb}"
+        + ("" if outcome.rehearsal else f" of {planned.get(op, 0)}")
+        for op in OPERATIONS
+        if planned.get(op)
+    )
+
+
+@dataclass
+class _TypeReplay:
+    db: Phase2Database
+    client: BubbleClient
+    writer: BubbleWriter
+    entity: Entity
+    started: datetime
+    outcome: Replay
+
+    # -- creates and changes --------------------------------------------------------------------------
+    def upserts(self, changes: list[NetChange]) -> None:
+        rows = ledger.rows(self.db, self.entity, [c.row_id for c in changes if c.operation != "delete"])
+        inserts = [c for c in changes if c.operation == "insert" and c.row_id in rows]
+        updates = [c for c in changes if c.operation == "update" and c.row_id in rows]
+        for change in inserts + updates:
+            self.outcome.count(self.outcome.planned, self.entity.name, change.operation)
+        self._creates(inserts, rows)
+        current = self._bubble_records([c.bubble_id for c in updates if c.bubble_id])
+        for change in updates:
+            self._update(change, rows[change.row_id], current)
+
+    def _creates(self, inserts: list[NetChange], rows: dict[int, dict]) -> None:
+        if not inserts:
+            return
+        table = self.entity.table
+        sent_before = {row_id for row_id, (sending, _, _) in ledger.written(self.db, table).items() if sending}
+        found = self._made_before([c.row_id for c in inserts if c.row_id in sent_before])
+        to_create: list[tuple[NetChange, dict]] = []
+        for change in inserts:
+            if change.row_id in found:
+                self.outcome.adopted += 1
+                self._done(change, found[change.row_id], created=True)
+                continue
+            fields = self._fields(change, rows[change.row_id])
+            if fields is not None:
+                to_create.append((change, fields))
+        if self.outcome.rehearsal or not to_create:
+            return
+        ledger.mark_sending(self.db, table, [c.row_id for c, _ in to_create])
+        results = self.writer.bulk_create(self.entity.bubble_type, [f for _, f in to_create])
+        refused = []
+        for (change, fields), result in zip(to_create, results, strict=True):
+            if result.ok:
+                self._done(change, result.id, created=True)
+            else:
+                refused.append(change.row_id)
+                self._problem("dead_letter", change, f"Bubble refused the create: {result.error}", fields)
+        ledger.clear_sending(self.db, table, refused)
+
+    def _made_before(self, row_ids: list[int]) -> dict[int, str]:
+        """Of rows whose create a crashed run sent, those Bubble made: row id -> the Bubble id."""
+        if not row_ids:
+            return {}
+        records = self.client.find_in(self.entity.bubble_type, PHASE2_ID_FIELD, [str(i) for i in row_ids])
+        return {int(r[PHASE2_ID_FIELD]): r[ID_KEY] for r in records if str(r.get(PHASE2_ID_FIELD, "")).isdigit()}
+
+    def _update(self, change: NetChange, row: dict, current: dict[str, dict]) -> None:
+        fields = self._fields(change, row, clear_empty=True)
+        if fields is None or not self._unchanged_in_bubble(change, current, fields):
+            return
+        if self.outcome.rehearsal:
+            return
+        try:
+            self.writer.patch(self.entity.bubble_type, change.bubble_id or "", fields)
+        except BubbleWriteRefused as exc:
+            self._problem("dead_letter", change, f"Bubble refused the change: {exc.reason}", fields)
+            return
+        except BubbleThingMissing:
+            self._problem("conflict", change, "the record was deleted in Bubble after cutover", fields)
+            return
+        self._done(change, change.bubble_id)
+
+    # -- deletes ----------------------------------------------------------------------------------------
+    def deletes(self, changes: list[NetChange]) -> None:
+        current = self._bubble_records([c.bubble_id for c in changes if c.bubble_id])
+        for change in changes:
+            self.outcome.count(self.outcome.planned, self.entity.name, "delete")
+            if not change.bubble_id or change.bubble_id not in current:  # never in Bubble, or already gone
+                if not self.outcome.rehearsal:
+                    self._done(change, change.bubble_id)
+                continue
+            if not self._unchanged_in_bubble(change, current, None) or self.outcome.rehearsal:
+                continue
+            self.writer.delete(self.entity.bubble_type, change.bubble_id)
+            self._done(change, change.bubble_id)
+
+    # -- shared ------------------------------------------------------------------------------------------
+    def _bubble_records(self, bubble_ids: list[str]) -> dict[str, dict]:
+        return {r[ID_KEY]: r for r in self.client.find_in(self.entity.bubble_type, ID_KEY, bubble_ids)}
+
+    def _unchanged_in_bubble(self, change: NetChange, current: dict[str, dict], fields: dict | None) -> bool:
+        """Whether Bubble's record is as the fallback last knew it; if not, a conflict is listed."""
+        record = current.get(change.bubble_id or "")
+        if record is None:
+            self._problem("conflict", change, "the record was deleted in Bubble after cutover", fields)
+            return False
+        since = ledger.written(self.db, self.entity.table).get(change.row_id, (False, None, self.started))[2]
+        try:
+            modified = parse_datetime(record.get(MODIFIED_KEY))
+        except ValueError:
+            return True
+        if modified > max(since, self.started):
+            reason = f"Bubble's record was modified at {modified.isoformat()}, after cutover: not overwritten"
+            self._problem("conflict", change, reason, fields, record)
+            return False
+        return True
+
+    def _fields(self, change: NetChange, row: dict, *, clear_empty: bool = False) -> dict | None:
+        try:
+            return bubble_fields(self.entity, row, self._bubble_id_of, clear_empty=clear_empty)
+        except UnresolvedReference as exc:
+            if self.outcome.rehearsal and self._created_in_this_fallback(exc):
+                return {}
+            self._problem("dead_letter", change, str(exc))
+        except ValueError as exc:
+            self._problem("dead_letter", change, f"cannot be put in Bubble's form: {exc}")
+        return None
+
+    def _created_in_this_fallback(self, exc: UnresolvedReference) -> bool:
+        target = self.db.entities[exc.target]
+        return any(
+            c.table_name == target.table and c.row_id == int(exc.phase2_id) and c.operation == "insert"  # type: ignore[call-overload]
+            for c in ledger.pending(self.db)
+        )
+
+    def _bubble_id_of(self, entity_name: str, phase2_id: int) -> str | None:
+        return ledger.bubble_ids(self.db, self.db.entities[entity_name], [phase2_id]).get(phase2_id)
+
+    def _done(self, change: NetChange, bubble_id: str | None, *, created: bool = False) -> None:
+        ledger.record_written(self.db, self.entity, change, bubble_id, created=created)
+        self.outcome.count(self.outcome.done, self.entity.name, change.operation)
+
+    def _problem(
+        self, kind: str, change: NetChange, reason: str, fields: dict | None = None, record: dict | None = None
+    ) -> None:
+        self.outcome.problems.append(
+            Problem(kind, self.entity.name, change.row_id, change.bubble_id, change.operation, reason, fields, record)
+        )
