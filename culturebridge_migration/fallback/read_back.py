@@ -89,6 +89,8 @@ def _bubble_id(db: Phase2Database, entity_name: str, phase2_id: int) -> str | No
 
 def same(phase2: object, bubble: object) -> bool:
     """Whether Bubble holds what Phase 2 sent: equal, or the same number, instant or JSON in another spelling."""
+    if isinstance(phase2, bool) or isinstance(bubble, bool):  # a yes/no is itself, never the number 1 or 0
+        return phase2 is bubble or (_unset(phase2) and _unset(bubble))
     if phase2 == bubble:
         return True
     if phase2 in (None, "", [], {}) or bubble in (None, "", [], {}):
@@ -101,6 +103,11 @@ def same(phase2: object, bubble: object) -> bool:
         except (ValueError, TypeError, InvalidOperation):
             continue
     return False
+
+
+def _unset(value: object) -> bool:
+    """A yes/no that is no, or empty (identity: 0 is a number, not a no)."""
+    return value is None or value is False
 
 
 def _number(value: object) -> Decimal:

@@ -52,6 +52,7 @@ class Replay:
     """What one fallback run found and did, per type and operation."""
 
     rehearsal: bool
+    inserts: frozenset[tuple[str, int]] = frozenset()  # (table, row id) of every row to create in this run
     planned: dict[str, dict[str, int]] = field(default_factory=dict)  # entity -> operation -> rows
     done: dict[str, dict[str, int]] = field(default_factory=dict)  # entity -> operation -> rows written
     adopted: int = 0  # creates a crashed run made, found again by phase2_id
@@ -73,6 +74,7 @@ def replay(db: Phase2Database, client: BubbleClient, *, rehearsal: bool = False,
         log("change capture was never installed (a cutover installs it): there is nothing to fall back")
         return outcome
     changes = ledger.pending(db)
+    outcome.inserts = frozenset((c.table_name, c.row_id) for c in changes if c.operation == "insert")
     order = load_order(db.entities)
     writer = BubbleWriter(client)
     for name in order:
@@ -111,6 +113,9 @@ class _TypeReplay:
     started: datetime
     outcome: Replay
 
+    def __post_init__(self) -> None:
+        self._ledger = ledger.written(self.db, self.entity.table)  # as it was when this type's turn began
+
     # -- creates and changes --------------------------------------------------------------------------
     def upserts(self, changes: list[NetChange]) -> None:
         rows = ledger.rows(self.db, self.entity, [c.row_id for c in changes if c.operation != "delete"])
@@ -127,7 +132,7 @@ class _TypeReplay:
         if not inserts:
             return
         table = self.entity.table
-        sent_before = {row_id for row_id, (sending, _, _) in ledger.written(self.db, table).items() if sending}
+        sent_before = {row_id for row_id, (sending, _, _) in self._ledger.items() if sending}
         found = self._made_before([c.row_id for c in inserts if c.row_id in sent_before])
         to_create: list[tuple[NetChange, dict]] = []
         for change in inserts:
@@ -198,7 +203,7 @@ class _TypeReplay:
         if record is None:
             self._problem("conflict", change, "the record was deleted in Bubble after cutover", fields)
             return False
-        since = ledger.written(self.db, self.entity.table).get(change.row_id, (False, None, self.started))[2]
+        since = self._ledger.get(change.row_id, (False, None, self.started))[2]
         try:
             modified = parse_datetime(record.get(MODIFIED_KEY))
         except ValueError:
@@ -221,11 +226,7 @@ class _TypeReplay:
         return None
 
     def _created_in_this_fallback(self, exc: UnresolvedReference) -> bool:
-        target = self.db.entities[exc.target]
-        return any(
-            c.table_name == target.table and c.row_id == int(exc.phase2_id) and c.operation == "insert"  # type: ignore[call-overload]
-            for c in ledger.pending(self.db)
-        )
+        return (self.db.entities[exc.target].table, int(exc.phase2_id)) in self.outcome.inserts  # type: ignore[call-overload]
 
     def _bubble_id_of(self, entity_name: str, phase2_id: int) -> str | None:
         return ledger.bubble_ids(self.db, self.db.entities[entity_name], [phase2_id]).get(phase2_id)
