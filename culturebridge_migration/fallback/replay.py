@@ -13,8 +13,10 @@ write Bubble refuses is a dead letter with Bubble's reason. A rehearsal reads th
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TypeVar
 
 from culturebridge_migration.fallback import ledger
 from culturebridge_migration.loading.change_capture import NetChange
@@ -27,6 +29,7 @@ from culturebridge_migration.sources.bubble_writes import BubbleWriter, BubbleWr
 
 OPERATIONS = ("insert", "update", "delete")
 Log = Callable[[str], None]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -125,8 +128,13 @@ class _TypeReplay:
             self.outcome.count(self.outcome.planned, self.entity.name, change.operation)
         self._creates(inserts, rows)
         current = self._bubble_records([c.bubble_id for c in updates if c.bubble_id])
+        patches = []
         for change in updates:
-            self._update(change, rows[change.row_id], current)
+            fields = self._fields(change, rows[change.row_id], clear_empty=True)
+            if fields is not None and self._unchanged_in_bubble(change, current, fields):
+                patches.append((change, fields))
+        if not self.outcome.rehearsal:
+            self._send_each(patches, self._patch)
 
     def _creates(self, inserts: list[NetChange], rows: dict[int, dict]) -> None:
         if not inserts:
@@ -163,37 +171,44 @@ class _TypeReplay:
         records = self.client.find_in(self.entity.bubble_type, PHASE2_ID_FIELD, [str(i) for i in row_ids])
         return {int(r[PHASE2_ID_FIELD]): r[ID_KEY] for r in records if str(r.get(PHASE2_ID_FIELD, "")).isdigit()}
 
-    def _update(self, change: NetChange, row: dict, current: dict[str, dict]) -> None:
-        fields = self._fields(change, row, clear_empty=True)
-        if fields is None or not self._unchanged_in_bubble(change, current, fields):
-            return
-        if self.outcome.rehearsal:
-            return
+    def _patch(self, change: NetChange, fields: dict) -> Problem | None:
         try:
             self.writer.patch(self.entity.bubble_type, change.bubble_id or "", fields)
         except BubbleWriteRefused as exc:
-            self._problem("dead_letter", change, f"Bubble refused the change: {exc.reason}", fields)
-            return
+            return self._problem_of("dead_letter", change, f"Bubble refused the change: {exc.reason}", fields)
         except BubbleThingMissing:
-            self._problem("conflict", change, "the record was deleted in Bubble after cutover", fields)
-            return
-        self._done(change, change.bubble_id)
+            return self._problem_of("conflict", change, "the record was deleted in Bubble after cutover", fields)
+        return None
 
     # -- deletes ----------------------------------------------------------------------------------------
     def deletes(self, changes: list[NetChange]) -> None:
         current = self._bubble_records([c.bubble_id for c in changes if c.bubble_id])
+        doomed: list[tuple[NetChange, None]] = []
         for change in changes:
             self.outcome.count(self.outcome.planned, self.entity.name, "delete")
             if not change.bubble_id or change.bubble_id not in current:  # never in Bubble, or already gone
                 if not self.outcome.rehearsal:
                     self._done(change, change.bubble_id)
                 continue
-            if not self._unchanged_in_bubble(change, current, None) or self.outcome.rehearsal:
-                continue
-            self.writer.delete(self.entity.bubble_type, change.bubble_id)
-            self._done(change, change.bubble_id)
+            if self._unchanged_in_bubble(change, current, None) and not self.outcome.rehearsal:
+                doomed.append((change, None))
+        self._send_each(doomed, self._delete)
 
-    # -- shared ------------------------------------------------------------------------------------------
+    def _delete(self, change: NetChange, _: None) -> Problem | None:
+        self.writer.delete(self.entity.bubble_type, change.bubble_id or "")  # already gone is as good
+        return None
+
+    # -- shared --------------------------------------------------------------------------------------------
+    def _send_each(self, writes: list[tuple[NetChange, T]], send: Callable[[NetChange, T], Problem | None]) -> None:
+        """One request per write, as many at once as the client allows; each recorded here as its answer comes
+        (the database connection is this thread's), so a crash midway keeps what was done."""
+        with ThreadPoolExecutor(max_workers=self.client.workers, thread_name_prefix="fallback") as pool:
+            for (change, _), problem in zip(writes, pool.map(lambda w: send(*w), writes), strict=True):
+                if problem is None:
+                    self._done(change, change.bubble_id)
+                else:
+                    self.outcome.problems.append(problem)
+
     def _bubble_records(self, bubble_ids: list[str]) -> dict[str, dict]:
         return {r[ID_KEY]: r for r in self.client.find_in(self.entity.bubble_type, ID_KEY, bubble_ids)}
 
@@ -238,6 +253,11 @@ class _TypeReplay:
     def _problem(
         self, kind: str, change: NetChange, reason: str, fields: dict | None = None, record: dict | None = None
     ) -> None:
-        self.outcome.problems.append(
-            Problem(kind, self.entity.name, change.row_id, change.bubble_id, change.operation, reason, fields, record)
+        self.outcome.problems.append(self._problem_of(kind, change, reason, fields, record))
+
+    def _problem_of(
+        self, kind: str, change: NetChange, reason: str, fields: dict | None = None, record: dict | None = None
+    ) -> Problem:
+        return Problem(
+            kind, self.entity.name, change.row_id, change.bubble_id, change.operation, reason, fields, record
         )
