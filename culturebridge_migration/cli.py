@@ -47,6 +47,7 @@ from culturebridge_migration.loading.database import (
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.schema_evolution import SchemaDiffers, SchemaOwner, ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.mapping.reverse import PHASE2_ID_FIELD
 from culturebridge_migration.redaction import redact_url
 from culturebridge_migration.sources import schema as bubble_schema
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError
@@ -146,6 +147,14 @@ def _describe(schema: bubble_schema.BubbleSchema, starter: StarterMap) -> str:
         lines.append(f"{entity}: no field of the app matches {', '.join(columns)} (those columns stay empty)")
     for name, fields in starter.unmatched_fields.items():
         lines.append(f"{name}: fields no column takes, kept in bubble_extra: {', '.join(fields)}")
+    if starter.without_phase2_id:
+        lines += [
+            "",
+            f"The fallback needs a text field {PHASE2_ID_FIELD} on: {', '.join(starter.without_phase2_id)} "
+            "(add it in the Bubble editor before cutover; see the README's fallback section)",
+        ]
+    else:
+        lines += ["", f"{PHASE2_ID_FIELD} is on every migrated type: the fallback can write back to Bubble"]
     return "\n".join(lines)
 
 

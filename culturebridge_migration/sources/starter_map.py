@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from culturebridge_migration.mapping.entities import BUBBLE_OWN_KEYS, Entity
 from culturebridge_migration.mapping.key_matching import normal_form
+from culturebridge_migration.mapping.reverse import PHASE2_ID_FIELD
 from culturebridge_migration.sources.schema import BubbleField, BubbleSchema, BubbleType
 
 
@@ -25,6 +26,7 @@ class StarterMap:
     unmatched_fields: dict[str, list[str]] = field(default_factory=dict)  # Bubble type -> fields no column takes
     types: dict[str, str] = field(default_factory=dict)  # entity -> the app's type it was matched to
     matched: dict[str, dict[str, str]] = field(default_factory=dict)  # entity -> column -> the app's key it reads
+    without_phase2_id: list[str] = field(default_factory=list)  # the app's types the fallback cannot write yet
 
 
 def starter_field_map(schema: BubbleSchema, entities: Mapping[str, Entity]) -> StarterMap:
@@ -53,6 +55,11 @@ def starter_field_map(schema: BubbleSchema, entities: Mapping[str, Entity]) -> S
                 overrides[spec.column] = key
         if overrides:
             starter.field_map[entity.name] = overrides
+        marker = _find_field(bubble_type, PHASE2_ID_FIELD)  # the fallback's field, not the app's data
+        if marker is None:
+            starter.without_phase2_id.append(bubble_type.name)
+        else:
+            taken.add(marker.id)
         left = [f.display for f in bubble_type.fields if f.id not in taken and not f.deleted]
         if left:
             starter.unmatched_fields[bubble_type.name] = left

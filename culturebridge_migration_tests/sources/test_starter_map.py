@@ -44,3 +44,13 @@ def test_a_type_named_otherwise_is_found_by_its_display_name_and_the_rest_is_lis
     assert starter.field_map == {"users": {"_type": "person"}}  # the display names match the defaults
     assert "role" in starter.unmatched_columns["users"]
     assert starter.unmatched_fields == {"person": ["Mood"]}
+
+
+def test_a_type_without_the_fallbacks_phase2_id_field_is_named_and_one_with_it_is_not_data() -> None:
+    fields = (BubbleField("first_name_text", "First Name", "text"),)
+    without = BubbleType("user", "User", fields)
+    marked = BubbleType("booking", "Booking", (BubbleField("phase2_id_text", "phase2_id", "text"),))
+    entities = {"users": ENTITIES["users"], "bookings": ENTITIES["bookings"]}
+    starter = starter_field_map(BubbleSchema("meta", {"user": without, "booking": marked}), entities)
+    assert starter.without_phase2_id == ["user"]
+    assert "booking" not in starter.unmatched_fields  # the fallback's field is not kept as the app's data
