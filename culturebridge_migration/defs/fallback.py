@@ -1,6 +1,8 @@
 """The way back to Phase 1 after cutover: `fallback_rehearsal` says what would be written to Bubble, `fallback`
 writes it and exits 0 only when Bubble, read back, holds every change the Phase 2 app made since cutover."""
 
+from collections.abc import Iterator
+
 import dagster as dg
 
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
@@ -26,7 +28,7 @@ def fallback_op(
     postgres: PostgresResource,
     bubble: BubbleResource,
     settings: MigrationSettings,
-) -> None:
+) -> Iterator[dg.AssetMaterialization | dg.AssetCheckEvaluation | dg.Output]:
     if not bubble.api_url:
         raise dg.Failure("The fallback writes to the Bubble app: set BUBBLE_API_URL and BUBBLE_API_KEY")
     with (
@@ -43,13 +45,16 @@ def fallback_op(
     report = fallback_json(context.run.run_id, done, back)
     texts = fallback_texts(report)
     paths = write_report_files(settings.report_dir, run_stamp(context.instance, context.run.run_id), texts)
-    context.log_event(
+    outcome = "SKIPPED" if config.rehearsal else ("PASS" if report["complete"] else "FAIL")
+    # Yielded, not logged: a step that then fails keeps what it yielded, and drops what it logged.
+    yield (
         dg.AssetMaterialization(
             FALLBACK_ASSET,
             description="The Phase 2 app's changes since cutover, as Bubble holds them",
             metadata={
                 "run_kind": report["run_kind"],
-                "outcome": "SKIPPED" if config.rehearsal else ("PASS" if report["complete"] else "FAIL"),
+                "outcome": outcome,
+                "check": "changes_in_bubble (ERROR): every captured change read back from Bubble",
                 "written": dg.MetadataValue.json(done.done),
                 "planned": dg.MetadataValue.json(done.planned),
                 "conflicts": len(report["conflicts"]),
@@ -59,9 +64,25 @@ def fallback_op(
             },
         )
     )
+    yield (
+        dg.AssetCheckEvaluation(
+            asset_key=FALLBACK_ASSET,
+            check_name="changes_in_bubble",
+            passed=report["complete"],
+            severity=dg.AssetCheckSeverity.ERROR,
+            description="SKIPPED: a rehearsal writes nothing" if config.rehearsal else report["verdict"],
+            metadata={
+                "outcome": outcome,
+                "offending_rows": 0 if back is None else back.offending,
+                "conflicts": len(report["conflicts"]),
+                "dead_letters": len(report["dead_letters"]),
+            },
+        )
+    )
     context.log.info(f"Fallback report: {paths['fallback_summary']}\n{report['verdict']}")
     if not report["complete"]:
         raise dg.Failure(report["verdict"])
+    yield dg.Output(None)
 
 
 @dg.job(description="Write the Phase 2 app's changes since cutover back to Bubble (exit 0: Bubble holds them all).")

@@ -86,6 +86,14 @@ def with_phase2_id(server: FakeBubble, bubble_type: str, row_id: int) -> list[di
     return [r for r in server.records(bubble_type) if r.get("phase2_id") == str(row_id)]
 
 
+def check_outcome(result: dg.ExecuteInProcessResult) -> tuple[bool, str]:
+    """The fallback's ERROR check as the asset-check dashboard records it: (passed, outcome)."""
+    (evaluation,) = [
+        e.event_specific_data for e in result.all_events if e.event_type == dg.DagsterEventType.ASSET_CHECK_EVALUATION
+    ]
+    return evaluation.passed, evaluation.metadata["outcome"].value
+
+
 def latest(graph, kind: str) -> Path:
     return sorted((graph.folder / "reports").glob(f"{kind}_*"))[-1]
 
@@ -103,7 +111,9 @@ def test_fallback_writes_the_apps_changes_to_bubble_once(cut_over, database_url:
     assert planned["users"] == {"insert": 1, "update": 1, "delete": 0}
     assert planned["comments"]["delete"] == 1
 
-    assert run(fallback, graph).success
+    assert check_outcome(rehearsal) == (True, "SKIPPED")  # a rehearsal judges nothing: never a PASS
+    written = run(fallback, graph)
+    assert written.success and check_outcome(written) == (True, "PASS")
     user_id = bubble_id_of(database_url, "users", wrote["user"])
     booking_id = bubble_id_of(database_url, "bookings", wrote["booking"])
     assert user_id and booking_id  # the ids Bubble gave are in Phase 2 (and so in the id maps)
@@ -173,7 +183,7 @@ def test_a_write_bubble_refuses_is_a_dead_letter_and_the_fallback_is_not_complet
         wrote = app_writes(database_url)
 
         result = run(fallback, graph)
-        assert not result.success
+        assert not result.success and check_outcome(result) == (False, "FAIL")
         report = json.loads(latest(graph, "fallback_report").read_text())
         refused = {(d["entity"], d["row_id"]) for d in report["dead_letters"]}
         assert ("users", wrote["user"]) in refused
