@@ -15,20 +15,33 @@ from dataclasses import dataclass
 
 import requests
 from requests.adapters import HTTPAdapter
-from urllib3.exceptions import MaxRetryError, NameResolutionError
+from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnectionError
 from urllib3.util.retry import Retry
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
 
 
+REFUSED_RETRIES = 2  # a refused connection is tried again this often, not max_retries times
+
+
 class _Retry(Retry):
-    """urllib3's Retry, except that a host name that does not resolve stops at once: asking DNS again
-    over the next 30 s would only hide a misspelt BUBBLE_API_URL or file host behind a silent wait."""
+    """urllib3's Retry, except that a host name that does not resolve stops at once, and a connection the
+    host refuses is tried only twice more: waiting the policy's 30 s would only hide a misspelt
+    BUBBLE_API_URL, a wrong port or a server that is down behind a silent wait."""
 
     def increment(self, method=None, url=None, response=None, error=None, _pool=None, _stacktrace=None):  # type: ignore[no-untyped-def]
         if isinstance(error, NameResolutionError):
             raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
+        if _refused(error) and sum(_refused(h.error) for h in self.history) >= REFUSED_RETRIES:
+            raise MaxRetryError(_pool, url, error)  # type: ignore[arg-type]
         return super().increment(method, url, response, error, _pool, _stacktrace)
+
+
+def _refused(error: BaseException | None) -> bool:
+    """urllib3's NewConnectionError for a host that answered the connect with a refusal."""
+    return isinstance(error, NewConnectionError) and isinstance(
+        error.__cause__ or error.__context__, ConnectionRefusedError
+    )
 
 
 @dataclass(frozen=True)

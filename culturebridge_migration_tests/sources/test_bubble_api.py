@@ -162,6 +162,25 @@ def test_a_host_name_that_does_not_resolve_fails_at_once_naming_it(monkeypatch: 
     assert lookups == ["culturebridge-app.invalid"]  # asked once: a name that does not resolve will not on retry
 
 
+def test_a_refused_connection_is_tried_again_twice_not_for_half_a_minute(monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    from urllib3.util import connection
+
+    tries: list[object] = []
+    create = connection.create_connection
+
+    def counted(address: object, *args: object, **kwargs: object) -> socket.socket:
+        tries.append(address)
+        return create(address, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(connection, "create_connection", counted)  # the real connect; nothing listens on port 9
+    client = BubbleClient("http://127.0.0.1:9/api/1.1", KEY, max_retries=6, backoff=0.01)
+    with pytest.raises(BubbleError, match=r"Cannot reach Bubble at http://127\.0\.0\.1:9.*refused"):
+        client.export("post")
+    assert len(tries) == 3  # the first try and two more: a server that refuses is down or the URL is wrong
+
+
 def test_unreachable_server_names_the_url() -> None:
     with pytest.raises(BubbleError, match=r"Cannot reach Bubble at http://127\.0\.0\.1:9"):
         BubbleClient("http://127.0.0.1:9/api/1.1", KEY, max_retries=1, backoff=0).export("post")
