@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 
-from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, UNREADABLE_KEY, Entity
+from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, PHASE2_ID_FIELD, UNREADABLE_KEY, Entity
 
 _WHOLE = True  # a tree node meaning: this key and everything under it is covered
 Tree = dict[str, "Tree | bool"]
@@ -33,7 +33,8 @@ class Coverage:
 
     def __init__(self, entity: Entity) -> None:
         self.tree: Tree = {}
-        paths = [*BUILT_IN_KEYS, UNREADABLE_KEY, *entity.ignored]  # a stand-in's note is the export's, not Bubble's
+        # A stand-in's note is the export's, not Bubble's; phase2_id is the fallback's copy of the row's own id.
+        paths = [*BUILT_IN_KEYS, UNREADABLE_KEY, PHASE2_ID_FIELD, *entity.ignored]
         for spec in entity.fields:
             paths += [spec.source] + ([spec.fallback] if spec.fallback else [])
         for path in paths:

@@ -160,6 +160,7 @@ ID_KEY = "_id"
 CREATED_KEY = "Created Date"
 MODIFIED_KEY = "Modified Date"
 CREATED_BY_KEY = "Created By"  # a User _id, or a placeholder like admin_user_...: kept as text, never a key
+PHASE2_ID_FIELD = "phase2_id"  # the Bubble text field each type needs: the Phase 2 id of a thing the fallback made
 BUILT_IN_KEYS = (ID_KEY, CREATED_KEY, MODIFIED_KEY, CREATED_BY_KEY)
 # The key of a stand-in the export writes for a record it could not keep as Bubble sent it (one nested
 # too deep to read safely): the record's _id and dates where readable, and why. The mapper rejects it.

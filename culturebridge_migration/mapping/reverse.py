@@ -33,10 +33,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from decimal import Decimal
 
-from culturebridge_migration.mapping.entities import Entity, Field, Kind
+from culturebridge_migration.mapping.entities import PHASE2_ID_FIELD, Entity, Field, Kind
 from culturebridge_migration.mapping.values import format_bubble_datetime, parse_datetime
 
-PHASE2_ID_FIELD = "phase2_id"  # the Bubble text field each type needs: the Phase 2 id of a thing the fallback made
 # Bubble's own nested object: a dotted key under it is a path (authentication.email.email); any other
 # dotted key is one key, as an app's display name may hold a dot ("No. of sessions").
 _NESTED_ROOTS = frozenset({"authentication"})

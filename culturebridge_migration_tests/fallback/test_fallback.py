@@ -14,7 +14,9 @@ from culturebridge_migration.defs.fallback import fallback, fallback_rehearsal
 from culturebridge_migration.defs.jobs import CUTOVER_CONFIG
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.mapping.entities import ENTITIES
+from culturebridge_migration.sources.bubble_api import BubbleClient
 from culturebridge_migration.sources.sample_data import generate_sample
+from culturebridge_migration_tests.conftest import API_KEY
 
 pytestmark = pytest.mark.integration
 
@@ -128,6 +130,10 @@ def test_fallback_writes_the_apps_changes_to_bubble_once(cut_over, database_url:
     cancelled = next(r for r in server.records("booking") if r["_id"] == wrote["cancelled"])
     assert cancelled["Status"] == "Cancelled"
     assert wrote["deleted"] not in {r["_id"] for r in server.records("comment")}
+    fresh = BubbleClient(server.url, API_KEY)  # what the next export from Bubble reads
+    exported = {r["_id"]: r for r in fresh.export("user").records}
+    assert exported[user_id]["phase2_id"] == str(wrote["user"]) and exported[wrote["edited"]]["First Name"] == "Renamed"
+    assert booking_id in {r["_id"] for r in fresh.export("booking").records}
     summary = latest(graph, "fallback_summary").read_text()
     assert summary.startswith("Fallback") and summary.rstrip().endswith(
         "Bubble holds every change the Phase 2 app made since cutover"

@@ -425,3 +425,9 @@ def test_a_list_of_text_is_limited_by_its_items_together() -> None:
     assert len(row["tags"]) == 2
     reject = only_reject("resources", {**resource, "Tags": ["tag"] * 1_000_000})
     assert (reject.reason, reject.column) == ("too_long", "tags") and "items together" in reject.message
+
+
+def test_the_fallbacks_phase2_id_is_not_kept_as_the_apps_data() -> None:
+    """A record the fallback wrote carries its Phase 2 id: the row's own id, not a field of the app's to keep."""
+    (row,) = map_records(ENTITIES["users"], [user(phase2_id="42")]).rows
+    assert row["bubble_extra"] is None
