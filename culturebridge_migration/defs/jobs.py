@@ -3,12 +3,11 @@ writes the reports of a run that a blocking check stopped."""
 
 import dagster as dg
 
-from culturebridge_migration.defs.exports import bubble_export
 from culturebridge_migration.defs.phase2 import TABLE_ASSETS
 from culturebridge_migration.defs.reports import FOR_RUN_TAG, REPORTS_GROUP, SUMMARY, planned_asset_keys
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import run_stamp
-from culturebridge_migration.defs.run_tags import DRY_RUN_TAG
+from culturebridge_migration.defs.run_tags import CUTOVER_EXPORT, DRY_RUN_TAG, EXPORT_OP, INCREMENTAL_EXPORT
 from culturebridge_migration.loading.rollback import RollbackBlocked, last_run, rollback_run
 from culturebridge_migration.reporting.files import write_report_files
 from culturebridge_migration.reporting.rollback_report import rollback_json, rollback_texts
@@ -22,7 +21,7 @@ full_migration = dg.define_asset_job(
 incremental_sync = dg.define_asset_job(
     "incremental_sync",
     selection=dg.AssetSelection.all(),
-    config={"ops": {bubble_export.node_def.name: {"config": {"incremental": True}}}},
+    config={"ops": {EXPORT_OP: {"config": INCREMENTAL_EXPORT}}},
     description="Only what changed in Bubble since the last successful load of each type (by Modified Date).",
 )
 
@@ -35,7 +34,7 @@ incremental_sync_schedule = dg.ScheduleDefinition(
 
 # The final sync at cutover (Phase 1 read-only): only what changed, the deletions proved by a census per
 # type instead of a full export, every load, every check, the reports and the gate, in one run.
-CUTOVER_CONFIG = {"ops": {bubble_export.node_def.name: {"config": {"incremental": True, "census": True}}}}
+CUTOVER_CONFIG = {"ops": {EXPORT_OP: {"config": CUTOVER_EXPORT}}}
 
 cutover = dg.define_asset_job(
     "cutover",

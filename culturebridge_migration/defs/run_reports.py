@@ -18,7 +18,7 @@ from pathlib import Path
 import dagster as dg
 
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
-from culturebridge_migration.defs.run_tags import tagged_dry_run
+from culturebridge_migration.defs.run_tags import export_config, tagged_dry_run
 from culturebridge_migration.loading.database import first_line
 from culturebridge_migration.loading.rollback import rollback_script
 from culturebridge_migration.mapping.entities import ENTITIES
@@ -100,7 +100,7 @@ def run_kind(instance: dg.DagsterInstance, run_id: str) -> rep.RunKind:
         return rep.RunKind.NOTHING_TO_JUDGE
     if run.job_name == "rollback_migration":
         return rep.RunKind.ROLLBACK
-    export = run.run_config.get("ops", {}).get("bubble_export", {}).get("config", {}) if run.run_config else {}
+    export = export_config(run)
     planned = planned_asset_keys(instance, run_id)
     return classify_run(
         dry_run=tagged_dry_run(run.tags),
