@@ -82,28 +82,30 @@ def replay(db: Phase2Database, client: BubbleClient, *, rehearsal: bool = False,
     writer = BubbleWriter(client)
     for name in order:
         entity = db.entities[name]
-        mine = [c for c in changes if c.table_name == entity.table]
+        mine = [c for c in changes if c.table_name == entity.table and c.operation != "delete"]
         if mine:
             _TypeReplay(db, client, writer, entity, started, outcome).upserts(mine)
+            log(f"{name}: {_tally(outcome, name, ('insert', 'update'))}")  # progress, type by type
     for name in reversed(order):
         entity = db.entities[name]
         gone = [c for c in changes if c.table_name == entity.table and c.operation == "delete"]
         if gone:
             _TypeReplay(db, client, writer, entity, started, outcome).deletes(gone)
-    for name in order:
-        if name in outcome.planned:
-            log(f"{name}: {_tally(outcome, name)}")
+            log(f"{name}: {_tally(outcome, name, ('delete',))}")
     return outcome
 
 
-def _tally(outcome: Replay, name: str) -> str:
+def _tally(outcome: Replay, name: str, operations: tuple[str, ...]) -> str:
     planned, done = outcome.planned.get(name, {}), outcome.done.get(name, {})
     verb = "to write" if outcome.rehearsal else "written"
-    return ", ".join(
-        f"{op} {done.get(op, 0) if not outcome.rehearsal else planned.get(op, 0)} {verb}"
-        + ("" if outcome.rehearsal else f" of {planned.get(op, 0)}")
-        for op in OPERATIONS
-        if planned.get(op)
+    return (
+        ", ".join(
+            f"{op} {done.get(op, 0) if not outcome.rehearsal else planned.get(op, 0)} {verb}"
+            + ("" if outcome.rehearsal else f" of {planned.get(op, 0)}")
+            for op in operations
+            if planned.get(op)
+        )
+        or "nothing to write"
     )
 
 
