@@ -68,13 +68,14 @@ def _app_writes(url: str, inserts: int, updates: int, deletes: int) -> None:
         )
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Print the figures; the exit code of the fallback run."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--inserts", type=int, default=500, help="users the app signs up")
     parser.add_argument("--updates", type=int, default=400, help="migrated users the app renames")
     parser.add_argument("--deletes", type=int, default=100, help="migrated comments the app deletes")
     parser.add_argument("--latency", type=float, default=0.15, help="seconds Bubble takes to answer")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
 
     sample = generate_sample(max(600, args.updates + 100), posts=100, comments=max(200, args.deletes + 50))
     records = {n: [u for u in rs if "Legacy Password" not in u] for n, rs in sample.records.items()}
@@ -113,6 +114,7 @@ def main() -> None:
     print(f"  floor: {floor} (bulk creates ÷ 1,000 + one per change and delete): {sum(kinds.values()) / floor:.2f}x it")
     if done.returncode:
         print(done.stdout[-2000:], done.stderr[-2000:])
+    return done.returncode
 
 
 def _kind(method: str, path: str) -> str:
@@ -122,4 +124,4 @@ def _kind(method: str, path: str) -> str:
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())
