@@ -15,6 +15,7 @@ from psycopg.rows import dict_row
 from culturebridge_migration.loading.change_capture import NetChange, net_changes
 from culturebridge_migration.loading.phase2_db import Phase2Database
 from culturebridge_migration.mapping.entities import Entity
+from culturebridge_migration.mapping.reverse import BubbleIdOf
 
 
 def pending(db: Phase2Database) -> list[NetChange]:
@@ -44,6 +45,11 @@ def bubble_ids(db: Phase2Database, entity: Entity, ids: Iterable[int]) -> dict[i
     with db.transaction():
         query = sql.SQL("SELECT id, bubble_id FROM {} WHERE id = ANY(%s)").format(db.table(entity))
         return dict(db.execute(query, (sorted(set(ids)),)).fetchall())
+
+
+def bubble_id_of(db: Phase2Database) -> BubbleIdOf:
+    """What the reverse mapping asks of a reference: the referenced Phase 2 row's Bubble id, as it is now."""
+    return lambda entity_name, phase2_id: bubble_ids(db, db.entities[entity_name], [phase2_id]).get(phase2_id)
 
 
 def written(db: Phase2Database, table: str) -> dict[int, tuple[bool, str | None, datetime]]:

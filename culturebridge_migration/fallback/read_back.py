@@ -69,7 +69,7 @@ def _read_back_type(
             out.missing.append(f"{name}: not in Bubble" + (f" (no record {bubble_id})" if bubble_id else ""))
             continue
         try:
-            expected = bubble_fields(entity, rows[row_id], lambda e, i: _bubble_id(db, e, i), clear_empty=True)
+            expected = bubble_fields(entity, rows[row_id], ledger.bubble_id_of(db), clear_empty=True)
         except (UnresolvedReference, ValueError) as exc:
             out.missing.append(f"{name}: {exc}")
             continue
@@ -81,10 +81,6 @@ def _read_back_type(
         with contextlib.suppress(ValueError):
             modified[row_id] = parse_datetime(record.get(MODIFIED_KEY))
     ledger.record_read_back(db, entity.table, modified)
-
-
-def _bubble_id(db: Phase2Database, entity_name: str, phase2_id: int) -> str | None:
-    return ledger.bubble_ids(db, db.entities[entity_name], [phase2_id]).get(phase2_id)
 
 
 def same(phase2: object, bubble: object) -> bool:

@@ -233,7 +233,7 @@ class _TypeReplay:
 
     def _fields(self, change: NetChange, row: dict, *, clear_empty: bool = False) -> dict | None:
         try:
-            return bubble_fields(self.entity, row, self._bubble_id_of, clear_empty=clear_empty)
+            return bubble_fields(self.entity, row, ledger.bubble_id_of(self.db), clear_empty=clear_empty)
         except UnresolvedReference as exc:
             if self.outcome.rehearsal and self._created_in_this_fallback(exc):
                 return {}
@@ -244,9 +244,6 @@ class _TypeReplay:
 
     def _created_in_this_fallback(self, exc: UnresolvedReference) -> bool:
         return (self.db.entities[exc.target].table, int(exc.phase2_id)) in self.outcome.inserts  # type: ignore[call-overload]
-
-    def _bubble_id_of(self, entity_name: str, phase2_id: int) -> str | None:
-        return ledger.bubble_ids(self.db, self.db.entities[entity_name], [phase2_id]).get(phase2_id)
 
     def _done(self, change: NetChange, bubble_id: str | None, *, created: bool = False) -> None:
         ledger.record_written(self.db, self.entity, change, bubble_id, created=created)
