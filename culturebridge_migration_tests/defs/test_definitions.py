@@ -12,7 +12,17 @@ from culturebridge_migration.mapping.entities import ENTITIES
 
 def test_the_definitions_load() -> None:
     dg.Definitions.validate_loadable(defs)
-    for job in ("full_migration", "incremental_sync", "validate_migration", "migration_reports", "rollback_migration"):
+    for job in (
+        "full_migration",
+        "incremental_sync",
+        "cutover",
+        "cutover_rehearsal",
+        "validate_migration",
+        "migration_reports",
+        "rollback_migration",
+        "fallback_rehearsal",
+        "fallback",
+    ):
         defs.resolve_job_def(job)
 
 
