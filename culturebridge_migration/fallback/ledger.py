@@ -52,15 +52,13 @@ def bubble_id_of(db: Phase2Database) -> BubbleIdOf:
     return lambda entity_name, phase2_id: bubble_ids(db, db.entities[entity_name], [phase2_id]).get(phase2_id)
 
 
-def written(db: Phase2Database, table: str) -> dict[int, tuple[bool, str | None, datetime]]:
-    """Per row of `table` the ledger holds: (sending, its Bubble id, since when Bubble's copy is the fallback's)."""
+def written(db: Phase2Database, table: str) -> dict[int, tuple[bool, datetime]]:
+    """Per row of `table` the ledger holds: (sending, since when Bubble's copy is the fallback's)."""
     query = sql.SQL(
-        "SELECT row_id, sending, bubble_id, greatest(written_at, bubble_modified) FROM {} WHERE table_name = %s"
+        "SELECT row_id, sending, greatest(written_at, bubble_modified) FROM {} WHERE table_name = %s"
     ).format(db.bookkeeping("fallback_rows"))
     with db.transaction():
-        return {
-            row_id: (sending, bubble_id, since) for row_id, sending, bubble_id, since in db.execute(query, (table,))
-        }
+        return {row_id: (sending, since) for row_id, sending, since in db.execute(query, (table,))}
 
 
 def mark_sending(db: Phase2Database, table: str, row_ids: Iterable[int]) -> None:
@@ -116,11 +114,11 @@ def record_read_back(db: Phase2Database, table: str, modified: dict[int, datetim
         db.execute(query, (list(modified), list(modified.values()), table))
 
 
-def touched(db: Phase2Database) -> list[tuple[str, int, str | None, str]]:
-    """Every row the app changed since cutover: (table, row id, its last Bubble id, its net operation overall)."""
+def touched(db: Phase2Database) -> list[tuple[str, int, str | None]]:
+    """Every row the app changed since cutover: (table, row id, its last Bubble id)."""
     query = sql.SQL(
-        "SELECT DISTINCT ON (c.table_name, c.row_id) c.table_name, c.row_id, coalesce(f.bubble_id, c.bubble_id),"
-        " c.operation FROM {} c LEFT JOIN {} f USING (table_name, row_id) ORDER BY c.table_name, c.row_id, c.seq DESC"
+        "SELECT DISTINCT ON (c.table_name, c.row_id) c.table_name, c.row_id, coalesce(f.bubble_id, c.bubble_id)"
+        " FROM {} c LEFT JOIN {} f USING (table_name, row_id) ORDER BY c.table_name, c.row_id, c.seq DESC"
     ).format(db.bookkeeping("captured_changes"), db.bookkeeping("fallback_rows"))
     with db.transaction():
         return [tuple(row) for row in db.execute(query)]  # type: ignore[misc]

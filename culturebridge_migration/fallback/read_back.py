@@ -41,9 +41,9 @@ class ReadBack:
 
 def read_back(db: Phase2Database, client: BubbleClient) -> ReadBack:
     outcome = ReadBack()
-    by_table: dict[str, list[tuple[int, str | None, str]]] = defaultdict(list)
-    for table, row_id, bubble_id, operation in ledger.touched(db):
-        by_table[table].append((row_id, bubble_id, operation))
+    by_table: dict[str, list[tuple[int, str | None]]] = defaultdict(list)
+    for table, row_id, bubble_id in ledger.touched(db):
+        by_table[table].append((row_id, bubble_id))
     for entity in db.entities.values():
         if entity.table in by_table:
             _read_back_type(db, client, entity, by_table[entity.table], outcome)
@@ -51,10 +51,10 @@ def read_back(db: Phase2Database, client: BubbleClient) -> ReadBack:
 
 
 def _read_back_type(
-    db: Phase2Database, client: BubbleClient, entity: Entity, touched: list[tuple[int, str | None, str]], out: ReadBack
+    db: Phase2Database, client: BubbleClient, entity: Entity, touched: list[tuple[int, str | None]], out: ReadBack
 ) -> None:
-    rows = ledger.rows(db, entity, [row_id for row_id, _, _ in touched])
-    ids = {row_id: rows[row_id]["bubble_id"] if row_id in rows else bubble_id for row_id, bubble_id, _ in touched}
+    rows = ledger.rows(db, entity, [row_id for row_id, _ in touched])
+    ids = {row_id: rows[row_id]["bubble_id"] if row_id in rows else bubble_id for row_id, bubble_id in touched}
     records = {r[ID_KEY]: r for r in client.find_in(entity.bubble_type, ID_KEY, [i for i in ids.values() if i])}
     modified: dict[int, datetime] = {}
     for row_id, bubble_id in ids.items():

@@ -45,10 +45,6 @@ class Problem:
     phase2: dict | None = None  # the row as Phase 2 has it, in Bubble's fields
     bubble: dict | None = None  # the record as Bubble has it
 
-    def describe(self) -> str:
-        name = f"{self.entity} {self.row_id}" + (f" (Bubble {self.bubble_id})" if self.bubble_id else "")
-        return f"{self.kind}: {self.operation} of {name}: {self.reason}"
-
 
 @dataclass
 class Replay:
@@ -61,12 +57,8 @@ class Replay:
     adopted: int = 0  # creates a crashed run made, found again by phase2_id
     problems: list[Problem] = field(default_factory=list)
 
-    def count(self, book: dict[str, dict[str, int]], entity: str, operation: str, n: int = 1) -> None:
-        book.setdefault(entity, dict.fromkeys(OPERATIONS, 0))[operation] += n
-
-    @property
-    def written(self) -> int:
-        return sum(sum(ops.values()) for ops in self.done.values())
+    def count(self, book: dict[str, dict[str, int]], entity: str, operation: str) -> None:
+        book.setdefault(entity, dict.fromkeys(OPERATIONS, 0))[operation] += 1
 
 
 def replay(db: Phase2Database, client: BubbleClient, *, rehearsal: bool = False, log: Log = lambda _: None) -> Replay:
@@ -123,7 +115,8 @@ class _TypeReplay:
 
     # -- creates and changes --------------------------------------------------------------------------
     def upserts(self, changes: list[NetChange]) -> None:
-        rows = ledger.rows(self.db, self.entity, [c.row_id for c in changes if c.operation != "delete"])
+        """The type's creates and changes (its deletes come last, in `deletes`)."""
+        rows = ledger.rows(self.db, self.entity, [c.row_id for c in changes])
         inserts = [c for c in changes if c.operation == "insert" and c.row_id in rows]
         updates = [c for c in changes if c.operation == "update" and c.row_id in rows]
         for change in inserts + updates:
@@ -142,7 +135,7 @@ class _TypeReplay:
         if not inserts:
             return
         table = self.entity.table
-        sent_before = {row_id for row_id, (sending, _, _) in self._ledger.items() if sending}
+        sent_before = {row_id for row_id, (sending, _) in self._ledger.items() if sending}
         found = self._made_before([c.row_id for c in inserts if c.row_id in sent_before])
         to_create: list[tuple[NetChange, dict]] = []
         for change in inserts:
@@ -220,7 +213,7 @@ class _TypeReplay:
         if record is None:
             self._problem("conflict", change, "the record was deleted in Bubble after cutover", fields)
             return False
-        since = self._ledger.get(change.row_id, (False, None, self.started))[2]
+        since = self._ledger.get(change.row_id, (False, self.started))[1]
         try:
             modified = parse_datetime(record.get(MODIFIED_KEY))
         except ValueError:
