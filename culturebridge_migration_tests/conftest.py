@@ -9,6 +9,8 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 import uuid
 import warnings
@@ -35,6 +37,7 @@ from culturebridge_migration.sources.sample_data import SampleData, generate_sam
 
 API_KEY = "test-api-key"
 FILES_PUBLIC_URL = "https://files.culturebridge.test"
+DAGSTER = Path(sys.executable).with_name("dagster")  # the venv's, as the README's commands run it
 
 
 # -- PostgreSQL -----------------------------------------------------------------------------------
@@ -218,6 +221,20 @@ def graph(database_url: str, tmp_path: Path, bubble_server: FakeBubble, graph_fo
 
 
 # -- the CLI --------------------------------------------------------------------------------------
+def start_dagster(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Popen:
+    """`dagster ARGS` started as a user would, its errors kept; in its own process group, so that kill -9 of
+    the group reaches its step processes too."""
+    return subprocess.Popen(
+        [str(DAGSTER), *args],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
     """An empty directory to run the CLI in, as a new user would; its embedded server is stopped after."""

@@ -13,9 +13,10 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from culturebridge_migration_tests.conftest import DAGSTER
+
 pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[1]
-DAGSTER = Path(sys.executable).with_name("dagster")
 # The default run's output: about one line per type exported, table loaded and file folder copied, the
 # closing block, and Dagster's own warnings (the CLI's "use dg launch"); 404 lines once, most of them DEBUG.
 OUTPUT_LINE_BUDGET = 60

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,21 +17,15 @@ from culturebridge_migration.mapping.entities import ENTITIES
 from culturebridge_migration.sources.checkpoint import PageCheckpoint
 from culturebridge_migration.sources.export_store import read_export
 from culturebridge_migration.sources.sample_data import generate_sample
+from culturebridge_migration_tests.conftest import DAGSTER, start_dagster
 
 pytestmark = pytest.mark.slow
 KEY = "resume-key"
-DAGSTER = Path(sys.executable).with_name("dagster")
 
 
 def export_bookings(cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(DAGSTER), "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/bookings"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, so kill -9 reaches the step process too
+    return start_dagster(
+        cwd, env, "asset", "materialize", "-m", "culturebridge_migration", "--select", "bubble/bookings"
     )
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,23 +13,14 @@ import psycopg
 import pytest
 
 from culturebridge_migration.defs.jobs import CUTOVER_CONFIG
-from culturebridge_migration_tests.conftest import API_KEY
+from culturebridge_migration_tests.conftest import API_KEY, start_dagster
 from culturebridge_migration_tests.fallback.test_fallback import app_writes, sample_data, with_phase2_id
 
 pytestmark = [pytest.mark.slow, pytest.mark.integration]
-DAGSTER = Path(sys.executable).with_name("dagster")
 
 
 def fallback_cli(cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        [str(DAGSTER), "job", "execute", "-m", "culturebridge_migration", "-j", "fallback"],
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,  # its own process group, so kill -9 reaches the step process too
-    )
+    return start_dagster(cwd, env, "job", "execute", "-m", "culturebridge_migration", "-j", "fallback")
 
 
 def creates_in_flight(database_url: str) -> int:
