@@ -55,7 +55,7 @@ def _read_back_type(
 ) -> None:
     rows = ledger.rows(db, entity, [row_id for row_id, _ in touched])
     ids = {row_id: rows[row_id]["bubble_id"] if row_id in rows else bubble_id for row_id, bubble_id in touched}
-    records = {r[ID_KEY]: r for r in client.find_in(entity.bubble_type, ID_KEY, [i for i in ids.values() if i])}
+    records = {r.get(ID_KEY): r for r in client.find_in(entity.bubble_type, ID_KEY, [i for i in ids.values() if i])}
     modified: dict[int, datetime] = {}
     for row_id, bubble_id in ids.items():
         name = f"{entity.name} {row_id}"
@@ -96,7 +96,7 @@ def same(phase2: object, bubble: object) -> bool:
     for parse in (_number, parse_datetime, json.loads):
         try:
             return parse(phase2) == parse(bubble)  # type: ignore[operator]
-        except (ValueError, TypeError, InvalidOperation):
+        except (ValueError, TypeError, InvalidOperation, RecursionError):  # too deep to parse: the text decides
             continue
     return False
 

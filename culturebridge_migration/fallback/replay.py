@@ -164,7 +164,12 @@ class _TypeReplay:
         if not row_ids:
             return {}
         records = self.client.find_in(self.entity.bubble_type, PHASE2_ID_FIELD, [str(i) for i in row_ids])
-        return {int(r[PHASE2_ID_FIELD]): r[ID_KEY] for r in records if str(r.get(PHASE2_ID_FIELD, "")).isdigit()}
+        found = {}
+        for record in records:  # what a person may have typed into phase2_id in Bubble is not trusted
+            marker = str(record.get(PHASE2_ID_FIELD, ""))
+            if marker.isascii() and marker.isdigit() and isinstance(record.get(ID_KEY), str):
+                found[int(marker)] = record[ID_KEY]
+        return found
 
     def _patch(self, change: NetChange, fields: dict) -> Problem | None:
         try:
@@ -205,7 +210,7 @@ class _TypeReplay:
                     self.outcome.problems.append(problem)
 
     def _bubble_records(self, bubble_ids: list[str]) -> dict[str, dict]:
-        return {r[ID_KEY]: r for r in self.client.find_in(self.entity.bubble_type, ID_KEY, bubble_ids)}
+        return {r.get(ID_KEY): r for r in self.client.find_in(self.entity.bubble_type, ID_KEY, bubble_ids)}
 
     def _unchanged_in_bubble(self, change: NetChange, current: dict[str, dict], fields: dict | None) -> bool:
         """Whether Bubble's record is as the fallback last knew it; if not, a conflict is listed."""

@@ -61,3 +61,12 @@ def test_a_rehearsal_says_it_wrote_nothing() -> None:
     report = fallback_json("run-2", Replay(rehearsal=True), None)
     assert report["run_kind"] == "fallback_rehearsal"
     assert fallback_texts(report)["fallback_summary"].splitlines()[0].startswith("Fallback rehearsal")
+
+
+def test_hostile_values_read_back_are_compared_not_crashed_on() -> None:
+    deep = "[" * 5000 + "]" * 5000  # JSON nested thousands deep, in a text field
+    assert same(deep, deep)
+    assert not same(deep, "[" * 4999 + "]" * 4999)
+    assert not same("a\x00b", "ab")  # a NUL is a character like any other
+    assert not same("text", ["text"])  # a list where text belongs
+    assert not same("https://cdn.example/a.png", "http://127.0.0.1/a.png")
