@@ -4,6 +4,7 @@ import warnings
 
 import dagster as dg
 
+from culturebridge_migration.defs import console
 from culturebridge_migration.defs.discovery import DISCOVERY_ASSETS
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.fallback import FALLBACK_JOBS
@@ -18,6 +19,7 @@ from culturebridge_migration.defs.resources import resources_from_env
 warnings.filterwarnings("ignore", message=".*include_sources.*", category=dg.BetaWarning)
 
 try:
+    console.install()  # a failed step in one line, LOG_LEVEL=DEBUG for its stack trace
     RESOURCES = resources_from_env()
 except ValueError as exc:  # a setting with a bad value: its one line, naming it and the fix, not a traceback
     raise SystemExit(f"error: {exc}") from None

@@ -48,6 +48,15 @@ def share(text: str) -> float:
     return value
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+def log_level(text: str) -> str:
+    if text.strip().upper() not in LOG_LEVELS:
+        raise ValueError(f"set it to one of {', '.join(LOG_LEVELS)}")
+    return text.strip().upper()
+
+
 def flag(text: str) -> bool:
     return text.lower() not in ("0", "no", "false")
 
@@ -254,6 +263,16 @@ SETTINGS: tuple[Setting, ...] = (
         positive_whole_number,
         shown_default="`104857600` (100 MB)",
     ),
+    # -- what a run prints --------------------------------------------------------------------------------
+    Setting(
+        "LOG_LEVEL",
+        None,
+        None,
+        "INFO",
+        "what a `dagster` command prints of a run: `INFO` (progress, the outcome, a failure in one line) or "
+        "`DEBUG` (every event of Dagster's, failures with their stack traces)",
+        log_level,
+    ),
     # -- the login bridge (after cutover): culturebridge_migration/bridge/ reads these ------------------------
     Setting(
         "MIGRATION_PASSWORD_BRIDGE_UNTIL",
@@ -286,6 +305,13 @@ BY_VARIABLE: dict[str, Setting] = {s.variable: s for s in SETTINGS}
 def configured_text(setting: Setting, environ: Mapping[str, str] = os.environ) -> str | None:
     """The variable's text when it is set to something, else None (unset: the default applies)."""
     return environ.get(setting.variable) or None
+
+
+def setting_value(variable: str, environ: Mapping[str, str] = os.environ) -> object:
+    """A setting read where it is used: its variable's value, parsed, else its default."""
+    setting = BY_VARIABLE[variable]
+    text = configured_text(setting, environ)
+    return setting.default if text is None else parsed(setting, text)
 
 
 def parsed(setting: Setting, text: str) -> object:

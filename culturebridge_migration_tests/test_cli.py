@@ -51,6 +51,7 @@ def test_materialize_everything_on_embedded_defaults_exits_zero(
     assert len(output) <= OUTPUT_LINE_BUDGET, "\n".join(output)
     assert " - DEBUG - " not in done.stderr
     assert "BetaWarning" not in done.stderr  # no warning the user cannot act on (Dagster's "use dg launch" stays)
+    assert "Telemetry" not in done.stdout + done.stderr  # nor the banner of a new instance
     assert output[-1].startswith("VERDICT: FIT"), output[-8:]
     assert any(line.startswith("Reports: ") and "summary_" in line for line in output[-8:])
     assert (tmp_path / ".culturebridge" / "pgdata" / "PG_VERSION").exists()
@@ -101,23 +102,33 @@ def test_graph_runs_on_a_postgresql_backed_dagster_instance(
 
 
 @pytest.mark.parametrize(
-    ("env", "message"),
+    ("env", "message", "fix"),
     [
         (
             {"BUBBLE_API_URL": "http://127.0.0.1:9/api/1.1", "BUBBLE_API_KEY": "k"},
             "Cannot reach Bubble at http://127.0.0.1:9",
+            "BUBBLE_API_URL",
         ),
-        ({"DATABASE_URL": "postgresql://u:pw@127.0.0.1:9/db"}, "Cannot connect to PostgreSQL"),
-        ({"BUBBLE_CSV_DIR": "/nonexistent/csv"}, "is not a folder"),
+        ({"DATABASE_URL": "postgresql://u:pw@127.0.0.1:9/db"}, "Cannot connect to PostgreSQL", "Check DATABASE_URL"),
+        ({"BUBBLE_CSV_DIR": "/nonexistent/csv"}, "is not a folder", "BUBBLE_CSV_DIR"),
     ],
 )
-def test_bad_configuration_stops_with_one_clear_message(
-    workdir: Path, env: dict, message: str, dagster: Callable
+def test_bad_configuration_stops_with_one_line_naming_the_fix_and_no_stack_trace(
+    workdir: Path, env: dict, message: str, fix: str, dagster: Callable
 ) -> None:
-    tmp_path = workdir
-    done = dagster(*MATERIALIZE, "bubble/users+", cwd=tmp_path, env=env)
+    done = dagster(*MATERIALIZE, "bubble/users+", cwd=workdir, env=env)
     assert done.returncode != 0
-    assert message in done.stderr
+    assert "Stack Trace" not in done.stderr and "Traceback" not in done.stderr, done.stderr[-3000:]
+    (line,) = [line for line in done.stderr.splitlines() if message in line]  # said once, on one line
+    assert fix in line and "STEP_FAILURE" in line
+    assert "LOG_LEVEL=DEBUG" in line  # where the stack trace is, for whoever needs it
+
+
+def test_log_level_debug_shows_the_stack_trace_of_a_failed_step(workdir: Path, dagster: Callable) -> None:
+    env = {"DATABASE_URL": "postgresql://u:pw@127.0.0.1:9/db", "LOG_LEVEL": "debug"}
+    done = dagster(*MATERIALIZE, "bubble/users", cwd=workdir, env=env)
+    assert done.returncode != 0
+    assert "Stack Trace" in done.stderr and " - DEBUG - " in done.stderr
 
 
 def test_a_setting_with_a_bad_value_stops_in_one_line_naming_it(tmp_path: Path, dagster: Callable) -> None:

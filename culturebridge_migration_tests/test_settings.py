@@ -41,6 +41,7 @@ def test_each_variable_is_in_the_table_once_and_documented() -> None:
         ("MIGRATION_MAX_REJECT_SHARE", "0.25", 0.25),
         ("MIGRATION_FILE_WORKERS", "3", 3),
         ("MIGRATION_BATCH_SIZE", "100", 100),
+        ("LOG_LEVEL", "debug", "DEBUG"),
     ],
 )
 def test_parsers_read_what_the_readme_says(variable: str, text: str, value: object) -> None:
@@ -55,6 +56,7 @@ def test_parsers_read_what_the_readme_says(variable: str, text: str, value: obje
         ("MIGRATION_FILE_WORKERS", "0", "a positive whole number"),
         ("MIGRATION_BATCH_SIZE", "500", "a whole number from 1 to 100"),  # once silently cut to 100
         ("MIGRATION_BATCH_SIZE", "0", "a whole number from 1 to 100"),
+        ("LOG_LEVEL", "loud", "one of DEBUG, INFO"),
     ],
 )
 def test_a_bad_value_is_refused_naming_its_variable(variable: str, text: str, words: str) -> None:
