@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import dagster as dg
 from dagster._core.execution import context_creation_job  # where Dagster picks the loggers of a run
 
-from culturebridge_migration.reporting.log_lines import one_line
+from culturebridge_migration.reporting.log_lines import is_consequence, one_line
 from culturebridge_migration.settings import setting_value
 
 
@@ -35,13 +35,15 @@ class _OneLineFailures(logging.Formatter):
 
 
 def console_logger(level: str) -> logging.Logger:
-    """Dagster's colored console logger at `level`; below DEBUG, failures in one line."""
+    """Dagster's colored console logger at `level`; below DEBUG, failures in one line, and the steps a
+    failure kept from running left to the run's failure line, which names the failed steps."""
     logger = dg.colored_console_logger.logger_fn(  # type: ignore[misc]
         dg.build_init_logger_context(logger_config={"name": "dagster", "log_level": level})
     )
     if level != "DEBUG":
         for handler in logger.handlers:
             handler.setFormatter(_OneLineFailures(handler.formatter or logging.Formatter()))
+            handler.addFilter(lambda record: not is_consequence(record.getMessage()))
     return logger
 
 

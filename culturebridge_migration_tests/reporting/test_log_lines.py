@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from culturebridge_migration.reporting.log_lines import WHERE_THE_TRACE_IS, one_line
+from culturebridge_migration.reporting.log_lines import WHERE_THE_TRACE_IS, is_consequence, one_line
 
 STEP = 'bubble_export - STEP_FAILURE - Execution of step "bubble_export" failed.'
 RUN = "RUN_FAILURE - Execution of run for \"__ASSET_JOB\" failed. Steps failed: ['bubble_export']."
@@ -49,3 +49,8 @@ def test_a_message_without_a_stack_trace_is_left_as_it_is() -> None:
 @given(head=st.text(min_size=1), error=st.text())
 def test_any_failure_with_a_stack_trace_prints_as_one_line(head: str, error: str) -> None:
     assert "\n" not in one_line(f"{head}\n\n{error}{TRACE}", set()).strip("\n") or "\n" in head.splitlines()[0]
+
+
+def test_a_step_not_run_because_another_failed_is_a_consequence_and_a_failure_is_not() -> None:
+    assert is_consequence("phase2_users - Dependencies for step phase2_users failed: ['bubble_export']. Not executing.")
+    assert not is_consequence(f"{STEP} Cannot connect to PostgreSQL")
