@@ -18,10 +18,15 @@ full_migration = dg.define_asset_job(
     description="Export every Bubble type, load every Phase 2 table, validate, and write the reports.",
 )
 
+# A sync brings few records: its steps are small, and a process each (fork, imports, resources) would
+# cost more than their work. They run one after another in the run's own process.
+SMALL_STEPS = dg.in_process_executor
+
 incremental_sync = dg.define_asset_job(
     "incremental_sync",
     selection=dg.AssetSelection.all(),
     config={"ops": {EXPORT_OP: {"config": INCREMENTAL_EXPORT}}},
+    executor_def=SMALL_STEPS,
     description="Only what changed in Bubble since the last successful load of each type (by Modified Date).",
 )
 
@@ -40,6 +45,7 @@ cutover = dg.define_asset_job(
     "cutover",
     selection=dg.AssetSelection.all(),
     config=CUTOVER_CONFIG,
+    executor_def=SMALL_STEPS,
     description="Cutover, with Bubble read-only: the changes and the deletions since the last run, loaded, checked "
     "and reported; the reports state the downtime and the requests, the exit code whether to switch.",
 )
@@ -48,6 +54,7 @@ cutover_rehearsal = dg.define_asset_job(
     "cutover_rehearsal",
     selection=dg.AssetSelection.all(),
     config=CUTOVER_CONFIG,
+    executor_def=SMALL_STEPS,
     tags={DRY_RUN_TAG: "true"},
     description="The cutover as a dry run: what it would insert, update, delete and reject per type, its checks "
     "and reports, and how long it takes, without changing Phase 2.",

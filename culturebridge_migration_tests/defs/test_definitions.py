@@ -40,3 +40,9 @@ def test_each_table_asset_names_its_table_in_the_schema_an_unconfigured_run_writ
     schema = PostgresResource().app_schema
     names = {spec.key: spec.metadata["dagster/table_name"] for asset in TABLE_ASSETS for spec in asset.specs}
     assert names == {table_key(name): f"{schema}.{entity.table}" for name, entity in ENTITIES.items()}
+
+
+def test_the_syncs_run_their_small_steps_in_the_runs_process_and_a_full_migration_a_process_per_step() -> None:
+    for name in ("incremental_sync", "cutover", "cutover_rehearsal"):
+        assert defs.resolve_job_def(name).executor_def is dg.in_process_executor, name
+    assert defs.resolve_job_def("full_migration").executor_def.name == "multiprocess"
