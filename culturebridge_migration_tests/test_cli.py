@@ -109,6 +109,13 @@ def test_graph_runs_on_a_postgresql_backed_dagster_instance(
             "Cannot reach Bubble at http://127.0.0.1:9",
             "BUBBLE_API_URL",
         ),
+        (
+            {"BUBBLE_API_URL": "https://culturebridge-app.invalid/api/1.1", "BUBBLE_API_KEY": "k"},
+            "its host name does not resolve",
+            "BUBBLE_API_URL",
+        ),
+        ({"BUBBLE_API_URL": "not-a-url", "BUBBLE_API_KEY": "k"}, "is not a web address", "https://APP.bubbleapps.io"),
+        ({"BUBBLE_API_URL": "http://127.0.0.1:9/api/1.1"}, "BUBBLE_API_KEY is not", "admin API token"),
         ({"DATABASE_URL": "postgresql://u:pw@127.0.0.1:9/db"}, "Cannot connect to PostgreSQL", "Check DATABASE_URL"),
         ({"BUBBLE_CSV_DIR": "/nonexistent/csv"}, "is not a folder", "BUBBLE_CSV_DIR"),
     ],

@@ -107,7 +107,13 @@ class BubbleClient:
         requests_per_minute: int | None = None,
         workers: int = 4,
     ) -> None:
-        if urlsplit(base_url).username is not None:  # it would go out as Basic auth and end in a bare 401
+        address = urlsplit(base_url)
+        if address.scheme not in ("http", "https") or not address.hostname:
+            raise BubbleError(
+                f"BUBBLE_API_URL {redact_url(base_url)!r} is not a web address: set it to the app's Data API, like "
+                "https://APP.bubbleapps.io/api/1.1 (or .../version-test/api/1.1)"
+            )
+        if address.username is not None:  # it would go out as Basic auth and end in a bare 401
             raise BubbleError(
                 "BUBBLE_API_URL holds a user name or password (https://user:password@...): remove it from the "
                 "URL, which is only the app's address (like https://APP.bubbleapps.io/api/1.1), and put the "

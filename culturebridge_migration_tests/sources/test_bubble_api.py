@@ -181,6 +181,16 @@ def test_a_refused_connection_is_tried_again_twice_not_for_half_a_minute(monkeyp
     assert len(tries) == 3  # the first try and two more: a server that refuses is down or the URL is wrong
 
 
+@pytest.mark.parametrize(
+    "url", ["not-a-url", "APP.bubbleapps.io/api/1.1", "ftp://APP.bubbleapps.io/api/1.1", "https://"]
+)
+def test_a_bubble_api_url_that_is_not_a_web_address_is_refused_before_any_request_with_the_form_to_write(
+    url: str,
+) -> None:
+    with pytest.raises(BubbleError, match=r"BUBBLE_API_URL .* is not a web address: .*https://APP\.bubbleapps\.io"):
+        BubbleClient(url, KEY)
+
+
 def test_unreachable_server_names_the_url() -> None:
     with pytest.raises(BubbleError, match=r"Cannot reach Bubble at http://127\.0\.0\.1:9"):
         BubbleClient("http://127.0.0.1:9/api/1.1", KEY, max_retries=1, backoff=0).export("post")
