@@ -1,7 +1,7 @@
 """One Bubble database (the live one, or version-test's): its things, searches and `/meta`.
 
 Searches are cached until their type changes, so paging through a large type sorts it once; `/meta` is
-inferred on first request and again only after a change, so a big data set costs nothing until asked.
+inferred on first request, then kept current record by record (a change costs what the record holds).
 """
 
 from __future__ import annotations
@@ -49,17 +49,21 @@ class Database:
         # record's Created Date is not a date).
         self._created_indexes: dict[str, tuple[int, tuple[list, list[dict]] | None]] = {}
         self._derived: dict[str, tuple[int, object]] = {}
+        self._kinds: bubble_meta.KindCounts | None = None  # built by the first /meta, then kept current
 
     # -- things ---------------------------------------------------------------------------------------
     def put(self, bubble_type: str, record: dict) -> None:
         with self._lock:
-            self._things.setdefault(bubble_type, {})[_key(record)] = dict(record)
+            things = self._things.setdefault(bubble_type, {})
+            self._replace(bubble_type, things.get(_key(record)), dict(record))
+            things[_key(record)] = dict(record)
             self._changed(bubble_type)
 
     def delete(self, bubble_type: str, thing_id: str) -> bool:
         """Whether the thing was there."""
         with self._lock:
             found = self._things.get(bubble_type, {}).pop(thing_id, None)
+            self._replace(bubble_type, found, None)
             self._changed(bubble_type)
             return found is not None
 
@@ -69,9 +73,20 @@ class Database:
             things = self._things.get(bubble_type, {})
             if thing_id not in things:
                 return False
-            things[thing_id] = change(dict(things[thing_id]))
+            changed = change(dict(things[thing_id]))
+            self._replace(bubble_type, things[thing_id], changed)
+            things[thing_id] = changed
             self._changed(bubble_type)
             return True
+
+    def _replace(self, bubble_type: str, old: dict | None, new: dict | None) -> None:
+        """Keep the counts behind /meta current (once /meta was asked for)."""
+        if self._kinds is None:
+            return
+        if old is not None:
+            self._kinds.remove(bubble_type, old)
+        if new is not None:
+            self._kinds.add(bubble_type, new)
 
     def records(self, bubble_type: str) -> list[dict]:
         with self._lock:
@@ -187,10 +202,11 @@ class Database:
 
         def compute() -> dict:
             with self._lock:
-                data = {t: list(things.values()) for t, things in self._things.items()}
-            return bubble_meta.infer_meta(
-                data, field_kinds=self._field_kinds, type_displays=self._type_displays, app_version=self._app_version
-            )
+                if self._kinds is None:
+                    self._kinds = bubble_meta.KindCounts({t: things.values() for t, things in self._things.items()})
+                return self._kinds.meta(
+                    field_kinds=self._field_kinds, type_displays=self._type_displays, app_version=self._app_version
+                )
 
         return self._derive("meta", compute)
 

@@ -63,38 +63,77 @@ def infer_meta(
     use_captions_for_get: bool = True,
 ) -> dict:
     """The `/meta` of a display-keyed data set: every key but the built-ins, its kind the commonest of its values'."""
-    records = {bubble_type: list(rows) for bubble_type, rows in data.items()}
-    owners = {
-        r["_id"]: bubble_type for bubble_type, rows in records.items() for r in rows if isinstance(r.get("_id"), str)
-    }
-    types = {
-        bubble_type: {
-            "display": type_display(bubble_type, type_displays),
-            "fields": _fields(bubble_type, rows, owners, (field_kinds or {}).get(bubble_type, {})),
+    return KindCounts(data).meta(
+        field_kinds=field_kinds,
+        type_displays=type_displays,
+        app_version=app_version,
+        appname=appname,
+        use_captions_for_get=use_captions_for_get,
+    )
+
+
+class KindCounts:
+    """Per type and key, how many values suggest each kind: what `/meta` is inferred from, kept current one
+    record at a time (`add`, `remove`), so a change to a large data set does not mean reading it all again."""
+
+    def __init__(self, data: Data) -> None:
+        records = {bubble_type: list(rows) for bubble_type, rows in data.items()}
+        self.owners: dict[str, str] = {
+            r["_id"]: t for t, rows in records.items() for r in rows if isinstance(r.get("_id"), str)
         }
-        for bubble_type, rows in records.items()
-    }
-    return {
-        "get": list(records),
-        "post": [],
-        "types": types,
-        "app_data": {"appname": appname, "app_version": app_version, "use_captions_for_get": use_captions_for_get},
-    }
+        self.counts: dict[str, dict[str, Counter]] = {}
+        for bubble_type, rows in records.items():
+            self.counts.setdefault(bubble_type, {})
+            for record in rows:
+                self._count(bubble_type, record, 1)
 
+    def add(self, bubble_type: str, record: dict) -> None:
+        if isinstance(record.get("_id"), str):
+            self.owners[record["_id"]] = bubble_type
+        self._count(bubble_type, record, 1)
 
-def _fields(bubble_type: str, rows: list[dict], owners: Mapping[str, str], explicit: Mapping[str, str]) -> list[dict]:
-    kinds: dict[str, Counter] = {}
-    for record in rows:
+    def remove(self, bubble_type: str, record: dict) -> None:
+        self._count(bubble_type, record, -1)
+
+    def _count(self, bubble_type: str, record: dict, step: int) -> None:
+        kinds = self.counts.setdefault(bubble_type, {})
         for key, value in record.items():
             if key in builtin_keys(bubble_type):
                 continue
             counter = kinds.setdefault(key, Counter())
-            kind = value_kind(value, owners)
+            kind = value_kind(value, self.owners)
             if kind:
-                counter[kind] += 1
+                counter[kind] += step
+
+    def meta(
+        self,
+        *,
+        field_kinds: FieldKinds | None = None,
+        type_displays: Mapping[str, str] | None = None,
+        app_version: str = "live",
+        appname: str = "culturebridge",
+        use_captions_for_get: bool = True,
+    ) -> dict:
+        types = {
+            bubble_type: {
+                "display": type_display(bubble_type, type_displays),
+                "fields": _fields(kinds, (field_kinds or {}).get(bubble_type, {})),
+            }
+            for bubble_type, kinds in self.counts.items()
+        }
+        return {
+            "get": list(self.counts),
+            "post": [],
+            "types": types,
+            "app_data": {"appname": appname, "app_version": app_version, "use_captions_for_get": use_captions_for_get},
+        }
+
+
+def _fields(kinds: Mapping[str, Counter], explicit: Mapping[str, str]) -> list[dict]:
     fields = []
     for key, counter in kinds.items():
-        kind = explicit.get(key) or (counter.most_common(1)[0][0] if counter else "text")
+        seen = +counter  # the kinds some value still suggests
+        kind = explicit.get(key) or (seen.most_common(1)[0][0] if seen else "text")
         fields.append({"id": field_id(key, kind), "display": key, "type": kind})
     return fields
 

@@ -169,3 +169,20 @@ def test_the_bundled_sample_meta_types_its_fields_as_the_design_does() -> None:
     assert kinds["payment"]["Booking"] == "custom.booking" and kinds["payment"]["Paid At"] == "date"
     assert kinds["coachprofile"]["Hourly Rate"] == "number" and kinds["coachprofile"]["Verified"] == "boolean"
     assert kinds["resource"]["File"] == "file" and kinds["comment"]["Post"] == "custom.post"
+
+
+def test_meta_kept_current_record_by_record_equals_meta_inferred_again_from_all_the_records() -> None:
+    from culturebridge_migration.fake_bubble.database import Database
+    from culturebridge_migration.fake_bubble.meta import infer_meta
+
+    data = {"post": [{"_id": f"p{i}", "Title": f"t{i}", "Score": i} for i in range(5)], "user": [{"_id": "u1"}]}
+    db = Database(data)
+    db.meta()  # the counts are built here; what follows updates them
+    db.put("post", {"_id": "p1", "Title": "edited", "Score": "now text", "Author": "u1"})  # a new field, a reference
+    db.put("post", {"_id": "p9", "Title": "new", "Score": 3})
+    db.delete("post", "p0")
+    db.update("post", "p2", lambda thing: {**thing, "Score": None})
+    db.put("comment", {"_id": "c1", "Body": "a new type", "On": "p9"})
+    again = infer_meta({t: db.records(t) for t in ("post", "user", "comment")})
+    assert db.meta()["types"] == again["types"]
+    assert {f["display"]: f["type"] for f in db.meta()["types"]["post"]["fields"]}["Author"] == "user"
