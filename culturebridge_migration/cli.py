@@ -37,13 +37,8 @@ from culturebridge_migration.bridge.login import PasswordBridge, describe_result
 from culturebridge_migration.bridge.service import BridgeService, check_secret
 from culturebridge_migration.fake_bubble.sample import SAMPLE_API_KEY, sample_api
 from culturebridge_migration.loading import change_capture
-from culturebridge_migration.loading.database import (
-    EMBEDDED_DIR,
-    DatabaseUnavailable,
-    connect,
-    embedded_server_url,
-    stop_embedded_server,
-)
+from culturebridge_migration.loading.database import DatabaseUnavailable, connect
+from culturebridge_migration.loading.embedded_server import EMBEDDED_DIR, embedded_server_url, stop_embedded_server
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.schema_evolution import SchemaDiffers, SchemaOwner, ensure_schema
 from culturebridge_migration.mapping.entities import ENTITIES

@@ -30,7 +30,7 @@ from culturebridge_migration.definitions import ALL_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import files_for, sample_files
-from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server, stop_embedded_server
+from culturebridge_migration.loading.embedded_server import EMBEDDED_DIR, embedded_server, stop_embedded_server
 from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, ENTITIES
 from culturebridge_migration.mapping.mapper import RefLookup, map_records
 from culturebridge_migration.sources.sample_data import SampleData, generate_sample

@@ -22,7 +22,7 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from benchmarks.harness.debian_postgres import debian_server
 from benchmarks.harness.waiting import call_with_timeout
 from benchmarks.report import ServerInfo
-from culturebridge_migration.loading import database
+from culturebridge_migration.loading import embedded_server as embedded
 
 SERVER_CHOICES = ("embedded", "debian", "both")
 
@@ -57,7 +57,7 @@ def embedded_server(timeout: float) -> Iterator[tuple[str, str]]:
             os.chmod(folder, 0o711)
         # get_server waits for the server to be ready without a deadline of its own.
         server = call_with_timeout(
-            lambda: database.embedded_server(data, cleanup_mode="delete"),
+            lambda: embedded.embedded_server(data, cleanup_mode="delete"),
             timeout,
             f"the embedded PostgreSQL in {data} to start (its log: {data / 'log'})",
         )

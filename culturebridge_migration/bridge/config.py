@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
-from culturebridge_migration.loading.database import EMBEDDED_DIR, embedded_server_url
+from culturebridge_migration.loading.embedded_server import EMBEDDED_DIR, embedded_server_url
 from culturebridge_migration.loading.phase2_db import Schemas
 from culturebridge_migration.loading.schema_evolution import SchemaOwner
 from culturebridge_migration.settings import BY_VARIABLE

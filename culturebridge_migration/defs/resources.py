@@ -18,14 +18,9 @@ from culturebridge_migration.files.fetch import FileSource
 from culturebridge_migration.files.progress import CopyProgress
 from culturebridge_migration.files.storage import FileStorageError, open_storage, public_link_problem
 from culturebridge_migration.files.urls import BubbleFileMatcher
-from culturebridge_migration.loading.database import (
-    EMBEDDED_DIR,
-    DatabaseUnavailable,
-    connect,
-    embedded_server_url,
-    open_connection,
-)
+from culturebridge_migration.loading.database import DatabaseUnavailable, connect, open_connection
 from culturebridge_migration.loading.deletions import DeletedRecords
+from culturebridge_migration.loading.embedded_server import EMBEDDED_DIR, embedded_server_url
 from culturebridge_migration.loading.phase2_db import Phase2Database, Schemas
 from culturebridge_migration.loading.schema_evolution import SchemaDiffers, SchemaOwner, ensure_schema
 from culturebridge_migration.loading.writer_lock import Holder, WriterBusy, writer

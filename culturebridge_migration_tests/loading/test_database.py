@@ -12,15 +12,13 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from culturebridge_migration.loading.database import (
+from culturebridge_migration.loading.database import DatabaseUnavailable, connect, restarted
+from culturebridge_migration.loading.embedded_server import (
     EMBEDDED_DIR,
     EMBEDDED_SYSTEM_USER,
-    DatabaseUnavailable,
-    connect,
     embedded_server_url,
     lock_of_our_own,
     require_system_user,
-    restarted,
 )
 
 
