@@ -20,6 +20,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from typing import Any
 
 from culturebridge_migration.fake_bubble.files import is_bubble_file_url
 
@@ -53,23 +54,10 @@ def type_display(bubble_type: str, type_displays: Mapping[str, str] | None = Non
     return (type_displays or {}).get(bubble_type) or bubble_type[:1].upper() + bubble_type[1:]
 
 
-def infer_meta(
-    data: Data,
-    *,
-    field_kinds: FieldKinds | None = None,
-    type_displays: Mapping[str, str] | None = None,
-    app_version: str = "live",
-    appname: str = "culturebridge",
-    use_captions_for_get: bool = True,
-) -> dict:
-    """The `/meta` of a display-keyed data set: every key but the built-ins, its kind the commonest of its values'."""
-    return KindCounts(data).meta(
-        field_kinds=field_kinds,
-        type_displays=type_displays,
-        app_version=app_version,
-        appname=appname,
-        use_captions_for_get=use_captions_for_get,
-    )
+def infer_meta(data: Data, **document: Any) -> dict:
+    """The `/meta` of a display-keyed data set: every key but the built-ins, its kind the commonest of its
+    values'. `document`: `KindCounts.meta`'s options (given kinds, type displays, app name and version)."""
+    return KindCounts(data).meta(**document)
 
 
 class KindCounts:
