@@ -33,7 +33,8 @@ def booking_cursors(server: FakeBubble) -> list[int]:
     return [r.cursor for r in server.requests if r.bubble_type == "booking" and r.status == 200]
 
 
-def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path, user_env: Callable) -> None:
+def test_export_killed_mid_way_resumes_at_unfinished_pages(workdir: Path, user_env: Callable) -> None:
+    tmp_path = workdir  # the embedded server's folder: the CLI runs on its defaults
     sample = generate_sample(100, bookings=4000)
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
     with FakeBubble(data, api_key=KEY, latency=0.25) as server:
@@ -41,6 +42,7 @@ def test_export_killed_mid_way_resumes_at_unfinished_pages(tmp_path: Path, user_
         first = export_bookings(tmp_path, env)
         deadline = time.monotonic() + 120
         while len(booking_cursors(server)) < 12 and time.monotonic() < deadline:
+            assert first.poll() is None, f"the first run ended before the kill: {first.stderr.read()[-2000:]}"
             time.sleep(0.05)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
