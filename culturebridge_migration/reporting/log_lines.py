@@ -38,7 +38,7 @@ def one_line(message: str, already_said: set[str]) -> str:
     if STACK_TRACE not in message:
         return message
     head, _, error = message.partition("\n\n")
-    head = head.splitlines()[0]
+    head = next(iter(head.splitlines()), "")
     line = error_line(error)
     # A run's failure that names its failed steps repeats their error, which their own lines gave (in the
     # processes of the steps: `already_said` cannot know).

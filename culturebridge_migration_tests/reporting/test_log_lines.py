@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from culturebridge_migration.reporting.log_lines import WHERE_THE_TRACE_IS, is_consequence, one_line
@@ -46,9 +46,12 @@ def test_a_message_without_a_stack_trace_is_left_as_it_is() -> None:
     assert one_line(message, set()) == message
 
 
-@given(head=st.text(min_size=1), error=st.text())
+@settings(max_examples=500)
+@given(head=st.text(), error=st.text())
+@example(head="\n", error="")  # once an IndexError in the logger: a head of only a line break
 def test_any_failure_with_a_stack_trace_prints_as_one_line(head: str, error: str) -> None:
-    assert "\n" not in one_line(f"{head}\n\n{error}{TRACE}", set()).strip("\n") or "\n" in head.splitlines()[0]
+    line = one_line(f"{head}\n\n{error}{TRACE}", set())
+    assert len(line.splitlines()) <= 1  # a head of only line breaks leaves an empty line, never a crash
 
 
 def test_a_step_not_run_because_another_failed_is_a_consequence_and_a_failure_is_not() -> None:
