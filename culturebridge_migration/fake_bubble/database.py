@@ -54,9 +54,9 @@ class Database:
     # -- things ---------------------------------------------------------------------------------------
     def put(self, bubble_type: str, record: dict) -> None:
         with self._lock:
-            things = self._things.setdefault(bubble_type, {})
-            self._replace(bubble_type, things.get(_key(record)), dict(record))
-            things[_key(record)] = dict(record)
+            things, stored = self._things.setdefault(bubble_type, {}), dict(record)
+            self._replace(bubble_type, things.get(_key(stored)), stored)
+            things[_key(stored)] = stored
             self._changed(bubble_type)
 
     def delete(self, bubble_type: str, thing_id: str) -> bool:

@@ -81,6 +81,8 @@ class KindCounts:
         self._count(bubble_type, record, 1)
 
     def remove(self, bubble_type: str, record: dict) -> None:
+        # Its id stays known as its type's: a field that pointed at it keeps its kind, as in Bubble, where a
+        # field's type does not change when the thing it points at is deleted.
         self._count(bubble_type, record, -1)
 
     def _count(self, bubble_type: str, record: dict, step: int) -> None:
