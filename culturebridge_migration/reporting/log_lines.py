@@ -22,10 +22,9 @@ def error_line(error: str) -> str:
             return line[len(_FAILURE_CLASS) :]
         name, colon, rest = line.partition(": ")
         if colon and "." in name and " " not in name:  # `package.module.KeyError: ...`: the class's own name
-            name = name.rsplit(".", 1)[1]
-        if not line or rest.startswith(_PREAMBLES) or line.startswith(_PREAMBLES) or line.startswith("Stack Trace"):
-            continue
-        return f"{name}: {rest}" if colon else line
+            line = f"{name.rsplit('.', 1)[1]}: {rest}"
+        if line and not rest.startswith(_PREAMBLES) and not line.startswith((*_PREAMBLES, "Stack Trace")):
+            return line
     return ""
 
 
