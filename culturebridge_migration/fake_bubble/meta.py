@@ -138,8 +138,8 @@ def value_kind(value: object, owners: Mapping[str, str]) -> str | None:
         return "number"
     if isinstance(value, dict):
         return "geographic_address" if {"lat", "lng"} <= value.keys() else "text"
-    if isinstance(value, list):
-        inner = Counter(k for k in (value_kind(v, owners) for v in value) if k)
+    if isinstance(value, list):  # Bubble has no list of lists: an inner list counts as text, however deep
+        inner = Counter(k for k in (value_kind(v, owners) if not isinstance(v, list) else "text" for v in value) if k)
         return "list." + (inner.most_common(1)[0][0] if inner else "text")
     if isinstance(value, str):
         return _text_kind(value, owners)

@@ -186,3 +186,15 @@ def test_meta_kept_current_record_by_record_equals_meta_inferred_again_from_all_
     again = infer_meta({t: db.records(t) for t in ("post", "user", "comment")})
     assert db.meta()["types"] == again["types"]
     assert {f["display"]: f["type"] for f in db.meta()["types"]["post"]["fields"]}["Author"] == "user"
+
+
+def test_meta_of_a_list_nested_thousands_deep_is_a_list_of_text_not_a_recursion_error() -> None:
+    from culturebridge_migration.fake_bubble.database import Database
+
+    deep: list = []
+    for _ in range(5000):
+        deep = [deep]
+    db = Database({"post": [{"_id": "p1", "Tags": deep}]})
+    assert {f["display"]: f["type"] for f in db.meta()["types"]["post"]["fields"]}["Tags"] == "list.text"
+    db.put("post", {"_id": "p2", "Tags": deep, "Body": "a\x00b", "Link": "http://127.0.0.1/x"})  # counted at once
+    assert db.meta()["types"]["post"]["fields"]
