@@ -110,7 +110,8 @@ class BubbleClient:
         address = urlsplit(base_url)
         if address.scheme not in ("http", "https") or not address.hostname:
             raise BubbleError(
-                f"BUBBLE_API_URL {redact_url(base_url)!r} is not a web address: set it to the app's Data API, like "
+                # Not echoed: without a scheme, a user:password@ in it is not recognised as one to hide.
+                "BUBBLE_API_URL is not a web address (http(s)://host/...): set it to the app's Data API, like "
                 "https://APP.bubbleapps.io/api/1.1 (or .../version-test/api/1.1)"
             )
         if address.username is not None:  # it would go out as Basic auth and end in a bare 401

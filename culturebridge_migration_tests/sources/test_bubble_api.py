@@ -182,13 +182,21 @@ def test_a_refused_connection_is_tried_again_twice_not_for_half_a_minute(monkeyp
 
 
 @pytest.mark.parametrize(
-    "url", ["not-a-url", "APP.bubbleapps.io/api/1.1", "ftp://APP.bubbleapps.io/api/1.1", "https://"]
+    "url",
+    [
+        "not-a-url",
+        "APP.bubbleapps.io/api/1.1",
+        "ftp://APP.bubbleapps.io/api/1.1",
+        "https://",
+        "admin:Zq7Secret@APP.bubbleapps.io/api/1.1",  # no scheme: its password must not be shown either
+    ],
 )
 def test_a_bubble_api_url_that_is_not_a_web_address_is_refused_before_any_request_with_the_form_to_write(
     url: str,
 ) -> None:
-    with pytest.raises(BubbleError, match=r"BUBBLE_API_URL .* is not a web address: .*https://APP\.bubbleapps\.io"):
+    with pytest.raises(BubbleError, match=r"BUBBLE_API_URL is not a web address .*https://APP\.bubbleapps\.io") as err:
         BubbleClient(url, KEY)
+    assert "Zq7Secret" not in str(err.value)
 
 
 def test_unreachable_server_names_the_url() -> None:
