@@ -32,6 +32,7 @@ from culturebridge_migration.mapping.values import MAX_JSON_DEPTH, nesting_depth
 from culturebridge_migration.redaction import redact_url, scrub
 from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.http import RetryPolicy
+from culturebridge_migration.sources.request_slots import RequestSlots
 from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,8 @@ class BubbleClient:
         self.search_cap = search_cap
         self.budget = RequestBudget(requests_per_minute)
         # One bound on requests in flight for the whole client, however many types export through it at once.
-        self._in_flight = threading.BoundedSemaphore(self.workers)
+        self._in_flight = RequestSlots(self.workers)
+        self._ranks: dict[str, int] = {}  # bubble type -> its rank when requests are scarce (`rank_types`)
         self.retry = RetryPolicy(max_retries, backoff)  # the census and body re-reads follow it too
         self.session = self.retry.session(
             pool_size=max(8, self.workers),
@@ -137,6 +139,10 @@ class BubbleClient:
 
     def close(self) -> None:
         self.session.close()
+
+    def rank_types(self, bubble_types: Iterable[str]) -> None:
+        """When requests are scarce, these types' requests go first, in this order; any other request after."""
+        self._ranks = {bubble_type: rank for rank, bubble_type in enumerate(bubble_types)}
 
     # -- one page -----------------------------------------------------------------------------
     def fetch_page(
@@ -153,7 +159,7 @@ class BubbleClient:
         where = f"type {bubble_type!r}, page at cursor {cursor}"
         for attempt in self.retry.tries():
             # One path segment whatever the name holds: a "/" or "?" in it must not reach another URL.
-            response = self._get(f"{self.base_url}/obj/{quote(bubble_type, safe='')}", params, where)
+            response = self._get(f"{self.base_url}/obj/{quote(bubble_type, safe='')}", params, where, bubble_type)
             try:
                 return self._parse_page(response, cursor, where)
             except _PageTooDeep:  # asking again gives the same page: ask for smaller ones instead
@@ -198,7 +204,7 @@ class BubbleClient:
         """Whether Bubble still has the thing: `GET /obj/TYPE/ID` answers it, or 404 "Missing object"."""
         path = f"{self.base_url}/obj/{quote(bubble_type, safe='')}/{quote(bubble_id, safe='')}"
         try:
-            self._get(path, {}, f"type {bubble_type!r}, thing {bubble_id!r}")
+            self._get(path, {}, f"type {bubble_type!r}, thing {bubble_id!r}", bubble_type)
         except BubbleThingMissing:
             return False
         return True
@@ -240,15 +246,15 @@ class BubbleClient:
         return self.fetch_page(bubble_type, 0, constraints, limit=1).total
 
     @contextmanager
-    def request_slot(self) -> Iterator[None]:
+    def request_slot(self, bubble_type: str | None = None) -> Iterator[None]:
         """A place among the requests in flight and in the budget: every request to Bubble, read or write, takes one."""
-        with self._in_flight:
+        with self._in_flight.slot(self._ranks.get(bubble_type or "", len(self._ranks))):
             self.budget.wait()
             yield
 
-    def _get(self, url: str, params: dict, where: str) -> requests.Response:
+    def _get(self, url: str, params: dict, where: str, bubble_type: str | None = None) -> requests.Response:
         try:
-            with self.request_slot():
+            with self.request_slot(bubble_type):
                 response = self.session.get(url, params=params, timeout=self.timeout)
         except requests.exceptions.RetryError as exc:
             raise BubbleError(

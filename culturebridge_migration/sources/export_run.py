@@ -178,7 +178,12 @@ def export_types(
     hash_workers: int | None = None,
     poll_seconds: float = 1.0,
 ) -> Iterator[ExportEvent]:
-    """Export every planned type at once; yields progress every `poll_seconds` and each type's outcome."""
+    """Export every planned type at once; yields progress every `poll_seconds` and each type's outcome.
+
+    The types share the source's requests in flight, and when those are scarce the plans' order decides
+    who goes first: in the load order, a type's table can load while the types after it still page.
+    """
+    source.rank(plan.entity for plan in plans)
     progress: dict[str, ExportProgress] = {}  # written by the export threads, handed on by the caller's
     stop = threading.Event()
 

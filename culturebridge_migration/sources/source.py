@@ -26,6 +26,10 @@ class RecordSource(Protocol):
 
     def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult: ...
 
+    def rank(self, entities: Iterable[Entity]) -> None:
+        """When the source's requests are scarce, these types' go first, in this order."""
+        ...
+
     def meta(self) -> tuple[dict | None, str]:
         """Bubble's /meta document, or None and why it is not there."""
         ...
@@ -54,6 +58,9 @@ class ApiSource:
 
     def export(self, entity: Entity, hooks: ExportHooks) -> ExportResult:
         return self.client.export(entity.bubble_type, hooks)
+
+    def rank(self, entities: Iterable[Entity]) -> None:
+        self.client.rank_types(e.bubble_type for e in entities)
 
     def meta(self) -> tuple[dict | None, str]:
         return self.client.meta()
@@ -103,6 +110,9 @@ class CsvSource:
         result = ExportResult([] if hooks.sink else records, distinct, pages=0, unique_ids=distinct)
         result.unavailable = unavailable_fields(entity)
         return result
+
+    def rank(self, entities: Iterable[Entity]) -> None:
+        pass  # files on disk: nothing is scarce
 
     def meta(self) -> tuple[dict | None, str]:
         return None, "CSV exports carry no schema: the fields are learned from the files"

@@ -10,6 +10,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import bcrypt
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -83,6 +84,24 @@ def test_types_export_at_once_within_one_bound_on_requests_in_flight(
     }
     assert any(len(pair) == 2 for pair in overlapping), "pages of different types were never in flight together"
     assert any(isinstance(e, ExportProgress) for e in events)
+
+
+@pytest.mark.parametrize("order", [("bookings", "posts"), ("posts", "bookings")])
+def test_when_requests_are_scarce_the_types_finish_in_the_plans_order(
+    order: tuple[str, str], sample: SampleData, serve: Callable[..., FakeBubble], tmp_path: Path
+) -> None:
+    """In the load order, a type's table can load while the types after it still page."""
+    data = {ENTITIES[name].bubble_type: sample.records[name] for name in order}
+    with serve(data, latency=0.01) as fake:
+        plans = [ExportPlan(ENTITIES[name]) for name in order]
+        events = run_all(source(fake, page_size=5, workers=2), plans, tmp_path)
+        requests = sorted((r for r in fake.requests if r.bubble_type), key=lambda r: r.at)
+    assert [e.entity.name for e in events if isinstance(e, TypeExport)] == list(order)
+    first, second = (ENTITIES[name].bubble_type for name in order)
+    last_of_first = max(i for i, r in enumerate(requests) if r.bubble_type == first)
+    # The second type pages only in the gaps the first leaves (its first page, the wait for the total).
+    early = sum(r.bubble_type == second for r in requests[:last_of_first])
+    assert early <= 0.1 * sum(r.bubble_type == second for r in requests), early
 
 
 def test_a_failing_type_is_reported_while_the_others_export(bubble_server: FakeBubble, tmp_path: Path) -> None:
