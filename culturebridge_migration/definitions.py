@@ -1,5 +1,6 @@
 """The CultureBridge migration as one Dagster code location."""
 
+import os
 import warnings
 
 import dagster as dg
@@ -40,10 +41,19 @@ defs = dg.Definitions(
     schedules=[*SCHEDULES, passwords_schedule],
     sensors=SENSORS,
     resources=RESOURCES,
-    # Each step is a process of its own, forked from a server that imported this package once: a step
-    # starts in a fraction of the seconds a fresh interpreter takes to import Dagster and the graph. Named,
-    # since Dagster preloads only itself for `-m` (the README's quick start: 37 s -> 25 s).
     executor=dg.multiprocess_executor.configured(
-        {"start_method": {"forkserver": {"preload_modules": ["culturebridge_migration"]}}}
+        {
+            # Each step is a process of its own, forked from a server that imported this package once: a step
+            # starts in a fraction of the seconds a fresh interpreter takes to import Dagster and the graph.
+            # Named, since Dagster preloads only itself for `-m` (the README's quick start: 37 s -> 25 s).
+            "start_method": {"forkserver": {"preload_modules": ["culturebridge_migration"]}},
+            # The export spends most of its time waiting on Bubble: one step more than the cores, so that
+            # loads keep the cores busy while it pages.
+            "max_concurrent": (os.cpu_count() or 1) + 1,
+            # A step starts once the assets it reads exist, not when the steps making them end: a table loads
+            # as soon as its type is exported, while the later types still page. A load refuses an incomplete
+            # export itself, and the reports wait for the run's other steps (and their checks) to end.
+            "step_dependency_config": {"require_upstream_step_success": False},
+        }
     ),
 )

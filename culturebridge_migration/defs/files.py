@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterator
 import dagster as dg
 
 from culturebridge_migration.defs.checks import check_result, check_spec
-from culturebridge_migration.defs.phase2 import table_key
+from culturebridge_migration.defs.phase2 import PRIORITY_TAG, table_key
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.defs.run_tags import is_dry_run
@@ -48,6 +48,7 @@ def build_files_asset(entity_name: str) -> dg.AssetsDefinition:
         check_specs=[check_spec(check, key) for check in FILE_CHECKS],
         can_subset=True,
         pool="bubble_files",
+        op_tags={PRIORITY_TAG: "-1"},  # no table waits for the copies: the loads go first
         hooks=REPORT_HOOKS,
     )
     def _files(

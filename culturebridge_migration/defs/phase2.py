@@ -1,7 +1,9 @@
 """One asset per Phase 2 table, with its validations as asset checks.
 
-The checks are declared on the table assets themselves and computed at the end of the load, so
-every check of a run has its result before anything downstream (reports) reads it. The assets
+The checks are declared on the table assets themselves and computed at the end of the load; the
+reports wait for every step of the run to end (`run_reports.wait_for_the_other_steps`), so every check
+has its result before they read it, although a step downstream of a table starts as soon as the table
+is loaded (definitions.py). The assets
 can be subset: the `validate_migration` job runs only the checks, against Phase 2 as it is now.
 None of the table checks is blocking: no table's load is made wrong by another table's failed
 check, and the `cutover_readiness` gate turns every failed ERROR check into a failed run after
@@ -49,6 +51,7 @@ from culturebridge_migration.validation.checks import (
 from culturebridge_migration.validation.export_digest import ExportDigest
 
 PHASE2_GROUP = "phase2"
+PRIORITY_TAG = "dagster/priority"  # of the steps ready to start, the higher first
 # Where the UI says a table is before any run: the app schema of an unconfigured PostgresResource.
 # A run's materialization names the schema it wrote to (`_metadata`).
 APP_SCHEMA = PostgresResource.model_fields["app_schema"].default
@@ -75,6 +78,12 @@ def column_schema(entity: Entity) -> dg.TableSchema:
     )
 
 
+def tables_after(entity_name: str) -> set[str]:
+    """The tables that load only after this one, directly or through another."""
+    direct = {name for name, e in ENTITIES.items() if entity_name in e.upstream}
+    return direct.union(*(tables_after(name) for name in direct))
+
+
 def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
     entity = ENTITIES[entity_name]
     key = table_key(entity_name)
@@ -95,6 +104,8 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         check_specs=check_specs,
         can_subset=True,
         pool="phase2",
+        # Of the steps ready at once, the table that most others wait for goes first (users, then bookings).
+        op_tags={PRIORITY_TAG: str(len(tables_after(entity_name)))},
         hooks=REPORT_HOOKS,  # a table that fails still leaves the reports, saying why
     )
     def _table(

@@ -8,7 +8,7 @@ writes them itself (`run_reports`' hooks), since everything downstream of it is 
 import dagster as dg
 
 from culturebridge_migration.defs.files import FILE_ENTITIES, files_key
-from culturebridge_migration.defs.phase2 import table_key
+from culturebridge_migration.defs.phase2 import BUBBLE_RECORDS, table_key
 from culturebridge_migration.defs.resources import MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import (
     FOR_RUN_TAG,
@@ -19,6 +19,7 @@ from culturebridge_migration.defs.run_reports import (
     run_stamp,
     run_timing,
     run_verdict,
+    wait_for_the_other_steps,
     write_run_reports,
 )
 from culturebridge_migration.loading.change_capture import install_capture
@@ -39,8 +40,8 @@ RUN_LOG = dg.AssetKey(["reports", "run_log"])
 MAPPINGS = dg.AssetKey(["reports", "id_mappings"])
 HTML = dg.AssetKey(["reports", "html"])
 
-# After the tables and their files: the reports count the copies too.
-_TABLE_KEYS = [table_key(name) for name in ENTITIES] + [files_key(name) for name in FILE_ENTITIES]
+# After the tables, the types kept verbatim and the files: everything the reports count and judge.
+_TABLE_KEYS = [table_key(name) for name in ENTITIES] + [BUBBLE_RECORDS] + [files_key(name) for name in FILE_ENTITIES]
 _DESCRIPTIONS = {
     SUMMARY: "Per entity exported / loaded / rejected / seconds, every check's outcome, and SUCCESS or FAILED.",
     ERRORS: "One CSV row per rejected record: entity, Bubble id, field, value (passwords masked), reason.",
@@ -77,6 +78,7 @@ _KEYS = {
 )
 def migration_reports(context: dg.AssetExecutionContext, postgres: PostgresResource, settings: MigrationSettings):
     run_id = reported_run(context)
+    wait_for_the_other_steps(context)  # the last table's checks, which may still be running
     with postgres.writer(context, settings.writer_wait_seconds):  # the run holds Phase 2 to its end
         written = write_run_reports(context.instance, run_id, postgres, settings)
     report, texts = written.report, written.texts

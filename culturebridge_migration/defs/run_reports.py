@@ -11,6 +11,7 @@ dashboard never disagree.
 
 import json
 import logging
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -154,8 +155,8 @@ def _run_log(instance: dg.DagsterInstance, run_id: str) -> str:
 _STEP_EVENTS = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
 
 
-def run_timing(instance: dg.DagsterInstance, run_id: str) -> RunTiming:
-    """The run's steps from first to last (at cutover: the downtime so far), and the time each stage's steps ran."""
+def _step_bounds(instance: dg.DagsterInstance, run_id: str) -> tuple[dict[str, float], dict[str, float]]:
+    """When each step of the run started, and when those that ended did."""
     starts: dict[str, float] = {}
     ends: dict[str, float] = {}
     for record in instance.get_records_for_run(run_id, of_type=_STEP_EVENTS).records:
@@ -165,6 +166,25 @@ def run_timing(instance: dg.DagsterInstance, run_id: str) -> RunTiming:
             starts[step] = entry.timestamp
         else:
             ends[step] = entry.timestamp
+    return starts, ends
+
+
+def steps_at_work(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    starts, ends = _step_bounds(instance, run_id)
+    return set(starts) - set(ends)
+
+
+def wait_for_the_other_steps(context: dg.AssetExecutionContext, poll_seconds: float = 0.2) -> None:
+    """Steps start once the assets they read exist (definitions.py), so a table's checks may still run when
+    its table is there: a report waits until every other step of its run that began has ended."""
+    own = context.get_step_execution_context().step.key
+    while steps_at_work(context.instance, context.run.run_id) - {own}:
+        time.sleep(poll_seconds)
+
+
+def run_timing(instance: dg.DagsterInstance, run_id: str) -> RunTiming:
+    """The run's steps from first to last (at cutover: the downtime so far), and the time each stage's steps ran."""
+    starts, ends = _step_bounds(instance, run_id)
     now = datetime.now(UTC).timestamp()  # a step still running (this one) runs until the report
     return run_timing_of([StepSpan(step, start, ends.get(step, now)) for step, start in starts.items()])
 

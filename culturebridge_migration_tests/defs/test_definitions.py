@@ -46,3 +46,14 @@ def test_the_syncs_run_their_small_steps_in_the_runs_process_and_a_full_migratio
     for name in ("incremental_sync", "cutover", "cutover_rehearsal"):
         assert defs.resolve_job_def(name).executor_def is dg.in_process_executor, name
     assert defs.resolve_job_def("full_migration").executor_def.name == "multiprocess"
+
+
+def test_of_the_steps_ready_at_once_the_table_most_others_wait_for_starts_first_and_the_file_copies_last() -> None:
+    def priority(name: str) -> int:
+        (asset,) = [a for a in defs.assets if getattr(a, "node_def", None) and a.node_def.name == name]
+        return int(asset.op.tags.get("dagster/priority", 0))
+
+    tables = {name: priority(f"phase2_{e.table}") for name, e in ENTITIES.items()}
+    assert max(tables, key=tables.get) == "users"  # every other table references it
+    assert tables["bookings"] > tables["payments"] and tables["posts"] > tables["comments"]
+    assert priority("files_users") < min(tables.values())
