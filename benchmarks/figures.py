@@ -96,6 +96,9 @@ def migration_figures(run: MigrationRun) -> MigrationFigures:
     loaded = sum(e.loaded for e in entities.values())
     checks = _checks(events)
     run_seconds = (events.end or 0.0) - events.start if events.start else 0.0
+    # Stages overlap (a table loads while the export pages): the wall seconds any of them covered.
+    covered = union_seconds([(s.start or 0.0, s.end or 0.0) for steps in by_stage.values() for s in steps])
+    export_end = max((s.end or 0.0 for s in by_stage["export"]), default=0.0)
     return MigrationFigures(
         via=run.via,
         success=run.success,
@@ -109,7 +112,9 @@ def migration_figures(run: MigrationRun) -> MigrationFigures:
         records_per_second=_per_second(records, run.total_seconds),
         stages={name: Rate(secs, _per_second(records, secs)) for name, secs in stages.items()},
         parts=parts,
-        orchestration_seconds=max(0.0, run.total_seconds - sum(stages.values())),
+        orchestration_seconds=max(0.0, run.total_seconds - covered),
+        after_export_seconds=max(0.0, (events.end or 0.0) - export_end) if export_end else 0.0,
+        requests=sum(int(events.metadata(export_key(name)).get("requests", 0)) for name in ENTITIES),
         validation=Rate(validation, _per_second(loaded, validation)),
         checks_seconds=sum(c.seconds or 0.0 for c in checks.values()),
         load_rows_per_second=_per_second(loaded, stages["load"]),

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from benchmarks.ceilings.dlt_rest_api import MISSING as DLT_MISSING
 from benchmarks.report import DltFailed, MigrationFigures, Report, ServerReport
+from culturebridge_migration.settings import BY_VARIABLE
 
 LABEL = 30
 STAGE_COLUMNS = (10, 12, 14)  # seconds, records/s, records/min
@@ -83,7 +84,19 @@ def _stages(report: Report) -> str:
     row("reports", lambda f: (f.stages["reports"].seconds, f.stages["reports"].records_per_second))
     row("orchestration (Dagster)", lambda f: (f.orchestration_seconds, None))
     row("  of which before the run", lambda f: (f.startup_seconds, None))
+    row("after the export's end", lambda f: (f.after_export_seconds, None))
     row("total", lambda f: (f.total_seconds, f.records_per_second))
+    latency, workers = (
+        report.arguments.get("latency") or 0,
+        report.arguments.get("page_workers") or BY_VARIABLE["MIGRATION_PAGE_WORKERS"].default,
+    )
+    for server in report.servers if latency else ():
+        f = server.migration
+        floor = f.requests / workers * latency  # Bubble's bound: every request waits `latency`, `workers` at a time
+        lines.append(
+            f"{server.server.name}: request floor {f.requests:,} requests / {workers} in flight x {latency:g} s = "
+            f"{floor:.1f} s; total {_x(f.total_seconds / floor if floor else None)} it"
+        )
     return "\n".join(lines)
 
 

@@ -64,7 +64,9 @@ class MigrationFigures:
     records_per_second: float
     stages: dict[str, Rate]
     parts: Parts
-    orchestration_seconds: float
+    orchestration_seconds: float  # total minus the wall seconds some stage's step ran
+    after_export_seconds: float  # from the export step's end to the run's: what is waited for after the last page
+    requests: int  # the Data API searches of the export (pages, census), as its metadata counts them
     validation: Rate
     checks_seconds: float  # the table checks' own seconds, summed
     load_rows_per_second: float
