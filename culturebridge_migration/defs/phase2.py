@@ -1,10 +1,10 @@
 """One asset per Phase 2 table, with its validations as asset checks.
 
-The checks are declared on the table assets themselves and computed at the end of the load; the
-reports wait for every step of the run to end (`run_reports.wait_for_the_other_steps`), so every check
-has its result before they read it, although a step downstream of a table starts as soon as the table
-is loaded (definitions.py). The assets
-can be subset: the `validate_migration` job runs only the checks, against Phase 2 as it is now.
+The checks are declared on the table assets themselves and computed at the end of the load. A step
+downstream of a table starts as soon as the table is loaded (definitions.py), its checks perhaps still
+running, so the reports wait for every other step of the run to end before they read any check
+(`run_reports.wait_for_the_other_steps`). The assets can be subset: the `validate_migration` job runs
+only the checks, against Phase 2 as it is now.
 None of the table checks is blocking: no table's load is made wrong by another table's failed
 check, and the `cutover_readiness` gate turns every failed ERROR check into a failed run after
 the reports were written. The load is `loading.migrate`, the checks `validation.checks`.
