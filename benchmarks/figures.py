@@ -113,6 +113,9 @@ def migration_figures(run: MigrationRun) -> MigrationFigures:
         stages={name: Rate(secs, _per_second(records, secs)) for name, secs in stages.items()},
         parts=parts,
         orchestration_seconds=max(0.0, run.total_seconds - covered),
+        export_load_seconds=union_seconds(
+            [(s.start or 0.0, s.end or 0.0) for s in by_stage["export"] + by_stage["load"]]
+        ),
         after_export_seconds=max(0.0, (events.end or 0.0) - export_end) if export_end else 0.0,
         requests=sum(int(events.metadata(export_key(name)).get("requests", 0)) for name in ENTITIES),
         validation=Rate(validation, _per_second(loaded, validation)),

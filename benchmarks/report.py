@@ -65,6 +65,7 @@ class MigrationFigures:
     stages: dict[str, Rate]
     parts: Parts
     orchestration_seconds: float  # total minus the wall seconds some stage's step ran
+    export_load_seconds: float  # wall seconds the export or a load ran (they overlap): what dlt is compared with
     after_export_seconds: float  # from the export step's end to the run's: what is waited for after the last page
     requests: int  # the Data API searches of the export (pages, census), as its metadata counts them
     validation: Rate
