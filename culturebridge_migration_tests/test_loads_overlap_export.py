@@ -34,8 +34,8 @@ def step_spans(home: Path) -> dict[str, list[float]]:
 def test_a_table_loads_while_later_types_page_and_the_verdict_judges_every_check(
     workdir: Path, user_env: Callable
 ) -> None:
-    # Bubble at 0.25 s a request: the bookings and payments page for seconds after the users are exported.
-    sample = generate_sample(100, bookings=8000, payments=8000)
+    # Bubble at 0.25 s a request: the bookings, then the payments page for seconds after the users are exported.
+    sample = generate_sample(100, bookings=8000, payments=24000)
     data = {ENTITIES[name].bubble_type: records for name, records in sample.records.items()}
     home = workdir / "dagster_home"
     home.mkdir()
