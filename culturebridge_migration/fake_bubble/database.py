@@ -10,6 +10,8 @@ import json
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TypeVar
 
 from culturebridge_migration.fake_bubble import meta as bubble_meta
@@ -18,6 +20,7 @@ from culturebridge_migration.mapping.values import parse_datetime
 
 T = TypeVar("T")
 CREATED = "Created Date"
+MODIFIED = "Modified Date"
 
 
 def _key(record: dict) -> str:
@@ -45,9 +48,9 @@ class Database:
         self._versions: dict[str, int] = {}
         self._generation = 0  # bumped by every change, so derived views know they are stale
         self._cache: dict[tuple, list[dict]] = {}
-        # Per type: (its version, (Created Dates ascending, the records in that order) or None when a
-        # record's Created Date is not a date).
-        self._created_indexes: dict[str, tuple[int, tuple[list, list[dict]] | None]] = {}
+        # Per type: (its version, its index, or None when a record's Created Date is not a date).
+        self._date_indexes: dict[str, tuple[int, DateIndex | None]] = {}
+        self._index_builds: dict[str, threading.Lock] = {}
         self._derived: dict[str, tuple[int, object]] = {}
         self._kinds: bubble_meta.KindCounts | None = None  # built by the first /meta, then kept current
 
@@ -116,7 +119,7 @@ class Database:
             records = list(self._things[bubble_type].values())
         schema = Schema(bubble_type, lambda key: self.field_exists(bubble_type, key), self.geocode)
         tests = [compile_constraint(c, schema) for c in constraints]  # a bad constraint is refused either way
-        matched = self._created_window(bubble_type, version, records, constraints, sort_field, descending)
+        matched = self._indexed_window(bubble_type, version, records, constraints, sort_field, descending)
         if matched is None:
             matched = [r for r in records if all(test(r) for test in tests)]
             if sort_field:
@@ -129,7 +132,7 @@ class Database:
             self._cache[key] = matched
         return matched
 
-    def _created_window(
+    def _indexed_window(
         self,
         bubble_type: str,
         version: int,
@@ -138,27 +141,34 @@ class Database:
         sort_field: str | None,
         descending: bool,
     ) -> list[dict] | None:
-        """A search by Created Date range only, sorted by it, answered from the type's Created Date index.
+        """A search by a Created or Modified Date range only, sorted by Created Date, answered from an index
+        as Bubble's database answers it (the census's windows, the incremental export's changes).
 
         The same records in the same order as testing each one (a stable sort of the type); None when
-        the search has another form or some record's Created Date is not a date, so the caller tests them.
+        the search has another form or some record's date is not a date, so the caller tests them.
         """
-        bounds = date_bounds(constraints, CREATED) if sort_field == CREATED and not descending else None
-        if bounds is None:
+        if sort_field != CREATED or descending:
             return None
+        for key in (CREATED, MODIFIED):
+            bounds = date_bounds(constraints, key)
+            if bounds is not None:
+                index = self._date_index(bubble_type, version, records)
+                return index.window(key, *bounds) if index else None
+        return None
+
+    def _date_index(self, bubble_type: str, version: int, records: list[dict]) -> DateIndex | None:
+        """The type's index at `version`, built by one search while the others arriving meanwhile wait for it
+        (a census asks for many windows of a changed type at once: each sorting the type cost seconds)."""
         with self._lock:
-            index = self._created_indexes.get(bubble_type)
-        if index is None or index[0] != version:
-            index = (version, _created_index(records))
+            building = self._index_builds.setdefault(bubble_type, threading.Lock())
+        with building:
             with self._lock:
-                self._created_indexes[bubble_type] = index
-        if index[1] is None:
-            return None
-        dates, ordered = index[1]
-        after, before = bounds
-        first = bisect_right(dates, after) if after is not None else 0
-        stop = bisect_left(dates, before) if before is not None else len(dates)
-        return ordered[first:stop]
+                built = self._date_indexes.get(bubble_type)
+            if built is None or built[0] != version:
+                built = (version, DateIndex.of(records))
+                with self._lock:
+                    self._date_indexes[bubble_type] = built
+        return built[1]
 
     def writable_keys(self, bubble_type: str) -> frozenset[str] | None:
         """The keys a write may set, when the type's fields are known (a `/meta` given whole); None: any key."""
@@ -223,12 +233,37 @@ class Database:
         return value
 
 
-def _created_index(records: list[dict]) -> tuple[list, list[dict]] | None:
-    """The records sorted by Created Date (stable), with their dates; None if one has no ISO date there."""
-    if not all(bubble_meta.is_iso_date(r.get(CREATED)) for r in records):
-        return None
-    keyed = sorted(((parse_datetime(r[CREATED]), i) for i, r in enumerate(records)), key=lambda pair: pair[0])
-    return [moment for moment, _ in keyed], [records[i] for _, i in keyed]
+@dataclass(frozen=True)
+class DateIndex:
+    """A type's records sorted by Created Date (stable: ties keep their order), and their Modified Dates."""
+
+    created: list[datetime]
+    ordered: list[dict]
+    modified: list[datetime] | None  # ascending; None when a record has no ISO Modified Date
+    positions: list[int]  # of each of `modified`, its record's place in `ordered`
+
+    @classmethod
+    def of(cls, records: list[dict]) -> DateIndex | None:
+        """None if a record has no ISO Created Date."""
+        if not all(bubble_meta.is_iso_date(r.get(CREATED)) for r in records):
+            return None
+        keyed = sorted(((parse_datetime(r[CREATED]), i) for i, r in enumerate(records)), key=lambda pair: pair[0])
+        ordered = [records[i] for _, i in keyed]
+        if not all(bubble_meta.is_iso_date(r.get(MODIFIED)) for r in ordered):
+            return cls([moment for moment, _ in keyed], ordered, None, [])
+        changes = sorted(((parse_datetime(r[MODIFIED]), k) for k, r in enumerate(ordered)), key=lambda pair: pair[0])
+        return cls([moment for moment, _ in keyed], ordered, [moment for moment, _ in changes], [k for _, k in changes])
+
+    def window(self, key: str, after: datetime | None, before: datetime | None) -> list[dict] | None:
+        """The records whose `key` date lies strictly between `after` and `before`, in Created Date order."""
+        dates = self.created if key == CREATED else self.modified
+        if dates is None:
+            return None
+        first = bisect_right(dates, after) if after is not None else 0
+        stop = bisect_left(dates, before) if before is not None else len(dates)
+        if key == CREATED:
+            return self.ordered[first:stop]
+        return [self.ordered[k] for k in sorted(self.positions[first:stop])]
 
 
 def _sort_value(value: object) -> tuple:
