@@ -5,8 +5,9 @@ it was. Before the upsert, the previous version of every row it will change is s
 `row_changes` (and a hash of the version it leaves), so a rollback can restore exactly what this
 run touched and see what the app changed since. Rows whose values did not change are not written
 at all, so a re-run on unchanged data writes nothing. Rows PostgreSQL refuses are set aside with
-its reason (`isolation`); the rest load. The table and the id map are analyzed at the end, so what
-runs next plans on the rows that are there, not on statistics from before a bulk load.
+its reason (`isolation`); the rest load. The table and the id map are analyzed at the end when the load
+changed enough of them, so what runs next plans on the rows that are there, not on statistics from
+before a bulk load.
 """
 
 from __future__ import annotations
@@ -67,9 +68,18 @@ def load_rows(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, objec
     table = db.table(entity)
     load_into = _first_load if _claim_empty_table(db, table) else _upsert
     load = load_into(db, entity, rows, run_id)
-    db.execute(sql.SQL("ANALYZE {}").format(table))  # the checks and the sweep plan on what is there now
-    db.execute(sql.SQL("ANALYZE {}").format(db.bookkeeping("id_map")))
+    # The checks and the sweep plan on what is there now.
+    _analyze_if_moved(db, table, load.result.inserted + load.result.updated)
+    _analyze_if_moved(db, db.bookkeeping("id_map"), load.result.inserted)
     return load
+
+
+def _analyze_if_moved(db: Phase2Database, table: sql.Identifier, changed: int) -> None:
+    """ANALYZE when `changed` rows could move the plans: autovacuum's own rule, 50 rows and 10% of the
+    table (a few changed rows at cutover, an ANALYZE of every large table cost seconds of downtime)."""
+    planned = db.scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table.as_string(db.conn),))
+    if planned is None or planned < 0 or changed > 50 + 0.1 * planned:  # -1: never analyzed
+        db.execute(sql.SQL("ANALYZE {}").format(table))
 
 
 def _upsert(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]], run_id: str) -> Load:
