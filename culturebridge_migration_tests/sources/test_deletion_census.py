@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -344,3 +345,15 @@ def test_a_record_known_with_two_created_dates_is_refused_before_any_request(
         with pytest.raises(ValueError, match="two Created Dates"):
             take_census(client(fake), "post", twice)
         assert not fake.requests
+
+
+def test_a_record_known_in_another_zone_and_to_the_microsecond_is_the_same_bubble_moment(things: Things) -> None:
+    """Phase 2 hands back its timestamps in the session's zone and to the microsecond; the export, Bubble's."""
+    records = things(300)
+    paris = ZoneInfo("Europe/Paris")
+    from_phase2 = [
+        (created.astimezone(paris) + timedelta(microseconds=456), bubble_id) for created, bubble_id in known(records)
+    ]
+    with FakeBubble({"post": records[1:]}, api_key=KEY) as fake:
+        result = take_census(client(fake), "post", [*from_phase2, *known(records[150:])])
+    assert (result.known, result.gone, result.unknown) == (300, {records[0]["_id"]}, frozenset())
