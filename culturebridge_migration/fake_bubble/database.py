@@ -1,13 +1,16 @@
 """One Bubble database (the live one, or version-test's): its things, searches and `/meta`.
 
-Searches are cached until their type changes, so paging through a large type sorts it once; `/meta` is
-inferred on first request, then kept current record by record (a change costs what the record holds).
+Searches are cached until their type changes, so paging through a large type sorts it once; searches
+by a Created or Modified Date range are answered from an index of the type, built again in the
+background once a burst of writes ends, as Bubble's database keeps its own; `/meta` is inferred on
+first request, then kept current record by record (a change costs what the record holds).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -21,6 +24,7 @@ from culturebridge_migration.mapping.values import parse_datetime
 T = TypeVar("T")
 CREATED = "Created Date"
 MODIFIED = "Modified Date"
+REINDEX_AFTER_QUIET = 0.3  # seconds without a write to a type before it is indexed again
 
 
 def _key(record: dict) -> str:
@@ -51,6 +55,8 @@ class Database:
         # Per type: (its version, its index, or None when a record's Created Date is not a date).
         self._date_indexes: dict[str, tuple[int, DateIndex | None]] = {}
         self._index_builds: dict[str, threading.Lock] = {}
+        self._last_write: dict[str, float] = {}
+        self._reindexing: set[str] = set()  # types whose index a timer will build again
         self._derived: dict[str, tuple[int, object]] = {}
         self._kinds: bubble_meta.KindCounts | None = None  # built by the first /meta, then kept current
 
@@ -107,6 +113,26 @@ class Database:
     def _changed(self, bubble_type: str) -> None:
         self._versions[bubble_type] = self._versions.get(bubble_type, 0) + 1
         self._generation += 1
+        self._last_write[bubble_type] = time.monotonic()
+        if bubble_type not in self._reindexing:
+            self._reindexing.add(bubble_type)
+            self._reindex_later(bubble_type, REINDEX_AFTER_QUIET)
+
+    def _reindex_later(self, bubble_type: str, seconds: float) -> None:
+        timer = threading.Timer(seconds, self._reindex, (bubble_type,))
+        timer.daemon = True
+        timer.start()
+
+    def _reindex(self, bubble_type: str) -> None:
+        """Index a changed type again once its writes stop, as a database keeps its indexes on write: the
+        first searches after a burst of changes (a cutover's) would otherwise all wait for the sort."""
+        with self._lock:
+            quiet = time.monotonic() - self._last_write[bubble_type]
+            if quiet < REINDEX_AFTER_QUIET:
+                return self._reindex_later(bubble_type, REINDEX_AFTER_QUIET - quiet)
+            self._reindexing.discard(bubble_type)
+            version, records = self._versions.get(bubble_type, 0), list(self._things.get(bubble_type, {}).values())
+        self._date_index(bubble_type, version, records)
 
     # -- search ---------------------------------------------------------------------------------------
     def search(self, bubble_type: str, constraints: list, sort_field: str | None, descending: bool) -> list[dict]:

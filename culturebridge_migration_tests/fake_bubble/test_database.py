@@ -138,3 +138,27 @@ def test_a_record_without_a_modified_date_is_judged_one_by_one(base_time: dateti
     after = [{"key": MODIFIED, "constraint_type": "greater than", "value": format_bubble_datetime(base_time)}]
     found = {r["_id"] for r in db.search("booking", after, CREATED, False)}
     assert found == {r["_id"] for r in records[:50] if parse_datetime(r[MODIFIED]) > base_time}
+
+
+def test_a_changed_type_is_indexed_again_in_the_background_once_its_writes_stop(
+    base_time: datetime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As a database keeps its indexes on write: the first search after a burst of changes (the cutover's)
+    does not wait for the type to be sorted again."""
+    records = bookings(base_time, 3_000)
+    db = Database({"booking": records})
+    built_by, build = [], database.DateIndex.of
+
+    def recorded(things: list[dict]) -> object:
+        built_by.append(threading.current_thread())
+        return build(things)
+
+    monkeypatch.setattr(database.DateIndex, "of", staticmethod(recorded))
+    for record in records[:20]:
+        db.put("booking", {**record, "Title": "changed"})
+    deadline = time.monotonic() + 10
+    while not built_by and time.monotonic() < deadline:
+        time.sleep(0.05)
+    found = db.search("booking", window(base_time, None), CREATED, False)
+    assert len(built_by) == 1 and built_by[0] is not threading.current_thread()
+    assert [r["_id"] for r in found] == expected_in_window(db.records("booking"), base_time, None)
