@@ -13,6 +13,8 @@ from enum import StrEnum
 
 import requests
 
+from culturebridge_migration.sources.http import json_body
+
 
 class Verdict(StrEnum):
     VERIFIED = "verified"
@@ -58,6 +60,6 @@ def read_answer(status: int, body: object) -> BubbleAnswer:
 
 def _json(answer: requests.Response) -> object:
     try:
-        return answer.json()
+        return json_body(answer)
     except ValueError:
         return None

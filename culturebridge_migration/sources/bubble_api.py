@@ -31,7 +31,7 @@ from culturebridge_migration.mapping.entities import BUILT_IN_KEYS, CREATED_KEY,
 from culturebridge_migration.mapping.values import MAX_JSON_DEPTH, nesting_depth, pruned_json_text, too_deep
 from culturebridge_migration.redaction import redact_url, scrub
 from culturebridge_migration.sources.hooks import ExportHooks
-from culturebridge_migration.sources.http import RetryPolicy
+from culturebridge_migration.sources.http import RetryPolicy, json_body
 from culturebridge_migration.sources.request_slots import RequestSlots
 from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
 
@@ -195,7 +195,7 @@ class BubbleClient:
         except BubbleNotFound:
             return None, "the app hides /meta (Settings > API: 'Hide Swagger API documentation access')"
         try:
-            document = response.json()
+            document = json_body(response)
         except ValueError:
             return None, f"/meta did not answer JSON ({response.text[:60]!r})"
         return (document, "") if isinstance(document, dict) else (None, "/meta did not answer a JSON object")
@@ -446,7 +446,7 @@ class BubbleClient:
 
 
 def _page_document(response: requests.Response, prune: bool) -> dict:
-    return json.loads(pruned_json_text(response.text, _PAGE_DEPTH)) if prune else response.json()
+    return json.loads(pruned_json_text(response.text, _PAGE_DEPTH)) if prune else json_body(response)
 
 
 class _PageTooDeep(BubbleError):
@@ -485,7 +485,7 @@ def _readable(record: object, position: int) -> dict:
 
 def bubble_message(response: requests.Response) -> str:
     try:
-        body = response.json()
+        body = json_body(response)
         inner = body.get("body", body) if isinstance(body, dict) else {}
         return str(inner.get("message") or inner.get("status") or body)[:200]
     except ValueError:

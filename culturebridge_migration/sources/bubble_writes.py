@@ -23,7 +23,7 @@ from urllib3.exceptions import ConnectTimeoutError
 
 from culturebridge_migration.redaction import scrub
 from culturebridge_migration.sources.bubble_api import BubbleClient, BubbleError, BubbleThingMissing, bubble_message
-from culturebridge_migration.sources.http import TRANSIENT_STATUSES
+from culturebridge_migration.sources.http import TRANSIENT_STATUSES, json_body
 
 BULK_LIMIT = 1_000  # Bubble's most lines in one bulk create
 
@@ -72,7 +72,7 @@ class BubbleWriter:
         where = f"a create of type {bubble_type!r}"
         response = self._send("POST", self._url(bubble_type), json.dumps(fields), "application/json", where)
         try:
-            return str(_success(response.json())["id"])
+            return str(_success(json_body(response))["id"])
         except (ValueError, KeyError, TypeError):
             raise self._unknown(where, f"an answer without the new id ({_preview(response)})") from None
 

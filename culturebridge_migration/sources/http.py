@@ -9,6 +9,7 @@ numbers and the same backoff.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,6 +20,12 @@ from urllib3.exceptions import MaxRetryError, NameResolutionError, NewConnection
 from urllib3.util.retry import Retry
 
 TRANSIENT_STATUSES = (429, 500, 502, 503, 504)
+
+
+def json_body(response: requests.Response) -> object:
+    """The body as JSON, read by the standard library: `response.json()` uses simplejson when it is installed,
+    which refuses the NaN and Infinity that `json` reads, so an app's value would fail on some machines only."""
+    return json.loads(response.content)
 
 
 REFUSED_RETRIES = 2  # a refused connection is tried again this often, not max_retries times

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 
@@ -58,6 +59,17 @@ def test_export_pages_through_every_record_in_created_order(server: FakeBubble) 
     assert [r["Title"] for r in result.records] == [f"thing {i}" for i in range(250)]
     assert (result.announced_total, result.pages) == (250, 3)
     assert sorted(pages_asked(server)) == [0, 100, 200]
+
+
+def test_a_page_holding_infinity_is_read_the_same_whichever_json_library_requests_found(things: Things) -> None:
+    """`requests` decodes with simplejson when it is installed (dlt brings it), which refuses the NaN and
+    Infinity that the standard library reads: an app's value must not fail a type on some machines only."""
+    records = things(3)
+    records[1]["Score"], records[2]["Score"] = math.inf, math.nan
+    with FakeBubble({"post": records}, api_key=KEY) as fake:
+        result = client(fake).export("post")
+    scores = [r.get("Score") for r in result.records]
+    assert scores[0] is None and scores[1] == math.inf and math.isnan(scores[2])
 
 
 def test_page_size_is_capped_at_bubbles_100(server: FakeBubble) -> None:
