@@ -8,7 +8,7 @@ The step can be subset: `--select bubble/users` exports only the users. The work
 `sources.export_run`; this module wires resources to it and reports what it did.
 """
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -21,7 +21,7 @@ from culturebridge_migration.mapping.entities import ENTITIES, EXTRA_PREFIX, Ent
 from culturebridge_migration.reporting.markdown import export_preview
 from culturebridge_migration.reporting.progress import ProgressLog
 from culturebridge_migration.sources.bubble_api import BubbleError
-from culturebridge_migration.sources.deletion_census import CensusOutcome
+from culturebridge_migration.sources.deletion_census import CensusOutcome, KnownRecord
 from culturebridge_migration.sources.export_run import (
     ExportFailure,
     ExportPlan,
@@ -176,9 +176,25 @@ def _plans(
             start = watermark - timedelta(minutes=config.overlap_minutes) if watermark else None
             known = db.known_password_hashes(entity) if entity.has_passwords else {}
             # Types kept verbatim are archived, not swept: the census runs for the migrated tables.
-            census = db.known_records(entity) if config.census and entity.name in settings.entities() else None
+            census = (
+                _known_records(postgres, settings, entity)
+                if config.census and entity.name in settings.entities()
+                else None
+            )
             plans.append(ExportPlan(entity, start, known, census))
     return plans
+
+
+def _known_records(
+    postgres: PostgresResource, settings: MigrationSettings, entity: Entity
+) -> Callable[[], list[KnownRecord]]:
+    """Reads, on a connection of its own, what Phase 2 knows of the type (when its census is about to run)."""
+
+    def read() -> list[KnownRecord]:
+        with postgres.database(settings.entities()) as db:
+            return db.known_records(entity)
+
+    return read
 
 
 def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> dg.MaterializeResult:

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -39,8 +39,9 @@ class ExportPlan:
     entity: Entity
     modified_after: datetime | None = None
     known_hashes: Mapping[tuple[str, str], str] = field(default_factory=dict)  # see PasswordGuard
-    # Cutover: the records Phase 2 knows; after the export, a census finds which of them Bubble deleted.
-    census_known: Sequence[KnownRecord] | None = None
+    # Cutover: reads the records Phase 2 knows; after the export, a census finds which of them Bubble
+    # deleted. Called by the type's own thread once its pages are in, so Bubble is asked at once.
+    census_known: Callable[[], Sequence[KnownRecord]] | None = None
 
 
 @dataclass
@@ -143,7 +144,7 @@ def _census(source: RecordSource, plan: ExportPlan, exported: Sequence[KnownReco
         return None
     clock = time.monotonic()
     try:
-        result = source.census(plan.entity, [*plan.census_known, *exported])
+        result = source.census(plan.entity, [*plan.census_known(), *exported])
     except (BubbleError, ValueError) as exc:  # the loads go on; the cutover's check says deletions are unknown
         return CensusOutcome.failed(exc, time.monotonic() - clock)
     if result is None:
