@@ -26,6 +26,9 @@ so a count equal to the known records of W proves that nothing in W was deleted.
    with Bubble's strict inequalities at millisecond precision (`>= t` is `greater than t - 1 ms`),
    so records sharing a Created Date are never cut apart and each record lies in one window a level.
 3. A window Bubble announces empty (below the cap) holds no live record: its known records are gone.
+   A window's total need not be asked: when a window counted below the cap is split, its halves
+   partition it, so one half's total is the parent's minus the other's (exact while Bubble is
+   read-only; a negative difference says it was not, and that half is counted).
 4. A window that is small (at most a page of known records), that cannot be split (every known record
    shares one Created Date), or whose differences are dense enough that reading is the cheaper way,
    is read in full (continuing past the cap by Created Date, like the export) and compared id by id.
@@ -51,10 +54,11 @@ at cutover with Bubble read-only.
 Cost, for a type of n known records, d of them deleted, pages of P = 100 records, search cap C:
 - no deletion: W0 requests, the windows it takes to get below the cap: 1 when n < C, at most 2n/C else;
 - every deletion found: one more request, its confirmation by id (rule 5), made concurrently;
-- d sparse deletions: at most W0 + 2 * d * ceil(log2(n / P)) + d requests (two counts a level on each
-  deletion's path down to a window of at most P known records, the top log2(d) levels shared), and
-  about 2 * d * P records read; the levels are counted concurrently, so wall time grows with the
-  depth, about log2(n / P) round trips, not with the requests;
+- d sparse deletions: at most W0 + d * (ceil(log2(n / P)) + 2) + d requests (one count a level on each
+  deletion's path down to a window of at most P known records, the other half's total derived; the
+  two halves at the bottom read; the top log2(d) levels shared), and about 2 * d * P records read;
+  the levels are counted concurrently, so wall time grows with the depth, about log2(n / P) round
+  trips, not with the requests (while they fit in the requests in flight);
 - dense differences (a window whose pages are at most twice its difference, when that difference is
   spread over both halves of its parent) are read instead of split, so even scattered mass deletions
   cost about a full export; a deleted run of records costs a few requests at each end of the run, as
@@ -169,6 +173,15 @@ class Window:
         return self.stop - self.first
 
 
+@dataclass(frozen=True)
+class Halves:
+    """The two halves of a window Bubble counted below the cap: counting one tells the other's total."""
+
+    lower: Window
+    upper: Window
+    total: int  # the parent's, exact (below the cap)
+
+
 class Step(Enum):
     SETTLED = "settled"  # the count proves no deletion
     ALL_GONE = "all gone"  # Bubble has nothing in the window
@@ -231,7 +244,7 @@ def _reading_is_cheaper(total: int, difference: int, parent_difference: int | No
 
 @dataclass
 class _Tally:
-    children: list[Window] = field(default_factory=list)
+    children: list[Window | Halves] = field(default_factory=list)
     seen: set[str] = field(default_factory=set)  # ids Bubble showed
     absent: set[str] = field(default_factory=set)  # known ids of read or empty windows not shown there
     requests: int = 0
@@ -311,24 +324,47 @@ class _Census:
                 raise
         return tally
 
-    def visit(self, window: Window) -> _Tally:
-        if window.known <= self.client.page_size:
-            return self.read(window)  # one page tells both the total and the ids
-        k = split_point(self.created, window.first, window.stop)
-        cap = self.client.search_cap
+    def visit(self, task: Window | Halves) -> _Tally:
+        return self.visit_halves(task) if isinstance(task, Halves) else self.visit_window(task)[0]
+
+    def visit_halves(self, halves: Halves) -> _Tally:
+        """Count one half (a large one: a small one is read anyway); the other's total is the parent's minus
+        it, since they partition the parent. Both small: each is read, which tells its total and its ids."""
+        page = self.client.page_size
+        asked, other = (halves.upper, halves.lower) if halves.lower.known <= page else (halves.lower, halves.upper)
+        if asked.known <= page:
+            return _Tally(children=[halves.lower, halves.upper])
+        tally, total = self.visit_window(asked)
+        derived = halves.total - total if total is not None else None
+        # Negative only if Bubble changed meanwhile (the census needs it read-only): then it is counted.
+        rest, _ = self.visit_window(other, derived if derived is not None and derived >= 0 else None)
+        tally.add(rest)
+        tally.children += rest.children
+        return tally
+
+    def visit_window(self, window: Window, total: int | None = None) -> tuple[_Tally, int | None]:
+        """What a window's total says to do, asking Bubble for it unless `total` is known; with the total asked."""
+        page, cap = self.client.page_size, self.client.search_cap
+        if window.known <= page and total is None:
+            return self.read(window), None  # one page tells both the total and the ids
+        k = split_point(self.created, window.first, window.stop) if window.known > page else None
         if k is not None and window.known >= cap:
-            return _Tally(children=halves(window, self.created, k, None))  # no count could settle it
-        total = self.client.count(self.bubble_type, created_constraints(window.start, window.end))
-        tally = _Tally(requests=1, counted=1)
-        step = next_step(window, total, search_cap=cap, page_size=self.client.page_size, splittable=k is not None)
+            return _Tally(children=halves(window, self.created, k, None)), None  # no count could settle it
+        tally = _Tally()
+        if total is None:
+            total = self.client.count(self.bubble_type, created_constraints(window.start, window.end))
+            tally = _Tally(requests=1, counted=1)
+        step = next_step(window, total, search_cap=cap, page_size=page, splittable=k is not None)
         if step is Step.SPLIT and k is not None:
-            difference = window.known - total if total < cap else None  # at the cap, only a bound
-            tally.children = halves(window, self.created, k, difference)
+            if total < cap:
+                tally.children = [Halves(*halves(window, self.created, k, window.known - total), total)]
+            else:  # at the cap, the count is only a bound: each half is counted
+                tally.children = halves(window, self.created, k, None)
         elif step is Step.ALL_GONE:
             tally.absent = set(self.ids[window.first : window.stop])
         elif step is Step.READ:
             tally.add(self.read(window))
-        return tally
+        return tally, total
 
     def read(self, window: Window) -> _Tally:
         """Every record Bubble has in the window, compared id by id with the known ones."""
