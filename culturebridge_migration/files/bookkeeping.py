@@ -107,13 +107,15 @@ def _upsert(migration_schema: str) -> sql.Composed:
     )
 
 
-def file_rows(conn: psycopg.Connection, migration_schema: str, *, entity: str | None = None) -> list[FileRow]:
-    """Every row (of one entity, if given), in a stable order: for reports, rollbacks and tests."""
+def file_rows(
+    conn: psycopg.Connection, migration_schema: str, *, entity: str | None = None, not_copied: bool = False
+) -> list[FileRow]:
+    """Every row (of one entity, if given; only the links not copied, if asked), in a stable order."""
     query = sql.SQL(
-        "SELECT {columns}, recorded_at FROM {table} WHERE %(entity)s::text IS NULL OR entity = %(entity)s "
-        "ORDER BY entity, bubble_id, column_name, original_url"
+        "SELECT {columns}, recorded_at FROM {table} WHERE (%(entity)s::text IS NULL OR entity = %(entity)s)"
+        " AND (NOT %(not_copied)s OR status <> 'copied') ORDER BY entity, bubble_id, column_name, original_url"
     ).format(columns=sql.SQL(", ").join(map(sql.Identifier, _COLUMNS)), table=sql.Identifier(migration_schema, "files"))
-    return [_file_row(row) for row in conn.execute(query, {"entity": entity}).fetchall()]
+    return [_file_row(row) for row in conn.execute(query, {"entity": entity, "not_copied": not_copied}).fetchall()]
 
 
 def _file_row(row: tuple) -> FileRow:

@@ -66,7 +66,7 @@ def copy_table_files(
         outcome.relinked = _point_at_copies(db, entity, refs, outcome.summary.public_urls, run_id)
     current = {(r.bubble_id, r.column, r.url) for r in refs}
     with db.transaction():
-        for row in file_rows(db.conn, schema, entity=entity.name):
+        for row in file_rows(db.conn, schema, entity=entity.name, not_copied=True):
             if (row.ref.bubble_id, row.ref.column, row.ref.url) not in current:
                 continue
             if row.result.status == "missing":

@@ -50,6 +50,15 @@ def test_results_read_back_as_they_were_saved(conn: psycopg.Connection) -> None:
     assert [row.ref for row in file_rows(conn, SCHEMA, entity="users")] == [PHOTO]
 
 
+def test_the_links_not_copied_are_read_without_the_copied_ones(conn: psycopg.Connection) -> None:
+    """A cutover lists a table's missing and failed links; reading its 40k copied ones too cost 0.6 s."""
+    save_file_results(conn, SCHEMA, [(SHARED, copied("g")), (SHARED_AGAIN, copied("g")), (GONE, MISSING)], "run-1")
+
+    rows = file_rows(conn, SCHEMA, entity="resources", not_copied=True)
+
+    assert [(row.ref, row.result) for row in rows] == [(GONE, MISSING)]
+
+
 def test_copied_files_are_known_by_their_original_url(conn: psycopg.Connection) -> None:
     save_file_results(conn, SCHEMA, [(PHOTO, copied("a")), (SHARED, copied("g")), (GONE, MISSING)], "run-1")
 
