@@ -9,21 +9,29 @@ from __future__ import annotations
 import html
 import io
 from collections import Counter
-
-import matplotlib
-
-matplotlib.use("Agg")  # no display: render to files only
-import matplotlib.pyplot as plt
+from typing import TYPE_CHECKING
 
 from culturebridge_migration.reporting.report import CheckRecord, MigrationReport, timing_lines
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 GREEN, AMBER, RED, GREY = "#2e7d32", "#f9a825", "#c62828", "#9e9e9e"
 
 
-def _svg(fig: plt.Figure) -> str:
+def _chart(width: float, height: float) -> tuple[Figure, Axes]:
+    """A figure of its own, not pyplot's: no global state, no display, and matplotlib imported only when a
+    report is drawn (importing it cost every `dagster` command half a second)."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height))
+    return fig, fig.subplots()
+
+
+def _svg(fig: Figure) -> str:
     buffer = io.StringIO()
     fig.savefig(buffer, format="svg", bbox_inches="tight")
-    plt.close(fig)
     text = buffer.getvalue()
     return text[text.index("<svg") :]  # drop the XML prolog: the SVG is inlined in HTML
 
@@ -32,7 +40,7 @@ def _records_chart(report: MigrationReport) -> str:
     names = [e["entity"] for e in report.entities]
     loaded = [e["loaded"] for e in report.entities]
     rejected = [e["rejected"] for e in report.entities]
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = _chart(7, 3.2)
     ax.barh(names, loaded, color=GREEN, label="loaded")
     ax.barh(names, rejected, left=loaded, color=RED, label="rejected")
     ax.invert_yaxis()
@@ -44,7 +52,7 @@ def _records_chart(report: MigrationReport) -> str:
 
 def _rejects_chart(report: MigrationReport) -> str:
     reasons = Counter(r["reason"] for r in report.rejects)
-    fig, ax = plt.subplots(figsize=(7, max(1.5, 0.35 * len(reasons) + 0.8)))
+    fig, ax = _chart(7, max(1.5, 0.35 * len(reasons) + 0.8))
     if reasons:
         labels, counts = zip(*reasons.most_common(), strict=True)
         ax.barh(labels, counts, color=RED)
@@ -58,14 +66,14 @@ def _rejects_chart(report: MigrationReport) -> str:
 def _checks_chart(report: MigrationReport) -> str:
     outcomes = Counter(c.label for c in report.checks)
     labels = ["pass", "warn", "fail", "skipped"]
-    fig, ax = plt.subplots(figsize=(4, 2.6))
+    fig, ax = _chart(4, 2.6)
     ax.bar(labels, [outcomes[k] for k in labels], color=[GREEN, AMBER, RED, GREY])
     ax.set_title("Check outcomes")
     return _svg(fig)
 
 
 def _durations_chart(report: MigrationReport) -> str:
-    fig, ax = plt.subplots(figsize=(7, 3.2))
+    fig, ax = _chart(7, 3.2)
     ax.barh([e["entity"] for e in report.entities], [e["seconds"] for e in report.entities], color=GREY)
     ax.invert_yaxis()
     ax.set_xlabel("seconds")
