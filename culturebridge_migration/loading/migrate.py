@@ -60,6 +60,39 @@ class EntityOutcome:
         return bookkeeping.LoadRecord(self.exported, self.result, self.rejects, self.fixes, deleted)
 
 
+FEW_RECORDS = 10_000  # a load this small looks up only the references its records make
+
+
+def _few_or_streamed(records: Iterable[dict]) -> tuple[Iterable[dict], list[dict] | None]:
+    """The records to load, and the same as a list when there are at most FEW_RECORDS (read no further)."""
+    iterator = iter(records)
+    head = list(itertools.islice(iterator, FEW_RECORDS + 1))
+    if len(head) <= FEW_RECORDS:
+        return head, head
+    return itertools.chain(head, iterator), None
+
+
+class _AskedIds(dict):
+    """Has every id (as 0), so a dry mapping goes on past each reference, and keeps the ids it was asked."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: set[str] = set()
+
+    def get(self, key: str, default: object = None) -> object:
+        self.asked.add(key)
+        return 0
+
+
+def _asked_ids(entity: Entity, records: list[dict]) -> dict[str, set[str]]:
+    """The Bubble ids the mapping of `records` looks up, per referenced entity: exactly those, read by a dry
+    mapping against empty lookups (the mapper decides how a raw value becomes an id, so nothing else may)."""
+    asked = {name: _AskedIds() for name in entity.upstream}
+    if asked:
+        map_records(entity, records, {name: RefLookup(ids) for name, ids in asked.items()})
+    return {name: ids.asked for name, ids in asked.items()}
+
+
 class StreamedMapping:
     """Maps records a chunk at a time as the loader pulls rows; keeps the ids, the count and the rejects.
 
@@ -175,9 +208,9 @@ def migrate_entity(
     started, clock = datetime.now(UTC), time.monotonic()
     with bookkeeping.entity_load(db, run_id, job_name):
         copies = db.file_copies(entity) if url_columns(entity) else {}
-        mapping = StreamedMapping(
-            entity, db.reference_lookups(entity), loader.taken_emails(db, entity), decisions, copies
-        )
+        records, few = _few_or_streamed(records)
+        refs = db.reference_lookups(entity, only=_asked_ids(entity, few) if few is not None else None)
+        mapping = StreamedMapping(entity, refs, loader.taken_emails(db, entity), decisions, copies)
         load = loader.load_rows(db, entity, mapping.rows(records), run_id)
         refused = {str(row["bubble_id"]) for row, _ in load.refused}
         rejects = mapping.rejects + [refusal_reject(entity, row, error) for row, error in load.refused]

@@ -101,7 +101,9 @@ class Phase2Database:
         for name in entity.upstream:
             wanted, params = sql.SQL(""), ()
             if only is not None:
-                wanted, params = sql.SQL(" AND bubble_id = ANY(%s)"), (list(only.get(name, ())),)
+                # An id PostgreSQL's text cannot hold (a NUL) is in no table: absent, not an error.
+                ids_wanted = [bubble_id for bubble_id in only.get(name, ()) if "\x00" not in bubble_id]
+                wanted, params = sql.SQL(" AND bubble_id = ANY(%s)"), (ids_wanted,)
             ids = dict(
                 self.execute(
                     sql.SQL("SELECT bubble_id, id FROM {} WHERE bubble_id IS NOT NULL{}").format(

@@ -99,3 +99,28 @@ def test_a_load_analyzes_its_table_only_when_it_changed_enough_of_it_to_move_the
     assert planned_rows() == 600  # 50 new rows, below 50 + 60: the statistics stand
     load("bookings", records.bookings(800), "run-3")
     assert planned_rows() == 800  # 150 new rows: analyzed
+
+
+def test_a_small_load_asks_phase_2_only_for_the_records_it_references(
+    db: Phase2Database, load: Callable, records: SimpleNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cutover's 226 payments need their bookings' ids, not the 200k of the bookings table (0.6 s)."""
+    load("users", records.users("a@x.io", "b@x.io", "c@x.io", "bad"), "run-1")
+    asked, lookups = [], db.reference_lookups
+    monkeypatch.setattr(db, "reference_lookups", lambda entity, only=None: asked.append(only) or lookups(entity, only))
+    bookings = records.bookings(3)
+    bookings[1]["Client"], bookings[2]["Client"] = "1x4", "1x9"  # rejected (invalid email), never exported
+    outcome = load("bookings", bookings, "run-2")
+    assert asked == [{"users": {"1x1", "1x2", "1x4", "1x9"}}]
+    assert outcome.result.inserted == 1
+    assert sorted(r.reason for r in outcome.rejects) == ["missing_reference", "rejected_reference"]
+
+
+def test_an_id_postgresql_cannot_hold_is_looked_up_as_absent(
+    db: Phase2Database, load: Callable, records: SimpleNamespace
+) -> None:
+    from culturebridge_migration.mapping.entities import ENTITIES
+
+    load("users", records.users("a@x.io"), "run-1")
+    lookups = db.reference_lookups(ENTITIES["bookings"], only={"users": {"1x1", "1x1\x00"}})
+    assert set(lookups["users"].ids) == {"1x1"}
