@@ -9,7 +9,7 @@ say which run last changed a row: saving an unchanged result writes nothing. The
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -56,13 +56,21 @@ def ensure_files_table(conn: psycopg.Connection, migration_schema: str) -> None:
         conn.execute(bookkeeping_sql(migration_schema, ("files.sql",)).encode())
 
 
-def copied_files(conn: psycopg.Connection, migration_schema: str) -> dict[str, CopyResult]:
-    """The last `copied` result of every original URL (one file serves every record that links it)."""
+def copied_files(
+    conn: psycopg.Connection, migration_schema: str, *, urls: Collection[str] | None = None
+) -> dict[str, CopyResult]:
+    """The last `copied` result of every original URL (of `urls`, if given): one file serves every record
+    that links it."""
+    only = (
+        sql.SQL(" JOIN unnest(%(urls)s::text[]) AS u (url) ON u.url = original_url")
+        if urls is not None
+        else sql.SQL("")
+    )
     query = sql.SQL(
         "SELECT DISTINCT ON (original_url) original_url, storage_key, public_url, bytes, sha256, content_type "
-        "FROM {} WHERE status = 'copied' ORDER BY original_url, recorded_at DESC"
-    ).format(sql.Identifier(migration_schema, "files"))
-    rows = conn.execute(query).fetchall()
+        "FROM {}{} WHERE status = 'copied' ORDER BY original_url, recorded_at DESC"
+    ).format(sql.Identifier(migration_schema, "files"), only)
+    rows = conn.execute(query, {"urls": list(urls) if urls is not None else None}).fetchall()
     return {
         url: CopyResult("copied", key, public, size, digest, ctype) for url, key, public, size, digest, ctype in rows
     }

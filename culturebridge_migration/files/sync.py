@@ -99,7 +99,10 @@ def sync_files(
     for ref in refs:
         refs_by_url.setdefault(ref.url, []).append(ref)
     plan = plan_copies(
-        refs_by_url, copied_files(conn, migration_schema), copier.storage, verify_checksums=verify_checksums
+        refs_by_url,
+        copied_files(conn, migration_schema, urls=refs_by_url),
+        copier.storage,
+        verify_checksums=verify_checksums,
     )
     summary = FilesSummary()
     with _BatchWriter(conn, migration_schema, run_id, summary) as writer:

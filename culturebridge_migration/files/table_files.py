@@ -57,7 +57,7 @@ def copy_table_files(
     schema = db.schemas.migration
     if dry_run:  # a rehearsal downloads nothing and changes nothing: it says how much there is to copy
         with db.transaction():
-            held = copied_files(db.conn, schema)
+            held = copied_files(db.conn, schema, urls={r.url for r in refs})
         outcome.to_copy = len(plan_copies([r.url for r in refs], held, copier.storage).to_copy)
         return outcome
     outcome.summary = sync_files(db.conn, schema, refs, copier, run_id=run_id)
