@@ -8,7 +8,8 @@ The step can be subset: `--select bubble/users` exports only the users. The work
 `sources.export_run`; this module wires resources to it and reports what it did.
 """
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
@@ -105,6 +106,9 @@ def bubble_export(
         postgres.writer(context, wait),
         _folder(settings.export_dir, context.run.run_id, wait),
         bubble.open() as source,
+        # At cutover, what Phase 2 knows is read while Bubble pages, two types at a time (reading is CPU the
+        # census threads share), in the plans' order; each type's census waits for its own.
+        ThreadPoolExecutor(max_workers=2, thread_name_prefix="known-records") as known_readers,
     ):
         try:
             document, note = save_meta(source, settings.export_dir)
@@ -114,7 +118,7 @@ def bubble_export(
             context.log.warning(f"Bubble's /meta is not available ({note}): the fields are learned from the records")
         if with_extras:
             entities += source.extra_types(settings.entities().values())
-        plans = _plans(postgres, settings, entities, config)
+        plans = _plans(postgres, settings, entities, config, known_readers)
         context.log.info(f"Exporting {', '.join(e.name for e in entities)} from {bubble.describe()}")
         for plan in plans:
             if plan.modified_after:
@@ -166,7 +170,11 @@ def _extras_materialization(extras: list[TypeExport]) -> dg.MaterializeResult:
 
 
 def _plans(
-    postgres: PostgresResource, settings: MigrationSettings, entities: list[Entity], config: ExportConfig
+    postgres: PostgresResource,
+    settings: MigrationSettings,
+    entities: list[Entity],
+    config: ExportConfig,
+    known_readers: Executor,
 ) -> list[ExportPlan]:
     """Per type: where an incremental export starts, and the password hashes Phase 2 already holds."""
     with postgres.database(settings.entities()) as db:
@@ -177,7 +185,7 @@ def _plans(
             known = db.known_password_hashes(entity) if entity.has_passwords else {}
             # Types kept verbatim are archived, not swept: the census runs for the migrated tables.
             census = (
-                _known_records(postgres, settings, entity)
+                known_readers.submit(_known_records, postgres, settings, entity).result
                 if config.census and entity.name in settings.entities()
                 else None
             )
@@ -185,16 +193,10 @@ def _plans(
     return plans
 
 
-def _known_records(
-    postgres: PostgresResource, settings: MigrationSettings, entity: Entity
-) -> Callable[[], list[KnownRecord]]:
-    """Reads, on a connection of its own, what Phase 2 knows of the type (when its census is about to run)."""
-
-    def read() -> list[KnownRecord]:
-        with postgres.database(settings.entities()) as db:
-            return db.known_records(entity)
-
-    return read
+def _known_records(postgres: PostgresResource, settings: MigrationSettings, entity: Entity) -> list[KnownRecord]:
+    """What Phase 2 knows of the type, read on a connection of its own."""
+    with postgres.database(settings.entities()) as db:
+        return db.known_records(entity)
 
 
 def _materialization(context: dg.AssetExecutionContext, export: TypeExport) -> dg.MaterializeResult:
