@@ -84,11 +84,14 @@ class _AskedIds(dict):
         return 0
 
 
-def _asked_ids(entity: Entity, records: list[dict]) -> dict[str, set[str]]:
+def _asked_ids(entity: Entity, records: list[dict], decisions: EntityFixes | None) -> dict[str, set[str]]:
     """The Bubble ids the mapping of `records` looks up, per referenced entity: exactly those, read by a dry
-    mapping against empty lookups (the mapper decides how a raw value becomes an id, so nothing else may)."""
+    mapping (the team's corrections applied first, as the load does, but not remembered) against lookups that
+    have every id (the mapper decides how a raw value becomes an id, so nothing else may)."""
     asked = {name: _AskedIds() for name in entity.upstream}
     if asked:
+        if decisions is not None:
+            records = [decisions.apply(record, remember=False)[0] for record in records]
         map_records(entity, records, {name: RefLookup(ids) for name, ids in asked.items()})
     return {name: ids.asked for name, ids in asked.items()}
 
@@ -209,7 +212,7 @@ def migrate_entity(
     with bookkeeping.entity_load(db, run_id, job_name):
         copies = db.file_copies(entity) if url_columns(entity) else {}
         records, few = _few_or_streamed(records)
-        refs = db.reference_lookups(entity, only=_asked_ids(entity, few) if few is not None else None)
+        refs = db.reference_lookups(entity, only=_asked_ids(entity, few, decisions) if few is not None else None)
         mapping = StreamedMapping(entity, refs, loader.taken_emails(db, entity), decisions, copies)
         load = loader.load_rows(db, entity, mapping.rows(records), run_id)
         refused = {str(row["bubble_id"]) for row, _ in load.refused}

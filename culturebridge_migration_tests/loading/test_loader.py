@@ -124,3 +124,17 @@ def test_an_id_postgresql_cannot_hold_is_looked_up_as_absent(
     load("users", records.users("a@x.io"), "run-1")
     lookups = db.reference_lookups(ENTITIES["bookings"], only={"users": {"1x1", "1x1\x00"}})
     assert set(lookups["users"].ids) == {"1x1"}
+
+
+def test_a_small_load_looks_up_the_records_the_teams_corrections_point_at(
+    db: Phase2Database, load: Callable, records: SimpleNamespace
+) -> None:
+    from culturebridge_migration.mapping.corrections import Correction, EntityFixes
+    from culturebridge_migration.mapping.entities import ENTITIES
+
+    load("users", records.users("a@x.io", "b@x.io", "c@x.io"), "run-1")
+    booking = {**records.bookings(1)[0], "Client": "1x404"}  # a client deleted in Bubble; the team points it at 1x3
+    fixes = EntityFixes(ENTITIES["bookings"], "ops", [Correction("bookings", booking["_id"], "Client", "1x3")], {})
+    outcome = load("bookings", [booking], "run-2", decisions=fixes)
+    assert (outcome.result.inserted, outcome.rejects) == (1, [])
+    assert fixes.applied  # remembered once, by the load itself
