@@ -68,18 +68,19 @@ def load_rows(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, objec
     table = db.table(entity)
     load_into = _first_load if _claim_empty_table(db, table) else _upsert
     load = load_into(db, entity, rows, run_id)
-    # The checks and the sweep plan on what is there now.
-    _analyze_if_moved(db, table, load.result.inserted + load.result.updated)
-    _analyze_if_moved(db, db.bookkeeping("id_map"), load.result.inserted)
+    if _plans_may_move(db, table, load.result.inserted + load.result.updated):  # the checks and the sweep
+        db.execute(sql.SQL("ANALYZE {}").format(table))  # plan on what is there now
+        # With it, the id map: it holds every table's rows, so a table's first load may be far below 10% of
+        # it, yet statistics without that table's rows planned a nested loop over its 50k (70 s).
+        db.execute(sql.SQL("ANALYZE {}").format(db.bookkeeping("id_map")))
     return load
 
 
-def _analyze_if_moved(db: Phase2Database, table: sql.Identifier, changed: int) -> None:
-    """ANALYZE when `changed` rows could move the plans: autovacuum's own rule, 50 rows and 10% of the
-    table (a few changed rows at cutover, an ANALYZE of every large table cost seconds of downtime)."""
+def _plans_may_move(db: Phase2Database, table: sql.Identifier, changed: int) -> bool:
+    """Whether `changed` rows could move the plans: autovacuum's own rule, 50 rows and 10% of the table (a few
+    changed rows at cutover, an ANALYZE of every large table cost seconds of downtime)."""
     planned = db.scalar("SELECT reltuples FROM pg_class WHERE oid = to_regclass(%s)", (table.as_string(db.conn),))
-    if planned is None or planned < 0 or changed > 50 + 0.1 * planned:  # -1: never analyzed
-        db.execute(sql.SQL("ANALYZE {}").format(table))
+    return planned is None or planned < 0 or changed > 50 + 0.1 * planned  # -1: never analyzed
 
 
 def _upsert(db: Phase2Database, entity: Entity, rows: Iterable[dict[str, object]], run_id: str) -> Load:
