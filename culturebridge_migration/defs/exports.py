@@ -176,7 +176,8 @@ def _plans(
     config: ExportConfig,
     known_readers: Executor,
 ) -> list[ExportPlan]:
-    """Per type: where an incremental export starts, and the password hashes Phase 2 already holds."""
+    """Per type: where an incremental export starts, the password hashes Phase 2 already holds and, at
+    cutover, the read of what Phase 2 knows (started on `known_readers`; the type's census waits for it)."""
     with postgres.database(settings.entities()) as db:
         plans = []
         for entity in entities:
