@@ -6,6 +6,7 @@ import dagster as dg
 
 from culturebridge_migration.defs import console
 from culturebridge_migration.defs.discovery import DISCOVERY_ASSETS
+from culturebridge_migration.defs.event_log import EventLogResource
 from culturebridge_migration.defs.exports import EXPORT_ASSETS
 from culturebridge_migration.defs.fallback import FALLBACK_JOBS
 from culturebridge_migration.defs.files import FILE_ASSETS
@@ -20,7 +21,7 @@ warnings.filterwarnings("ignore", message=".*include_sources.*", category=dg.Bet
 
 try:
     console.install()  # a failed step in one line, LOG_LEVEL=DEBUG for its stack trace
-    RESOURCES = resources_from_env()
+    RESOURCES = {**resources_from_env(), "event_log": EventLogResource()}  # the settings' resources, and Dagster's log
 except ValueError as exc:  # a setting with a bad value: its one line, naming it and the fix, not a traceback
     raise SystemExit(f"error: {exc}") from None
 

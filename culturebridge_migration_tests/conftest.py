@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from culturebridge_migration.definitions import ALL_ASSETS
+from culturebridge_migration.defs.event_log import EventLogResource
 from culturebridge_migration.defs.resources import BubbleResource, FilesResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble import FakeBubble
 from culturebridge_migration.fake_bubble.sample import files_for, sample_files
@@ -179,6 +180,7 @@ class Graph:
             ),
             # One public base URL for every test's copies: two runs on the same data link the same URLs.
             "files": FilesResource(target=str(self.folder / "files"), public_base_url=FILES_PUBLIC_URL),
+            "event_log": EventLogResource(),
         }
 
     def materialize(self, assets: list | None = None, **options: object) -> dg.ExecuteInJobResult:

@@ -29,6 +29,7 @@ from benchmarks.harness.event_log import RunEvents, read_run_events
 from benchmarks.harness.memory import TreeSampler, maxrss_mb, own_peak_rss_mb
 from benchmarks.harness.waiting import child_environment, kill_group, log_tail, wait_for_exit
 from culturebridge_migration.definitions import ALL_ASSETS
+from culturebridge_migration.defs.event_log import EventLogResource
 from culturebridge_migration.defs.files import FILE_ASSETS
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.fake_bubble.files import FILES_PREFIX
@@ -77,6 +78,7 @@ def run_in_process(target: MigrationTarget, timeout: float) -> MigrationRun:
         "settings": MigrationSettings(
             export_dir=str(target.export_dir), report_dir=str(target.report_dir), sample_seed=7
         ),
+        "event_log": EventLogResource(),
     }
     clock = time.perf_counter()
     result = dg.materialize(

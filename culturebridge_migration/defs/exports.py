@@ -16,6 +16,7 @@ from datetime import timedelta
 import dagster as dg
 
 from culturebridge_migration.defs.checks import check_result, check_spec
+from culturebridge_migration.defs.event_log import EventLogResource
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
 from culturebridge_migration.mapping.entities import ENTITIES, EXTRA_PREFIX, Entity
@@ -93,6 +94,7 @@ def bubble_export(
     bubble: BubbleResource,
     postgres: PostgresResource,
     settings: MigrationSettings,
+    event_log: EventLogResource,  # held open while the run's events are written (defs/event_log.py)
 ) -> Iterator[dg.MaterializeResult]:
     entities = [e for name, e in settings.entities().items() if export_key(name) in context.selected_asset_keys]
     with_extras = EXTRA_TYPES in context.selected_asset_keys and settings.keep_unmigrated_types

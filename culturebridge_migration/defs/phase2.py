@@ -19,6 +19,7 @@ import dagster as dg
 import psycopg
 
 from culturebridge_migration.defs.checks import check_result, check_spec
+from culturebridge_migration.defs.event_log import EventLogResource
 from culturebridge_migration.defs.exports import EXTRA_TYPES, export_key
 from culturebridge_migration.defs.resources import BubbleResource, MigrationSettings, PostgresResource
 from culturebridge_migration.defs.run_reports import REPORT_HOOKS
@@ -113,6 +114,7 @@ def build_table_asset(entity_name: str) -> dg.AssetsDefinition:
         postgres: PostgresResource,
         settings: MigrationSettings,
         bubble: BubbleResource,
+        event_log: EventLogResource,  # held open while the step's check results are written (defs/event_log.py)
     ) -> Iterator[dg.MaterializeResult | dg.AssetCheckResult]:
         try:
             with postgres.writer(context, settings.writer_wait_seconds):
