@@ -58,7 +58,9 @@ class Database:
         self._last_write: dict[str, float] = {}
         self._reindexing: set[str] = set()  # types whose index a timer will build again
         self._derived: dict[str, tuple[int, object]] = {}
-        self._kinds: bubble_meta.KindCounts | None = None  # built by the first /meta, then kept current
+        self._kinds: bubble_meta.KindCounts | None = (
+            None  # built by the first /meta (the server's start), then kept current
+        )
 
     # -- things ---------------------------------------------------------------------------------------
     def put(self, bubble_type: str, record: dict) -> None:
@@ -232,6 +234,11 @@ class Database:
         return self._derive("addresses", compute).get(address.strip().lower())
 
     # -- /meta ----------------------------------------------------------------------------------------
+    @property
+    def meta_inferred(self) -> bool:
+        """Whether /meta is answered without reading every record: given, or inferred and kept current since."""
+        return self._explicit_meta is not None or self._kinds is not None
+
     def meta(self) -> dict:
         if self._explicit_meta is not None:
             return self._explicit_meta

@@ -73,6 +73,9 @@ class FakeBubble(ThreadedServer):
 
     # -- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeBubble:
+        if not self.hide_meta:  # Bubble keeps its schema: its /meta never waits for 590k records to be read
+            self.live_db.meta()
+            self.test_db.meta()
         self._serve(type("Handler", (Handler,), {"fake": self}), poll_interval=0.05, name="fake-bubble")
         return self
 

@@ -198,3 +198,12 @@ def test_meta_of_a_list_nested_thousands_deep_is_a_list_of_text_not_a_recursion_
     assert {f["display"]: f["type"] for f in db.meta()["types"]["post"]["fields"]}["Tags"] == "list.text"
     db.put("post", {"_id": "p2", "Tags": deep, "Body": "a\x00b", "Link": "http://127.0.0.1/x"})  # counted at once
     assert db.meta()["types"]["post"]["fields"]
+
+
+def test_meta_is_inferred_before_the_server_answers_its_first_request() -> None:
+    # Bubble's /meta is the schema it keeps: the stand-in infers it once at start (seconds for 590k records),
+    # not on the first export's clock.
+    fake = FakeBubble(DATA, test_data={"post": [{"_id": "1x1", "Draft": True}]})
+    assert not fake.live_db.meta_inferred
+    with fake:
+        assert fake.live_db.meta_inferred and fake.test_db.meta_inferred
