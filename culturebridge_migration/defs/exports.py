@@ -119,7 +119,7 @@ def bubble_export(
         if document is None:
             context.log.warning(f"Bubble's /meta is not available ({note}): the fields are learned from the records")
         if with_extras:
-            entities += source.extra_types(settings.entities().values())
+            entities += source.extra_types(settings.entities().values(), document)
         plans = _plans(postgres, settings, entities, config, known_readers)
         context.log.info(f"Exporting {', '.join(e.name for e in entities)} from {bubble.describe()}")
         for plan in plans:

@@ -34,8 +34,10 @@ class RecordSource(Protocol):
         """Bubble's /meta document, or None and why it is not there."""
         ...
 
-    def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
-        """The Bubble types the source holds beyond the `migrated` ones, as entities kept verbatim."""
+    def extra_types(self, migrated: Iterable[Entity], meta: dict | None) -> list[Entity]:
+        """The Bubble types the source holds beyond the `migrated` ones, as entities kept verbatim.
+
+        `meta`: the /meta document the export already read (None when hidden or not a Data API)."""
         ...
 
     def census(self, entity: Entity, known: Iterable[KnownRecord]) -> CensusResult | None:
@@ -74,10 +76,9 @@ class ApiSource:
     def alive_among(self, entity: Entity, bubble_ids: Iterable[str]) -> set[str]:
         return self.client.alive_among(entity.bubble_type, bubble_ids)
 
-    def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
+    def extra_types(self, migrated: Iterable[Entity], meta: dict | None) -> list[Entity]:
         """What /meta exposes beyond the migrated types; nothing when the app hides /meta (no other list exists)."""
-        document, _ = self.meta()
-        exposed = document.get("get") if document else None
+        exposed = meta.get("get") if isinstance(meta, dict) else None
         if not isinstance(exposed, list):
             return []
         known = {e.bubble_type for e in migrated}
@@ -126,7 +127,7 @@ class CsvSource:
     def alive_among(self, entity: Entity, bubble_ids: Iterable[str]) -> None:
         return None  # a file cannot be asked for one record: absence from it is all it says
 
-    def extra_types(self, migrated: Iterable[Entity]) -> list[Entity]:
+    def extra_types(self, migrated: Iterable[Entity], meta: dict | None) -> list[Entity]:
         """Export files of types no table migrates (`export_All-Reviews_*.csv`): kept verbatim too."""
         from culturebridge_migration.sources.bubble_csv import export_prefixes
 

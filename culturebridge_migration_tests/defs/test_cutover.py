@@ -106,6 +106,7 @@ def test_cutover_brings_the_changes_and_exactly_the_deleted_records_with_far_few
     census = census_requests(server)
     assert 0 < census < full_export_pages  # at this size; at 590k records it is a few percent (benchmark)
     assert report["requests"]["total"] == len([r for r in server.requests if r.bubble_type])
+    assert sum(r.path.endswith("/meta") for r in server.requests) == 1  # its extra types are read from the same answer
     assert report["timing"]["run_seconds"] > 0 and "export" in report["timing"]["stages"]
     assert report["run_kind"] == "cutover"
     checks = {(c["asset"], c["check"]): c for c in report["checks"]}
