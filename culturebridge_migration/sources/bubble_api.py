@@ -17,8 +17,6 @@ from __future__ import annotations
 import json
 import logging
 import socket
-import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from culturebridge_migration.sources.hooks import ExportHooks
 from culturebridge_migration.sources.http import RetryPolicy, json_body
 from culturebridge_migration.sources.request_slots import RequestSlots
 from culturebridge_migration.sources.search_windows import SearchCapError, WindowedSearch
+from culturebridge_migration.sources.shared_budget import SharedBudget, budget_folder
 
 logger = logging.getLogger(__name__)
 
@@ -76,24 +75,6 @@ class ExportResult:
     unavailable: list[str] = field(default_factory=list)  # mapped keys this source's format cannot hold
 
 
-class RequestBudget:
-    """At most `per_minute` requests in any minute, shared by every thread of a client."""
-
-    def __init__(self, per_minute: int | None) -> None:
-        self.interval = 60.0 / per_minute if per_minute else 0.0
-        self._next = 0.0
-        self._lock = threading.Lock()
-
-    def wait(self) -> None:
-        if not self.interval:
-            return
-        with self._lock:
-            now = time.monotonic()
-            slot = max(now, self._next)
-            self._next = slot + self.interval
-        time.sleep(max(0.0, slot - now))
-
-
 class BubbleClient:
     def __init__(
         self,
@@ -127,9 +108,10 @@ class BubbleClient:
         self.page_size = max(1, min(page_size, BUBBLE_PAGE_LIMIT))
         self.timeout = timeout
         self.search_cap = search_cap
-        self.budget = RequestBudget(requests_per_minute)
-        # One bound on requests in flight for the whole client, however many types export through it at once.
+        # One bound on requests in flight for the whole client, however many types export through it at once,
+        # within the app's, which every client on this machine shares (shared_budget.py), requests per minute too.
         self._in_flight = RequestSlots(self.workers)
+        self._app_budget = SharedBudget(budget_folder(self.base_url), self.workers, requests_per_minute)
         self._ranks: dict[str, int] = {}  # bubble type -> its rank when requests are scarce (`rank_types`)
         self.retry = RetryPolicy(max_retries, backoff)  # the census and body re-reads follow it too
         self.session = self.retry.session(
@@ -248,8 +230,8 @@ class BubbleClient:
     @contextmanager
     def request_slot(self, bubble_type: str | None = None) -> Iterator[None]:
         """A place among the requests in flight and in the budget: every request to Bubble, read or write, takes one."""
-        with self._in_flight.slot(self._ranks.get(bubble_type or "", len(self._ranks))):
-            self.budget.wait()
+        with self._in_flight.slot(self._ranks.get(bubble_type or "", len(self._ranks))), self._app_budget.slot():
+            self._app_budget.wait()
             yield
 
     def _get(self, url: str, params: dict, where: str, bubble_type: str | None = None) -> requests.Response:
