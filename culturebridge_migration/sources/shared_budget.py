@@ -7,8 +7,8 @@ of its requests goes next), a request holds one of the app's slots here, a lock 
 the request's duration: the kernel frees it when a process dies, so a crash never leaks a slot. The
 requests per minute are paced by one moment, the next free one, kept in a file and advanced under a lock.
 
-The folder is named after the app's address (host and port) in the temporary folder: every process of
-this user on this machine shares it. Workers on other machines (Kubernetes, Celery) do not: give each
+The folder is named after the app's address (host and port), in a folder of the user's in the temporary
+folder: every process of this user on this machine shares it. Workers on other machines (Kubernetes, Celery) do not: give each
 its share through MIGRATION_PAGE_WORKERS and MIGRATION_REQUESTS_PER_MINUTE.
 """
 
@@ -33,7 +33,11 @@ RETRY_SECONDS = (0.002, 0.005, 0.01, 0.02)
 def budget_folder(api_url: str) -> Path:
     """The app's folder: one per Bubble host and port (live and version-test share the app's capacity)."""
     app = urlsplit(api_url).netloc.lower()
-    return Path(tempfile.gettempdir()) / f"culturebridge-bubble-{hashlib.sha256(app.encode()).hexdigest()[:16]}"
+    return (
+        Path(tempfile.gettempdir())
+        / f"culturebridge-bubble-{os.getuid()}"
+        / hashlib.sha256(app.encode()).hexdigest()[:16]
+    )
 
 
 class SharedBudget:
