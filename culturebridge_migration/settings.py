@@ -130,7 +130,7 @@ SETTINGS: tuple[Setting, ...] = (
         "bubble",
         "page_workers",
         8,
-        "requests in flight at once, across all types",
+        "requests in flight at once to the Bubble app, across all types and every process on this machine",
         whole_number,
     ),
     Setting(
@@ -138,7 +138,7 @@ SETTINGS: tuple[Setting, ...] = (
         "bubble",
         "requests_per_minute",
         None,
-        "request budget per export (1000 on Bubble's legacy plans)",
+        "requests per minute to the Bubble app from this machine (1000 on Bubble's legacy plans)",
         whole_number,
     ),
     Setting(
