@@ -58,9 +58,7 @@ class Database:
         self._last_write: dict[str, float] = {}
         self._reindexing: set[str] = set()  # types whose index a timer will build again
         self._derived: dict[str, tuple[int, object]] = {}
-        self._kinds: bubble_meta.KindCounts | None = (
-            None  # built by the first /meta (the server's start), then kept current
-        )
+        self._kinds: bubble_meta.KindCounts | None = None  # built by the first /meta (at start), then kept current
 
     # -- things ---------------------------------------------------------------------------------------
     def put(self, bubble_type: str, record: dict) -> None:

@@ -8,8 +8,9 @@ the request's duration: the kernel frees it when a process dies, so a crash neve
 requests per minute are paced by one moment, the next free one, kept in a file and advanced under a lock.
 
 The folder is named after the app's address (host and port), in a folder of the user's in the temporary
-folder: every process of this user on this machine shares it. Workers on other machines (Kubernetes, Celery) do not: give each
-its share through MIGRATION_PAGE_WORKERS and MIGRATION_REQUESTS_PER_MINUTE.
+folder: every process of this user on this machine shares it (a client with fewer workers than another
+uses the first of the slots). Workers on other machines (Kubernetes, Celery) do not: give each its
+share through MIGRATION_PAGE_WORKERS and MIGRATION_REQUESTS_PER_MINUTE.
 """
 
 from __future__ import annotations
