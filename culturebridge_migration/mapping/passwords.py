@@ -10,7 +10,7 @@ import re
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 
 import bcrypt
 
@@ -82,10 +82,18 @@ def secure_password(value: str, cost: int = BCRYPT_COST) -> str | None:
     return hash_password(value, cost)
 
 
-def secure_passwords(values: Iterable[str], *, workers: int | None = None, cost: int = BCRYPT_COST) -> list[str | None]:
-    """`secure_password` over many values on a thread pool, in order."""
-    with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 2) as pool:
+def secure_passwords(
+    values: Iterable[str], *, workers: int | None = None, cost: int = BCRYPT_COST, pool: Executor | None = None
+) -> list[str | None]:
+    """`secure_password` over many values on a thread pool (`pool`, else one of `workers` threads), in order."""
+    if pool is not None:
         return list(pool.map(lambda v: secure_password(v, cost), values))
+    with ThreadPoolExecutor(max_workers=hashing_threads(workers)) as own:
+        return list(own.map(lambda v: secure_password(v, cost), values))
+
+
+def hashing_threads(workers: int | None) -> int:
+    return workers or os.cpu_count() or 2
 
 
 def protect_record_passwords(
@@ -94,6 +102,7 @@ def protect_record_passwords(
     *,
     known_hashes: Mapping[tuple[str, str], str] | None = None,
     workers: int | None = None,
+    pool: Executor | None = None,
 ) -> int:
     """Replace every password value under `keys` by what Phase 2 may keep, in place. Returns how many were hashed.
 
@@ -115,7 +124,7 @@ def protect_record_passwords(
             else:
                 targets.append((record, key))
                 plain += bcrypt_cost(str(record[key])) is None
-    secured = secure_passwords((str(record[key]) for record, key in targets), workers=workers)
+    secured = secure_passwords((str(record[key]) for record, key in targets), workers=workers, pool=pool)
     for (record, key), value in zip(targets, secured, strict=True):
         if value is None:
             del record[key]
@@ -130,6 +139,9 @@ class PasswordGuard:
     Records Bubble has not modified since the last load keep the hash Phase 2 already holds
     (`known_hashes`: (Bubble _id, Modified Date) -> hash). Counts what it hashed, and the wall time
     during which any page was being hashed (counted once however many pages hash at once).
+    Every page hashes on the guard's one pool of `workers` threads (the cores by default): pages arrive on
+    many threads at once, and a pool each put sixteen hashes on two cores, starving the export's requests.
+    `close` ends the pool's threads.
     """
 
     def __init__(
@@ -140,6 +152,7 @@ class PasswordGuard:
         self.workers, self.hashed, self.seconds = workers, 0, 0.0
         self._lock = threading.Lock()  # pages arrive on several threads at once
         self._busy, self._busy_since = 0, 0.0  # pages being secured now, and since when
+        self._pool: ThreadPoolExecutor | None = None  # made by the first page to hash
 
     def __call__(self, records: list[dict]) -> None:
         if not self.keys:
@@ -147,9 +160,21 @@ class PasswordGuard:
         self._busy_changes(+1)
         hashed = 0
         try:
-            hashed = protect_record_passwords(records, self.keys, known_hashes=self.known, workers=self.workers)
+            hashed = protect_record_passwords(records, self.keys, known_hashes=self.known, pool=self._hashing_pool())
         finally:
             self._busy_changes(-1, hashed)
+
+    def _hashing_pool(self) -> ThreadPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(hashing_threads(self.workers), thread_name_prefix="bcrypt")
+            return self._pool
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown()
 
     def _busy_changes(self, by: int, hashed: int = 0) -> None:
         # One lock for the busy time and the count: concurrent pages lost updates to a bare counter.

@@ -114,6 +114,8 @@ def export_type(
     except BaseException:
         writer.discard()
         raise
+    finally:
+        guard.close()
     manifest = ExportManifest(
         entity=entity.name,
         bubble_type=entity.bubble_type,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import threading
+import time
 
 import bcrypt
 import pytest
@@ -91,3 +93,33 @@ def test_a_password_bcrypt_cannot_hash_means_a_reset_not_a_failed_export() -> No
     assert is_strong_hash(records[2]["Legacy Password"])
     (row,) = map_records(ENTITIES["users"], [records[0]]).rows
     assert row["password_reset_required"] is True
+
+
+def test_pages_hashed_at_once_share_the_guards_workers() -> None:
+    # Pages arrive on the export's page threads at once. Each bringing a pool of its own, eight pages hashed
+    # on sixteen threads of two cores, and Bubble's pages waited for the CPU.
+    guard = PasswordGuard(["Legacy Password"], workers=2)
+    pages = [[user(f"{p}x{i}", **{"Legacy Password": f"pw{p}-{i}"}) for i in range(2)] for p in range(8)]
+    before, seen, done = set(threading.enumerate()), [0], threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            hashing = [
+                t for t in threading.enumerate() if t not in before and not t.name.startswith(("page", "sample"))
+            ]
+            seen[0] = max(seen[0], len(hashing))
+            time.sleep(0.01)
+
+    sampler = threading.Thread(target=sample, name="sampler")
+    workers = [threading.Thread(target=guard, args=(page,), name=f"page-{i}") for i, page in enumerate(pages)]
+    sampler.start()
+    for thread in workers:
+        thread.start()
+    for thread in workers:
+        thread.join()
+    guard.close()
+    done.set()
+    sampler.join()
+    assert guard.hashed == 16 and all(is_strong_hash(r["Legacy Password"]) for page in pages for r in page)
+    assert 1 <= seen[0] <= 2
+    assert not [t for t in threading.enumerate() if t not in before]  # closed: its threads are gone
